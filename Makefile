@@ -1,0 +1,34 @@
+# lookout: the two commands a newcomer needs are `make demo` and `make test`
+# (README.md). Everything else here is for developers.
+
+GO ?= go
+
+.PHONY: demo build test test-deps bench lint clean
+
+demo:
+	$(GO) run ./cmd/lookout demo
+
+build:
+	$(GO) build -o bin/lookout ./cmd/lookout
+
+# test installs what the tests need when it is missing (redis-server from
+# Debian), then runs every test with the race detector.
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (needed by the integration tests)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./classifier/ ./triage/
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+
+clean:
+	rm -rf bin

@@ -1,0 +1,125 @@
+// Package classifier grades Chinese social-media posts on the 0-10 Tree
+// Hole suicide-risk scale and says why.
+//
+// It owns text normalisation, the knowledge layer (method, plan, time,
+// farewell, intent and pain phrases; negation and hyperbole), and the
+// trained statistical model. It is pure: text in, Result out. It knows
+// nothing of Kafka, Redis or HTTP, and it never logs post text.
+package classifier
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// HighRiskLevel is the first level of the scale's "high risk" band.
+const HighRiskLevel = 6
+
+// Evidence is a span of the original text that drove the level.
+type Evidence struct {
+	Start int    `json:"start"` // rune offset in the original text
+	End   int    `json:"end"`   // rune offset one past the span
+	Text  string `json:"text"`
+	Kind  Kind   `json:"kind"`
+}
+
+// Result is the grade of one post.
+type Result struct {
+	Level    int        `json:"level"`  // 0-10 on the Tree Hole scale
+	PHigh    float64    `json:"p_high"` // probability that the level is 6 or more
+	Evidence []Evidence `json:"evidence"`
+	Model    string     `json:"model"` // version of the model that graded it
+}
+
+// ErrEmpty is returned for a post with no text to grade.
+var ErrEmpty = errors.New("classifier: empty text")
+
+// Classifier grades posts. It is safe for concurrent use.
+type Classifier struct {
+	match   *matcher
+	model   *Model // nil: the knowledge layer alone
+	version string
+	scratch sync.Pool
+}
+
+type scratch struct {
+	norm  normalized
+	hits  []hit
+	feats []int32
+	buf   []byte
+}
+
+// Options configures New.
+type Options struct {
+	// Model is the trained model; nil grades with the knowledge layer alone.
+	Model *Model
+}
+
+// New returns a Classifier.
+func New(opts Options) *Classifier {
+	c := &Classifier{match: newMatcher(), model: opts.Model, version: "rules-1"}
+	if opts.Model != nil {
+		c.version = opts.Model.Version
+	}
+	c.scratch.New = func() any { return &scratch{} }
+	return c
+}
+
+// Version names the model that grades.
+func (c *Classifier) Version() string { return c.version }
+
+// Score grades one post. It returns ErrEmpty when the text holds nothing
+// to grade (only white space, control characters or invalid UTF-8).
+func (c *Classifier) Score(text string) (Result, error) {
+	s := c.scratch.Get().(*scratch)
+	defer c.scratch.Put(s)
+	normalize(text, &s.norm)
+	if len(s.norm.runes) == 0 || (len(s.norm.runes) == 1 && s.norm.runes[0] == ' ') {
+		return Result{Model: c.version}, ErrEmpty
+	}
+	s.hits = c.match.find(s.norm.runes, s.hits)
+	rule := ruleLevel(s.hits)
+
+	res := Result{Model: c.version}
+	if c.model != nil {
+		res.Level, res.PHigh = c.model.grade(s, rule)
+	} else {
+		res.Level = rule
+		res.PHigh = rulePHigh[rule]
+	}
+	if len(s.hits) > 0 && res.Level > 0 {
+		res.Evidence = evidence(text, &s.norm, s.hits)
+	}
+	return res, nil
+}
+
+// rulePHigh is the share of posts at each rule level that were high risk
+// in sos4k/train; it stands in for p_high when no model is loaded.
+var rulePHigh = [11]float64{0.05, 0.05, 0.08, 0.15, 0.3, 0.4, 0.6, 0.75, 0.85, 0.9, 0.95}
+
+// evidence maps hits back to spans of the original text.
+func evidence(text string, n *normalized, hits []hit) []Evidence {
+	orig := []rune(text)
+	out := make([]Evidence, 0, len(hits))
+	for _, h := range hits {
+		start := int(n.orig[h.start])
+		end := int(n.orig[h.end-1]) + 1
+		if end > len(orig) || start >= end {
+			continue
+		}
+		out = append(out, Evidence{Start: start, End: end, Text: string(orig[start:end]), Kind: h.kind})
+	}
+	return out
+}
+
+// Validate checks a Result, for decoders that receive one from outside.
+func (r Result) Validate() error {
+	if r.Level < 0 || r.Level > 10 {
+		return fmt.Errorf("level %d out of 0-10", r.Level)
+	}
+	if r.PHigh < 0 || r.PHigh > 1 {
+		return fmt.Errorf("p_high %v out of 0-1", r.PHigh)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package classifier
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+)
+
+// Prediction pairs a gold level with a graded Result, for evaluation.
+type Prediction struct {
+	Gold  int
+	Level int
+	PHigh float64
+}
+
+// Report is the evaluation of a classifier on labeled posts.
+type Report struct {
+	N                                 int
+	HighPrecision, HighRecall, HighF1 float64
+	Recall910                         float64 // share of gold 9-10 graded high risk
+	Accuracy, WeightedF1, MAE         float64
+	Confusion                         [11][11]int // [gold][predicted]
+	NegN, NegFlagged                  int         // ordinary posts and how many were graded high risk
+	Thresholds                        []ThresholdRow
+}
+
+// ThresholdRow is one row of the p_high threshold table.
+type ThresholdRow struct {
+	Threshold         float64
+	Precision, Recall float64
+	FlagsPer10k       float64 // among ordinary posts (negatives)
+}
+
+// Evaluate computes the report; negatives are ordinary posts (unlabeled,
+// assumed not at high risk) graded by the same classifier.
+func Evaluate(labeled []Prediction, negatives []Prediction) Report {
+	r := Report{N: len(labeled), NegN: len(negatives)}
+	var tp, fp, fn, g910, g910hit int
+	var absErr float64
+	correct := 0
+	for _, p := range labeled {
+		gh, ph := p.Gold >= HighRiskLevel, p.Level >= HighRiskLevel
+		switch {
+		case gh && ph:
+			tp++
+		case !gh && ph:
+			fp++
+		case gh && !ph:
+			fn++
+		}
+		if p.Gold >= 9 {
+			g910++
+			if ph {
+				g910hit++
+			}
+		}
+		if p.Gold == p.Level {
+			correct++
+		}
+		absErr += math.Abs(float64(p.Gold - p.Level))
+		if p.Gold >= 0 && p.Gold <= 10 && p.Level >= 0 && p.Level <= 10 {
+			r.Confusion[p.Gold][p.Level]++
+		}
+	}
+	for _, p := range negatives {
+		if p.Level >= HighRiskLevel {
+			r.NegFlagged++
+		}
+	}
+	r.HighPrecision, r.HighRecall, r.HighF1 = prf(tp, fp, fn)
+	r.Recall910 = ratio(g910hit, g910)
+	r.Accuracy = ratio(correct, len(labeled))
+	r.MAE = ratio64(absErr, len(labeled))
+	// Weighted F1 over the 11 levels, weighted by gold support.
+	for l := 0; l <= 10; l++ {
+		var ltp, lfp, lfn, support int
+		for g := 0; g <= 10; g++ {
+			for q := 0; q <= 10; q++ {
+				n := r.Confusion[g][q]
+				switch {
+				case g == l && q == l:
+					ltp += n
+				case g != l && q == l:
+					lfp += n
+				case g == l && q != l:
+					lfn += n
+				}
+				if g == l {
+					support += n
+				}
+			}
+		}
+		_, _, f := prf(ltp, lfp, lfn)
+		r.WeightedF1 += f * float64(support)
+	}
+	r.WeightedF1 = ratio64(r.WeightedF1, len(labeled))
+	for _, t := range []float64{0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} {
+		var ttp, tfp, tfn, nf int
+		for _, p := range labeled {
+			gh, ph := p.Gold >= HighRiskLevel, p.PHigh >= t
+			switch {
+			case gh && ph:
+				ttp++
+			case !gh && ph:
+				tfp++
+			case gh && !ph:
+				tfn++
+			}
+		}
+		for _, p := range negatives {
+			if p.PHigh >= t {
+				nf++
+			}
+		}
+		pr, rc, _ := prf(ttp, tfp, tfn)
+		r.Thresholds = append(r.Thresholds, ThresholdRow{Threshold: t, Precision: pr, Recall: rc,
+			FlagsPer10k: 10000 * ratio(nf, len(negatives))})
+	}
+	return r
+}
+
+func prf(tp, fp, fn int) (p, r, f float64) {
+	p, r = ratio(tp, tp+fp), ratio(tp, tp+fn)
+	if p+r > 0 {
+		f = 2 * p * r / (p + r)
+	}
+	return
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func ratio64(a float64, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / float64(b)
+}
+
+// Print writes the report as text.
+func (r Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "labeled posts            %d\n", r.N)
+	fmt.Fprintf(w, "high risk (level>=6)     precision %.3f  recall %.3f  F1 %.3f\n", r.HighPrecision, r.HighRecall, r.HighF1)
+	fmt.Fprintf(w, "levels 9-10 as high risk recall %.3f\n", r.Recall910)
+	fmt.Fprintf(w, "11-level                 accuracy %.3f  weighted F1 %.3f  MAE %.3f\n", r.Accuracy, r.WeightedF1, r.MAE)
+	if r.NegN > 0 {
+		fmt.Fprintf(w, "ordinary posts           %d, graded level>=6: %d (%.2f%%)\n", r.NegN, r.NegFlagged, 100*ratio(r.NegFlagged, r.NegN))
+	}
+	fmt.Fprintf(w, "\nconfusion (rows gold, columns predicted)\n      ")
+	for q := 0; q <= 10; q++ {
+		fmt.Fprintf(w, "%5d", q)
+	}
+	fmt.Fprintln(w)
+	for g := 0; g <= 10; g++ {
+		fmt.Fprintf(w, "%5d ", g)
+		for q := 0; q <= 10; q++ {
+			fmt.Fprintf(w, "%5d", r.Confusion[g][q])
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\np_high threshold  precision  recall  flags/10k ordinary\n")
+	rows := append([]ThresholdRow(nil), r.Thresholds...)
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Threshold < rows[j].Threshold })
+	for _, t := range rows {
+		fmt.Fprintf(w, "%16.2f  %9.3f  %6.3f  %9.1f\n", t.Threshold, t.Precision, t.Recall, t.FlagsPer10k)
+	}
+}

@@ -1,0 +1,242 @@
+package classifier
+
+import "sort"
+
+// Kind names what a span of evidence says about risk.
+type Kind string
+
+// The kinds of evidence, from most to least concrete.
+const (
+	KindProgress Kind = "progress" // an attempt may be under way: 已经吃了, 炭已经烧起来了
+	KindMethod   Kind = "method"   // a means of suicide: 安眠药, 跳楼, 割腕
+	KindTime     Kind = "time"     // a time is named: 今晚, 明天
+	KindPlan     Kind = "plan"     // preparation: 已经准备好了, 攒了, 计划
+	KindFarewell Kind = "farewell" // leave-taking: 永别, 再见了, 遗书
+	KindIntent   Kind = "intent"   // a wish to die: 想死, 不想活了
+	KindPain     Kind = "pain"     // pain of living: 活着好累, 撑不下去
+	kindMask     Kind = ""         // negation or hyperbole: hides the risk words it covers
+)
+
+// pattern is one phrase of the knowledge layer, matched on normalised text.
+type pattern struct {
+	text   []rune
+	kind   Kind
+	strong bool // for intent and pain: the strong form of the kind
+}
+
+// knowledgePhrases is the explicit knowledge of the kind the tree-hole
+// rescue agent used. Phrases are simplified Chinese; traditional input is
+// folded before matching.
+var knowledgePhrases = []struct {
+	kind    Kind
+	strong  bool
+	phrases []string
+}{
+	{KindProgress, false, []string{
+		"已经吃了", "已经吞了", "刚吃了", "刚吞了", "吃了一整瓶", "吃了一瓶", "已经割了", "已经割开",
+		"炭已经烧", "已经烧起来", "正在烧炭", "已经烧炭", "血止不住", "血一直流", "在流血", "已经站在",
+		"现在在天台", "站在天台", "站在楼顶", "在楼顶了", "在天台了", "在河边了", "在江边了", "药效上来",
+		"药劲上来", "意识模糊", "已经喝了", "喝了农药", "已经跳", "永别了各位", "最后一条微博",
+	}},
+	{KindMethod, false, []string{
+		"安眠药", "安定片", "褪黑素", "抗抑郁药", "跳楼", "跳河", "跳江", "跳海", "跳桥", "跳下去",
+		"割腕", "割脉", "割动脉", "划手腕", "刀片", "烧炭", "木炭", "上吊", "绳子", "吊死",
+		"农药", "百草枯", "敌敌畏", "吞药", "服药", "吃药自杀", "煤气", "卧轨", "撞车", "溺死",
+		"跳下", "楼顶", "天台", "一瓶药", "攒药", "屯药", "囤药", "药片", "安乐死", "氰化物",
+		"老鼠药", "安眠", "自缢", "服毒", "割喉", "放血",
+	}},
+	{KindTime, false, []string{
+		"今晚", "今天晚上", "今天", "明天", "后天", "明晚", "这周", "这个周末", "周末", "下周",
+		"月底", "过年前", "生日那天", "几天后", "等到", "就在", "马上", "现在就", "今夜", "凌晨",
+	}},
+	{KindPlan, false, []string{
+		"已经准备好了", "准备好了", "买好了", "攒了", "囤了", "计划", "打算", "决定了", "定好了",
+		"日子", "选好了", "写好了", "安排好", "准备", "地点", "查了", "查好了", "研究了", "试过",
+		"已经想好", "想好了",
+	}},
+	{KindFarewell, false, []string{
+		"永别", "再见了", "拜拜了", "拜拜", "再见", "下辈子", "遗书", "遗言", "来世", "别了",
+		"最后一次", "谢谢大家", "对不起大家", "不要想我", "忘了我", "照顾好自己", "后会无期",
+	}},
+	{KindIntent, true, []string{
+		"自杀", "结束生命", "结束自己", "了结自己", "轻生", "不想活了", "不想活", "活不下去",
+		"去死", "想死", "求死", "寻死", "离开这个世界", "离开这世界", "死了算了", "一死了之",
+		"好想死", "真的想死", "我要死", "想去死", "想结束这一切",
+	}},
+	{KindIntent, false, []string{
+		"解脱", "不想醒来", "消失", "死掉", "死了", "活着没意思", "活着没有意义", "没有意义",
+		"不想存在", "结束这一切", "离开", "想走了",
+	}},
+	{KindPain, true, []string{
+		"活着好累", "活着太累", "撑不下去", "熬不下去", "绝望", "崩溃", "生不如死", "痛不欲生",
+		"活着好痛苦", "重度抑郁", "抑郁症", "自残",
+	}},
+	{KindPain, false, []string{
+		"好累", "太累", "痛苦", "难受", "抑郁", "失眠", "没意思", "好难", "孤独", "好痛",
+		"没人在乎", "废物", "撑不住", "哭", "心累",
+	}},
+	{kindMask, false, []string{
+		"笑死", "累死了", "累死", "热死", "饿死", "困死", "冷死", "气死", "烦死", "吓死",
+		"想死你", "羡慕死", "帅死", "美死", "甜死", "萌死", "爱死", "忙死", "疼死", "尴尬死",
+		"不想死", "不会自杀", "不要自杀", "别自杀", "不能死", "不会死", "不许死", "死鬼",
+		"死机", "死亡笔记", "死亡率", "死亡人数", "病死", "打死", "死者", "致死率",
+		"跳舞", "跳绳", "计划生育", "明天见", "明天会更好", "周末愉快", "再见面",
+		"安眠药般", "天台上晒", "离开家", "离开了", "消失了", "离开学校",
+	}},
+}
+
+// matcher finds knowledge phrases in normalised text. Patterns are indexed
+// by their first rune; at each position the longest match of each kind wins.
+type matcher struct {
+	byFirst map[rune][]pattern
+}
+
+func newMatcher() *matcher {
+	m := &matcher{byFirst: make(map[rune][]pattern)}
+	for _, group := range knowledgePhrases {
+		for _, p := range group.phrases {
+			r := []rune(p)
+			m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: group.kind, strong: group.strong})
+		}
+	}
+	for k := range m.byFirst {
+		ps := m.byFirst[k]
+		sort.SliceStable(ps, func(i, j int) bool { return len(ps[i].text) > len(ps[j].text) })
+	}
+	return m
+}
+
+// hit is a matched phrase in normalised rune offsets [start, end).
+type hit struct {
+	start, end int
+	kind       Kind
+	strong     bool
+}
+
+// find appends to hits every risk phrase in text that no mask phrase
+// covers. Masks (negation, hyperbole, everyday idioms) hide any risk
+// phrase that overlaps them.
+func (m *matcher) find(text []rune, hits []hit) []hit {
+	hits = hits[:0]
+	maskEnd := -1 // masks are applied left to right; text before maskEnd is masked
+	var masks [][2]int
+	for i := 0; i < len(text); i++ {
+		for _, p := range m.byFirst[text[i]] {
+			if !hasPrefixRunes(text[i:], p.text) {
+				continue
+			}
+			end := i + len(p.text)
+			if p.kind == kindMask {
+				masks = append(masks, [2]int{i, end})
+				if end > maskEnd {
+					maskEnd = end
+				}
+				continue
+			}
+			hits = append(hits, hit{start: i, end: end, kind: p.kind, strong: p.strong})
+		}
+	}
+	if len(masks) == 0 {
+		return dedupeHits(hits)
+	}
+	kept := hits[:0]
+	for _, h := range hits {
+		masked := false
+		for _, mk := range masks {
+			if h.start < mk[1] && mk[0] < h.end {
+				masked = true
+				break
+			}
+		}
+		if !masked {
+			kept = append(kept, h)
+		}
+	}
+	return dedupeHits(kept)
+}
+
+// dedupeHits drops hits contained in a longer hit of the same kind.
+func dedupeHits(hits []hit) []hit {
+	out := hits[:0]
+	for i, h := range hits {
+		contained := false
+		for j, o := range hits {
+			if i != j && o.kind == h.kind && o.start <= h.start && h.end <= o.end && (o.end-o.start > h.end-h.start || j < i) {
+				contained = true
+				break
+			}
+		}
+		if !contained {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func hasPrefixRunes(s, prefix []rune) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i, r := range prefix {
+		if s[i] != r {
+			return false
+		}
+	}
+	return true
+}
+
+// ruleLevel grades hits on the Tree Hole scale by how concrete the plan
+// they describe is. It is the knowledge layer's own opinion; the trained
+// model's is combined with it in Score.
+func ruleLevel(hits []hit) int {
+	var progress, method, timeW, plan, farewell, intent, strongIntent, pain, strongPain bool
+	for _, h := range hits {
+		switch h.kind {
+		case KindProgress:
+			progress = true
+		case KindMethod:
+			method = true
+		case KindTime:
+			timeW = true
+		case KindPlan:
+			plan = true
+		case KindFarewell:
+			farewell = true
+		case KindIntent:
+			intent = true
+			strongIntent = strongIntent || h.strong
+		case KindPain:
+			pain = true
+			strongPain = strongPain || h.strong
+		}
+	}
+	level := 0
+	switch {
+	case progress:
+		level = 10
+	case method && timeW && (intent || plan || farewell):
+		level = 9
+	case method && (plan || timeW) && intent:
+		level = 8
+	case strongIntent && timeW && (plan || farewell):
+		level = 8
+	case method && (intent || farewell):
+		level = 7
+	case strongIntent && (plan || timeW):
+		level = 6
+	case strongIntent:
+		level = 5
+	case intent:
+		level = 4
+	case strongPain:
+		level = 3
+	case pain:
+		level = 2
+	}
+	// An ambiguous farewell raises, never lowers: a "bye-bye" beside any
+	// sign of pain or intent is read as the more dangerous reading.
+	if farewell && level >= 2 && level < 10 {
+		level++
+	}
+	return level
+}

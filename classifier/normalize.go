@@ -1,0 +1,157 @@
+package classifier
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// normalized is a post's text after normalisation, with a map from every
+// normalised rune back to the rune offset it came from in the original
+// text, so that evidence found in normalised text can be shown in the
+// original.
+type normalized struct {
+	runes []rune
+	orig  []int32 // orig[i] is the original rune offset of runes[i]
+}
+
+func (n *normalized) reset() {
+	n.runes = n.runes[:0]
+	n.orig = n.orig[:0]
+}
+
+func (n *normalized) push(r rune, at int) {
+	n.runes = append(n.runes, r)
+	n.orig = append(n.orig, int32(at))
+}
+
+// normalize rewrites text for matching and features:
+//   - full-width ASCII and the ideographic space become half-width;
+//   - upper-case Latin letters become lower-case;
+//   - common traditional characters become simplified ones;
+//   - a run of the same punctuation mark is kept as at most two;
+//   - URLs become the single rune '链' and @mentions the single rune '@',
+//     so that neither user names nor link paths leak into features;
+//   - control characters and invalid UTF-8 are dropped, runs of white
+//     space become one space.
+//
+// Emoji and other symbols are kept: they are signal.
+func normalize(text string, n *normalized) {
+	n.reset()
+	at := 0 // rune offset in text
+	lastPunct, punctRun := rune(0), 0
+	lastSpace := true
+	for i := 0; i < len(text); {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && size <= 1 {
+			i += size
+			at++
+			continue
+		}
+		// URLs: http(s)://... up to white space or a CJK character.
+		if (r == 'h' || r == 'H') && hasURLPrefix(text[i:]) {
+			start := at
+			for i < len(text) {
+				r2, s2 := utf8.DecodeRuneInString(text[i:])
+				if unicode.IsSpace(r2) || r2 > 0x2E7F {
+					break
+				}
+				i += s2
+				at++
+			}
+			n.push('链', start)
+			lastSpace, punctRun = false, 0
+			continue
+		}
+		// @mentions: @ followed by name runes up to space or punctuation.
+		if r == '@' || r == '＠' {
+			start := at
+			i += size
+			at++
+			for i < len(text) {
+				r2, s2 := utf8.DecodeRuneInString(text[i:])
+				if unicode.IsSpace(r2) || unicode.IsPunct(r2) || r2 == ':' || r2 == '：' {
+					break
+				}
+				i += s2
+				at++
+			}
+			n.push('@', start)
+			lastSpace, punctRun = false, 0
+			continue
+		}
+		i += size
+		pos := at
+		at++
+		r = foldRune(r)
+		switch {
+		case unicode.IsSpace(r):
+			if !lastSpace {
+				n.push(' ', pos)
+				lastSpace = true
+			}
+			punctRun = 0
+			continue
+		case unicode.IsControl(r) || isFormatControl(r):
+			continue
+		case unicode.IsPunct(r):
+			if r == lastPunct {
+				punctRun++
+				if punctRun >= 2 {
+					continue
+				}
+			} else {
+				lastPunct, punctRun = r, 0
+			}
+		default:
+			punctRun = 0
+			lastPunct = 0
+		}
+		n.push(r, pos)
+		lastSpace = false
+	}
+}
+
+func hasURLPrefix(s string) bool {
+	const a, b = "http://", "https://"
+	return (len(s) >= len(a) && equalFoldASCII(s[:len(a)], a)) ||
+		(len(s) >= len(b) && equalFoldASCII(s[:len(b)], b))
+}
+
+func equalFoldASCII(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isFormatControl reports bidi overrides, zero-width and other invisible
+// format characters, which carry no meaning for scoring.
+func isFormatControl(r rune) bool {
+	return unicode.Is(unicode.Cf, r) && r != 0x200D // keep ZWJ inside emoji
+}
+
+// foldRune maps one rune to its normalised form.
+func foldRune(r rune) rune {
+	switch {
+	case r == 0x3000:
+		return ' '
+	case r >= 0xFF01 && r <= 0xFF5E:
+		r -= 0xFEE0
+	}
+	if r < 0x80 {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}
+	if s, ok := tradToSimp[r]; ok {
+		return s
+	}
+	return r
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"lookout/ingest"
+	"lookout/triage"
+)
+
+var errUsage = errors.New("usage")
+
+type envFunc func(string) string
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return "LOOKOUT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// newFlagSet returns a flag set whose defaults come from the environment
+// after parsing: applyEnv must be called before Parse.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("lookout "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags sets every flag not given on the command line from its
+// environment variable, then parses the command line. A bad environment
+// value is an error naming the variable.
+func parseFlags(fs *flag.FlagSet, args []string, env envFunc) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := env(envName(f.Name)); v != "" && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errUsage
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// serveConfig is the configuration of serve (and of the demo's pipeline).
+type serveConfig struct {
+	Brokers         string
+	Topic           string
+	DeadLetterTopic string
+	Group           string
+	RedisURL        string
+	Listen          string
+	Model           string
+	Thresholds      string
+	MaxMessageBytes int
+	Workers         int
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	SessionTimeout  time.Duration
+	InsecureDev     bool
+}
+
+func (c *serveConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Brokers, "brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&c.Topic, "topic", "posts", "topic of incoming posts")
+	fs.StringVar(&c.DeadLetterTopic, "dlq-topic", "posts.dlq", "dead-letter topic for malformed posts")
+	fs.StringVar(&c.Group, "group", "lookout", "Kafka consumer group id; instances with the same id share the work")
+	fs.StringVar(&c.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis URL (redis:// or rediss://, with user and password)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address for the API, UI, /metrics, /healthz and /readyz")
+	fs.StringVar(&c.Model, "model", "models/risk-model.json.gz", "trained model file; empty grades with the knowledge layer alone")
+	fs.StringVar(&c.Thresholds, "thresholds", "", "JSON file of routing settings (levels, p_high, lease, caps, retention)")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", ingest.DefaultMaxMessageBytes, "largest post message accepted; larger ones are dead-lettered")
+	fs.IntVar(&c.Workers, "workers", 8, "posts handled in parallel")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on draining in-flight posts and requests at SIGTERM")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "Kafka consumer group session timeout: how soon a dead instance's partitions move")
+	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "allow plain-HTTP cookies and unauthenticated Redis and Kafka off loopback")
+}
+
+// validate names the first bad setting.
+func (c *serveConfig) validate() error {
+	if len(c.brokerList()) == 0 {
+		return errors.New("brokers: at least one host:port is required")
+	}
+	for _, b := range c.brokerList() {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("brokers: %q is not host:port", b)
+		}
+	}
+	switch {
+	case c.Topic == "" || strings.ContainsAny(c.Topic, " /\\"):
+		return fmt.Errorf("topic: %q is not a valid topic name", c.Topic)
+	case c.DeadLetterTopic == "" || c.DeadLetterTopic == c.Topic:
+		return fmt.Errorf("dlq-topic: %q must be set and differ from topic", c.DeadLetterTopic)
+	case c.Group == "":
+		return errors.New("group: required")
+	case c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 16<<20:
+		return fmt.Errorf("max-message-bytes: %d is outside 1024-16777216", c.MaxMessageBytes)
+	case c.Workers < 1 || c.Workers > 1024:
+		return fmt.Errorf("workers: %d is outside 1-1024", c.Workers)
+	case c.SessionTimeout < time.Second || c.SessionTimeout > 5*time.Minute:
+		return fmt.Errorf("session-timeout: %v is outside 1s-5m", c.SessionTimeout)
+	case c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute:
+		return fmt.Errorf("shutdown-timeout: %v is outside 1s-10m", c.ShutdownTimeout)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		return err
+	}
+	u, err := url.Parse(c.RedisURL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return errors.New("redis-url: must be redis://[user:password@]host:port[/db] or rediss://...")
+	}
+	if !c.InsecureDev {
+		if _, hasPass := u.User.Password(); !hasPass && !isLoopback(u.Hostname()) {
+			return errors.New("redis-url: a Redis off loopback needs a password (or --insecure-dev)")
+		}
+	}
+	if c.Thresholds != "" {
+		if _, err := loadRouting(c.Thresholds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *serveConfig) brokerList() []string {
+	var out []string
+	for _, b := range strings.Split(c.Brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log-level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// routingFile is the JSON form of routing settings.
+type routingFile struct {
+	WatchLevel   *int              `json:"watch_level"`
+	QueueLevel   *int              `json:"queue_level"`
+	PHigh        *float64          `json:"p_high"`
+	Lease        string            `json:"lease"`
+	CapTotal     *int              `json:"cap_total"`
+	CapHigh      *int              `json:"cap_high"`
+	Retention    string            `json:"retention"`
+	ClaimTargets map[string]string `json:"claim_targets"`
+}
+
+// loadRouting reads a thresholds file over the defaults.
+func loadRouting(path string) (triage.Routing, error) {
+	r := triage.DefaultRouting()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, fmt.Errorf("thresholds: %w", err)
+	}
+	var f routingFile
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return r, fmt.Errorf("thresholds: %s: %v", path, err)
+	}
+	set := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&r.WatchLevel, f.WatchLevel)
+	set(&r.QueueLevel, f.QueueLevel)
+	set(&r.CapTotal, f.CapTotal)
+	set(&r.CapHigh, f.CapHigh)
+	if f.PHigh != nil {
+		r.PHigh = *f.PHigh
+	}
+	dur := func(name, v string, dst *time.Duration) error {
+		if v == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("thresholds: %s: %q is not a duration like 15m", name, v)
+		}
+		*dst = d
+		return nil
+	}
+	if err := dur("lease", f.Lease, &r.Lease); err != nil {
+		return r, err
+	}
+	if err := dur("retention", f.Retention, &r.Retention); err != nil {
+		return r, err
+	}
+	for k, v := range f.ClaimTargets {
+		l, err := strconv.Atoi(k)
+		if err != nil || l < 0 || l > 10 {
+			return r, fmt.Errorf("thresholds: claim_targets: level %q is not 0-10", k)
+		}
+		if err := dur("claim_targets."+k, v, &r.ClaimTargets[l]); err != nil {
+			return r, err
+		}
+	}
+	if err := r.Validate(); err != nil {
+		return r, fmt.Errorf("thresholds: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"lookout/internal/redistest"
+)
+
+// startService runs the service in-process until the returned stop is
+// called; stop returns runService's error.
+func startService(t *testing.T, brokers, redisURL, group string) (stop func() error) {
+	t.Helper()
+	cfg := serveConfig{Brokers: brokers, Topic: "posts", DeadLetterTopic: "posts.dlq", Group: group,
+		RedisURL: redisURL, Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10, Workers: 8, LogLevel: "warn",
+		ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := newRedis(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	go func() { errc <- runService(ctx, cfg, rdb, log, nil) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-errc:
+			case <-time.After(30 * time.Second):
+				t.Error("service did not stop within 30s")
+			}
+			rdb.Close()
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// TestEndToEnd: 2,000 posts (about 10% flagged) and malformed messages
+// through kfake into a real Redis: exactly the expected cases, every
+// malformed message dead-lettered once with its reason and position,
+// offsets committed to the end of every partition.
+func TestEndToEnd(t *testing.T) {
+	rs := redistest.Start(t)
+	kc := startKafka(t)
+	brokers := kc.ListenAddrs()
+	l := mixPosts(t, 1, 2000, 42, 0.10, "e2e")
+	produce(t, brokers, l.messages)
+
+	stop := startService(t, strings.Join(brokers, ","), rs.URL(), "e2e")
+	waitCommitted(t, brokers, "e2e", 60*time.Second)
+	if err := stop(); err != nil {
+		t.Fatalf("service stopped with error: %v", err)
+	}
+	checkLedger(t, rs.Client, l)
+
+	flagged := 0
+	for _, f := range l.flagged {
+		if f {
+			flagged++
+		}
+	}
+	if flagged < 100 || flagged > 400 {
+		t.Fatalf("mix has %d flagged posts of 2000; want about 10%%", flagged)
+	}
+
+	dlq := dlqRecords(t, brokers)
+	if len(dlq) != l.badCount() {
+		t.Fatalf("dead-letter topic has %d records, want %d", len(dlq), l.badCount())
+	}
+	got := map[string]int{}
+	seen := map[string]bool{}
+	for _, m := range dlq {
+		got[header(m, "reason")]++
+		pos := header(m, "source_partition") + "/" + header(m, "source_offset")
+		if header(m, "source_partition") == "" || header(m, "source_offset") == "" {
+			t.Fatalf("dead-letter record without source position: %v", m.Headers)
+		}
+		if seen[pos] {
+			t.Fatalf("message at %s dead-lettered twice", pos)
+		}
+		seen[pos] = true
+	}
+	for reason, n := range l.malformed {
+		if got[reason] != n {
+			t.Errorf("dead-lettered %q: %d, want %d", reason, got[reason], n)
+		}
+	}
+}
+
+// TestRedeliveryChangesNothing: a second consumer group re-reading every
+// post (as after lost commits) creates no case and no timeline entry.
+func TestRedeliveryChangesNothing(t *testing.T) {
+	rs := redistest.Start(t)
+	kc := startKafka(t)
+	brokers := kc.ListenAddrs()
+	l := mixPosts(t, 2, 400, 0, 0.3, "redeliver")
+	produce(t, brokers, l.messages)
+	for _, group := range []string{"first", "second"} {
+		stop := startService(t, strings.Join(brokers, ","), rs.URL(), group)
+		waitCommitted(t, brokers, group, 60*time.Second)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkLedger(t, rs.Client, l)
+}
+
+// TestCrashRecovery: the service, as a subprocess, is killed with SIGKILL
+// at random moments while posts keep arriving; after it restarts no post
+// is lost and none is in two cases. Finally SIGTERM stops it in bounded
+// time with everything committed.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test starts subprocesses")
+	}
+	rs := redistest.Start(t)
+	kc := startKafka(t)
+	brokers := kc.ListenAddrs()
+	bin := lookoutBinary(t)
+	l := mixPosts(t, 3, 2000, 14, 0.10, "crash")
+
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for i := 0; i < len(l.messages); i += 100 {
+			produce(t, brokers, l.messages[i:min(i+100, len(l.messages))])
+			time.Sleep(60 * time.Millisecond)
+		}
+	}()
+
+	start := func() (*exec.Cmd, *bytes.Buffer) {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(),
+			"--listen", "127.0.0.1:0", "--model", "", "--group", "crash", "--session-timeout", "2s",
+			"--log-level", "warn")
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &stderr
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := 0; i < 5; i++ {
+		cmd, _ := start()
+		time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
+	<-produced
+	cmd, stderr := start()
+	waitCommitted(t, brokers, "crash", 90*time.Second)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("SIGTERM exit: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(25 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("service did not exit within 25s of SIGTERM")
+	}
+	checkLedger(t, rs.Client, l)
+	if n := len(dlqRecords(t, brokers)); n < l.badCount() {
+		t.Fatalf("dead-letter records: %d, want at least %d", n, l.badCount())
+	}
+}
+
+// TestTwoConsumersShareAndHandOver: two instances in one group split the
+// partitions; when one stops, the other takes its partitions and nothing
+// is lost.
+func TestTwoConsumersShareAndHandOver(t *testing.T) {
+	rs := redistest.Start(t)
+	kc := startKafka(t)
+	brokers := kc.ListenAddrs()
+	bs := strings.Join(brokers, ",")
+	first := mixPosts(t, 4, 800, 0, 0.15, "share-a")
+	produce(t, brokers, first.messages)
+
+	stopA := startService(t, bs, rs.URL(), "share")
+	stopB := startService(t, bs, rs.URL(), "share")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := kc.WaitGroupStable(ctx, "share", 2)
+	if err != nil {
+		t.Fatalf("group did not settle with two members: %v", err)
+	}
+	if n := len(info.Members); n != 2 {
+		t.Fatalf("group has %d members, want 2", n)
+	}
+	for _, m := range info.Members {
+		if m.NumAssigned() == 0 {
+			t.Fatalf("member %s has no partitions: the work is not shared", m.MemberID)
+		}
+	}
+	waitCommitted(t, brokers, "share", 60*time.Second)
+	if err := stopA(); err != nil {
+		t.Fatalf("stopping one instance: %v", err)
+	}
+	second := mixPosts(t, 5, 800, 0, 0.15, "share-b")
+	produce(t, brokers, second.messages)
+	waitCommitted(t, brokers, "share", 60*time.Second)
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	for id, f := range second.flagged {
+		first.flagged[id] = f
+		first.authorOf[id] = second.authorOf[id]
+	}
+	checkLedger(t, rs.Client, first)
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lookout/classifier"
+	"lookout/ingest"
+	"lookout/triage"
+)
+
+// recorder is what the pipeline needs of the case store.
+type recorder interface {
+	Record(ctx context.Context, p triage.Post, res classifier.Result, unclassified bool) (triage.Outcome, string, error)
+}
+
+var _ recorder = (*triage.Store)(nil)
+
+// scorer is what the pipeline needs of the classifier.
+type scorer interface {
+	Score(text string) (classifier.Result, error)
+}
+
+// pipeline scores each post and records its outcome: the ingest Handler.
+type pipeline struct {
+	scorer  scorer
+	store   recorder
+	log     *slog.Logger
+	metrics *pipelineMetrics
+}
+
+var _ ingest.Handler = (*pipeline)(nil)
+
+func newPipeline(s scorer, r recorder, log *slog.Logger, reg prometheus.Registerer) *pipeline {
+	return &pipeline{scorer: s, store: r, log: log.With("component", "pipeline"), metrics: newPipelineMetrics(reg)}
+}
+
+// Handle scores a post and records it. A classifier failure (error or
+// panic) becomes an unclassified case for human review, never "not
+// flagged". Only a storage error is returned, so the post is retried.
+func (p *pipeline) Handle(ctx context.Context, post ingest.Post) error {
+	start := time.Now()
+	res, unclassified := p.score(post.Text)
+	p.metrics.scoreSeconds.Observe(time.Since(start).Seconds())
+	out, _, err := p.store.Record(ctx, triage.Post{ID: post.ID, AuthorID: post.AuthorID, Text: post.Text,
+		CreatedAt: post.CreatedAt, Source: post.Source, URL: post.URL, ThreadID: post.ThreadID}, res, unclassified)
+	if err != nil {
+		p.metrics.storeErrors.Inc()
+		return fmt.Errorf("record post: %w", err)
+	}
+	p.metrics.scored.Inc()
+	if out != triage.OutcomeNotFlagged {
+		p.metrics.flagged.WithLabelValues(strconv.Itoa(res.Level)).Inc()
+	}
+	p.metrics.outcomes.WithLabelValues(string(out)).Inc()
+	if out == triage.OutcomeCreated || out == triage.OutcomeJoined {
+		p.metrics.postToCase.Observe(time.Since(post.CreatedAt).Seconds())
+	}
+	return nil
+}
+
+func (p *pipeline) score(text string) (res classifier.Result, unclassified bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.metrics.failures.WithLabelValues("panic").Inc()
+			p.log.Error("classifier panicked; post queued for review") // the panic value may quote text
+			res, unclassified = classifier.Result{Model: "unclassified"}, true
+		}
+	}()
+	res, err := p.scorer.Score(text)
+	switch {
+	case errors.Is(err, classifier.ErrEmpty):
+		return res, false // nothing to grade: level 0
+	case err != nil:
+		p.metrics.failures.WithLabelValues("error").Inc()
+		return classifier.Result{Model: res.Model}, true
+	}
+	return res, false
+}
+
+type pipelineMetrics struct {
+	scored, storeErrors prometheus.Counter
+	flagged, outcomes   *prometheus.CounterVec
+	failures            *prometheus.CounterVec
+	scoreSeconds        prometheus.Histogram
+	postToCase          prometheus.Histogram
+}
+
+func newPipelineMetrics(reg prometheus.Registerer) *pipelineMetrics {
+	m := &pipelineMetrics{
+		scored: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "pipeline",
+			Name: "posts_scored_total", Help: "Posts scored and recorded."}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "pipeline",
+			Name: "redis_errors_total", Help: "Failed attempts to record a post in Redis (retried)."}),
+		flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "pipeline",
+			Name: "posts_flagged_total", Help: "Posts that opened or joined a case, by level."}, []string{"level"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "pipeline",
+			Name: "post_outcomes_total", Help: "Recorded posts by outcome (not_flagged, created, joined, duplicate)."}, []string{"outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "pipeline",
+			Name: "classifier_failures_total", Help: "Posts the classifier failed on, queued for review, by kind."}, []string{"kind"}),
+		scoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "lookout", Subsystem: "pipeline",
+			Name: "scoring_duration_seconds", Help: "Time to score one post.",
+			Buckets: prometheus.ExponentialBuckets(0.00002, 2, 16)}),
+		postToCase: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "lookout", Subsystem: "pipeline",
+			Name: "post_to_case_seconds", Help: "Time from a post's created_at to its case being recorded.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
+	}
+	for l := 0; l <= 10; l++ {
+		m.flagged.WithLabelValues(strconv.Itoa(l))
+	}
+	for _, k := range []string{"panic", "error"} {
+		m.failures.WithLabelValues(k)
+	}
+	if reg != nil {
+		reg.MustRegister(m.scored, m.storeErrors, m.flagged, m.outcomes, m.failures, m.scoreSeconds, m.postToCase)
+	}
+	return m
+}

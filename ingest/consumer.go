@@ -1,0 +1,353 @@
+// Package ingest consumes posts from Kafka and hands each one to a
+// handler, committing an offset only once the outcome of every message
+// up to it is durable.
+//
+// It owns the post message schema, the dead-letter topic, and the
+// per-partition commit bookkeeping. It does not score posts or store
+// cases: the Handler it is given does.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+// Handler makes the outcome of one valid post durable. An error means the
+// outcome is not durable yet; the consumer retries the post (with
+// backoff) and commits nothing past it until it succeeds.
+type Handler interface {
+	Handle(ctx context.Context, p Post) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, p Post) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, p Post) error { return f(ctx, p) }
+
+// Options configures a Consumer.
+type Options struct {
+	Brokers         []string
+	Topic           string        // default "posts"
+	DeadLetterTopic string        // default Topic + ".dlq"
+	GroupID         string        // default "lookout"
+	MaxMessageBytes int           // default 64 KiB
+	Workers         int           // default 8
+	CommitInterval  time.Duration // how often done prefixes are committed; default 200ms
+	DrainTimeout    time.Duration // bound on finishing in-flight work at shutdown; default 10s
+	SessionTimeout  time.Duration // consumer group session timeout; default 10s
+	Dialer          *kafka.Dialer // TLS and SASL; nil for plain TCP
+	Transport       *kafka.Transport
+	Handler         Handler
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
+}
+
+func (o *Options) setDefaults() {
+	if o.Topic == "" {
+		o.Topic = "posts"
+	}
+	if o.DeadLetterTopic == "" {
+		o.DeadLetterTopic = o.Topic + ".dlq"
+	}
+	if o.GroupID == "" {
+		o.GroupID = "lookout"
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.Workers == 0 {
+		o.Workers = 8
+	}
+	if o.CommitInterval == 0 {
+		o.CommitInterval = 200 * time.Millisecond
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 10 * time.Second
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first bad option, naming it.
+func (o *Options) Validate() error {
+	switch {
+	case len(o.Brokers) == 0:
+		return errors.New("brokers: at least one broker address is required")
+	case o.Handler == nil:
+		return errors.New("handler: required")
+	case o.Topic == o.DeadLetterTopic:
+		return errors.New("dead-letter topic: must differ from the posts topic")
+	case o.MaxMessageBytes < 1024 || o.MaxMessageBytes > 16<<20:
+		return fmt.Errorf("max message bytes: %d is outside 1 KiB-16 MiB", o.MaxMessageBytes)
+	case o.Workers < 1 || o.Workers > 1024:
+		return fmt.Errorf("workers: %d is outside 1-1024", o.Workers)
+	}
+	return nil
+}
+
+// Consumer reads the posts topic as a member of a consumer group.
+type Consumer struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	track   *tracker
+	joined  atomic.Bool
+	// progress is the unix-nano time of the last message fetched or
+	// committed, for the readiness watchdog.
+	progress atomic.Int64
+}
+
+// New returns a Consumer; Run starts it.
+func New(opts Options) (*Consumer, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Consumer{
+		opts:    opts,
+		log:     opts.Logger.With("component", "ingest"),
+		metrics: newMetrics(opts.Registerer),
+		track:   newTracker(),
+	}, nil
+}
+
+// Joined reports whether the consumer has fetched from or committed to
+// the group since it started: the ingest half of readiness.
+func (c *Consumer) Joined() bool { return c.joined.Load() }
+
+type work struct {
+	msg kafka.Message
+}
+
+// Run consumes until ctx is cancelled, then stops fetching, finishes the
+// messages in flight (bounded by DrainTimeout), commits, and returns.
+func (c *Consumer) Run(ctx context.Context) error {
+	o := c.opts
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           o.Brokers,
+		GroupID:           o.GroupID,
+		Topic:             o.Topic,
+		Dialer:            o.Dialer,
+		StartOffset:       kafka.FirstOffset, // a new group reads the topic from its start
+		CommitInterval:    0,                 // synchronous commits, only of done prefixes
+		MinBytes:          1,
+		MaxBytes:          8 << 20,
+		MaxWait:           200 * time.Millisecond,
+		ReadBatchTimeout:  2 * time.Second,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    o.SessionTimeout,
+		RebalanceTimeout:  o.SessionTimeout,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.metrics.kafkaErrors.Inc() }),
+	})
+	dlq := &kafka.Writer{
+		Addr:         kafka.TCP(o.Brokers...),
+		Topic:        o.DeadLetterTopic,
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond,
+		MaxAttempts:  3,
+	}
+	if o.Transport != nil { // a nil *Transport in the interface would not be nil
+		dlq.Transport = o.Transport
+	}
+
+	// Work for one author always goes to the same worker, so one person's
+	// posts are handled in order; different people's in parallel.
+	queues := make([]chan work, o.Workers)
+	for i := range queues {
+		queues[i] = make(chan work, 64)
+	}
+	// handleCtx outlives ctx by at most DrainTimeout, so in-flight posts
+	// can finish after a SIGTERM.
+	handleCtx, cancelHandle := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandle()
+	var workers sync.WaitGroup
+	for _, q := range queues {
+		workers.Go(func() {
+			for w := range q {
+				if c.process(handleCtx, dlq, w.msg) {
+					c.track.markDone(w.msg.Partition, w.msg.Offset)
+				}
+			}
+		})
+	}
+
+	commitDone := make(chan struct{})
+	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(commitDone)
+		t := time.NewTicker(o.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-commitCtx.Done():
+				return
+			case <-t.C:
+				c.commit(commitCtx, reader)
+			}
+		}
+	}()
+
+	var fetchErr error
+	for {
+		msg, err := reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				fetchErr = fmt.Errorf("fetch: %w", err)
+			}
+			break
+		}
+		c.joined.Store(true)
+		c.progress.Store(time.Now().UnixNano())
+		c.metrics.consumed.Inc()
+		c.metrics.lag.WithLabelValues(strconv.Itoa(msg.Partition)).Set(float64(msg.HighWaterMark - msg.Offset - 1))
+		c.track.fetched(msg.Partition, msg.Offset)
+		h := fnv.New32a()
+		h.Write(msg.Key)
+		select {
+		case queues[h.Sum32()%uint32(len(queues))] <- work{msg: msg}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+
+	// Drain: no more fetches; let the workers finish what they hold.
+	for _, q := range queues {
+		close(q)
+	}
+	drained := make(chan struct{})
+	go func() { workers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(o.DrainTimeout):
+		c.log.Warn("drain timed out; uncommitted posts will be redelivered", "in_flight", c.track.inFlight())
+		cancelHandle()
+		<-drained
+	}
+	stopCommits()
+	<-commitDone
+	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	c.commit(finalCtx, reader)
+	cancel()
+	errs := []error{fetchErr}
+	if err := reader.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close reader: %w", err))
+	}
+	if err := dlq.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close dead-letter writer: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// commit commits every partition's done prefix that moved.
+func (c *Consumer) commit(ctx context.Context, reader *kafka.Reader) {
+	offsets := c.track.toCommit()
+	if len(offsets) == 0 {
+		return
+	}
+	msgs := make([]kafka.Message, 0, len(offsets))
+	for part, next := range offsets {
+		// CommitMessages commits one past the message's offset.
+		msgs = append(msgs, kafka.Message{Topic: c.opts.Topic, Partition: part, Offset: next - 1})
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := reader.CommitMessages(cctx, msgs...)
+	cancel()
+	c.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		c.metrics.commitErrors.Inc()
+		if ctx.Err() == nil {
+			c.log.Warn("commit failed; will retry", "err", err)
+		}
+		return
+	}
+	c.track.committed(offsets)
+	c.joined.Store(true)
+	c.progress.Store(time.Now().UnixNano())
+}
+
+// process makes one message's outcome durable: a handled post or a
+// dead-letter record. It retries until it succeeds or ctx ends, and
+// reports whether it succeeded.
+func (c *Consumer) process(ctx context.Context, dlq *kafka.Writer, msg kafka.Message) bool {
+	post, err := DecodePost(msg.Value, c.opts.MaxMessageBytes)
+	if err != nil {
+		var de *DecodeError
+		if !errors.As(err, &de) {
+			de = &DecodeError{Reason: ReasonInvalidJSON}
+		}
+		return c.retry(ctx, "dead-letter", func(ctx context.Context) error {
+			return c.deadLetter(ctx, dlq, msg, de)
+		})
+	}
+	return c.retry(ctx, "handle", func(ctx context.Context) error {
+		return c.opts.Handler.Handle(ctx, post)
+	})
+}
+
+// retry calls fn until it succeeds, backing off up to 5 s between tries.
+func (c *Consumer) retry(ctx context.Context, what string, fn func(context.Context) error) bool {
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(callCtx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		c.metrics.retries.WithLabelValues(what).Inc()
+		if attempt == 0 || attempt%20 == 0 {
+			c.log.Warn(what+" failed; retrying", "err", err, "attempt", attempt+1)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// deadLetter writes the message, unchanged, to the dead-letter topic with
+// the reason and its source position in headers.
+func (c *Consumer) deadLetter(ctx context.Context, dlq *kafka.Writer, msg kafka.Message, de *DecodeError) error {
+	out := kafka.Message{
+		Key:   msg.Key,
+		Value: msg.Value,
+		Headers: []kafka.Header{
+			{Key: "reason", Value: []byte(de.Reason)},
+			{Key: "detail", Value: []byte(de.Detail)},
+			{Key: "source_topic", Value: []byte(msg.Topic)},
+			{Key: "source_partition", Value: []byte(strconv.Itoa(msg.Partition))},
+			{Key: "source_offset", Value: []byte(strconv.FormatInt(msg.Offset, 10))},
+		},
+	}
+	if err := dlq.WriteMessages(ctx, out); err != nil {
+		return fmt.Errorf("write dead-letter record: %w", err)
+	}
+	c.metrics.deadLettered.WithLabelValues(string(de.Reason)).Inc()
+	return nil
+}
+
+// LastProgress is when the consumer last fetched or committed.
+func (c *Consumer) LastProgress() time.Time { return time.Unix(0, c.progress.Load()) }

@@ -1,0 +1,54 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	consumed      prometheus.Counter
+	deadLettered  *prometheus.CounterVec
+	retries       *prometheus.CounterVec
+	commitSeconds prometheus.Histogram
+	commitErrors  prometheus.Counter
+	kafkaErrors   prometheus.Counter
+	lag           *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "posts_consumed_total",
+			Help: "Messages fetched from the posts topic.",
+		}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "dead_lettered_total",
+			Help: "Messages written to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "retries_total",
+			Help: "Failed attempts to make a post's outcome durable, by step (handle, dead-letter).",
+		}, []string{"step"}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "commit_duration_seconds",
+			Help:    "Latency of offset commits.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "commit_errors_total",
+			Help: "Offset commits that failed (retried on the next tick).",
+		}),
+		kafkaErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "kafka_errors_total",
+			Help: "Errors reported by the Kafka client (fetch, group, connection).",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "consumer_lag_messages",
+			Help: "Messages behind the partition's high watermark at the last fetch.",
+		}, []string{"partition"}),
+	}
+	for _, r := range Reasons {
+		m.deadLettered.WithLabelValues(string(r))
+	}
+	if reg != nil {
+		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.kafkaErrors, m.lag)
+	}
+	return m
+}

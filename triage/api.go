@@ -1,0 +1,472 @@
+package triage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// APIOptions configures the HTTP API.
+type APIOptions struct {
+	Store  *Store
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// InsecureCookies drops the Secure attribute of the session cookie,
+	// for plain-HTTP development on a non-localhost address.
+	InsecureCookies bool
+}
+
+// route is one entry of the API's access table. Every route is in the
+// table with the lowest role that may call it; anything else is denied.
+type route struct {
+	Method, Pattern string
+	Min             Role // "" = anyone, logged in or not
+	handle          func(w http.ResponseWriter, r *http.Request, u User)
+}
+
+// API serves /api/v1.
+type API struct {
+	store   *Store
+	log     *slog.Logger
+	secure  bool
+	routes  []route
+	metrics *httpMetrics
+}
+
+const sessionCookie = "lookout_session"
+
+// maxBodyBytes caps every request body.
+const maxBodyBytes = 64 << 10
+
+// NewAPI returns the API handler.
+func NewAPI(o APIOptions) *API {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{store: o.Store, log: o.Logger.With("component", "triage.api"), secure: !o.InsecureCookies,
+		metrics: newHTTPMetrics(o.Registerer)}
+	a.routes = []route{
+		{"POST", "/api/v1/login", "", a.login},
+		{"POST", "/api/v1/logout", RoleVolunteer, a.logout},
+		{"GET", "/api/v1/me", RoleVolunteer, a.me},
+		{"GET", "/api/v1/cases", RoleVolunteer, a.listCases},
+		{"POST", "/api/v1/cases/next", RoleVolunteer, a.next},
+		{"GET", "/api/v1/cases/{id}", RoleVolunteer, a.getCase},
+		{"POST", "/api/v1/cases/{id}/claim", RoleVolunteer, a.claimCase},
+		{"POST", "/api/v1/cases/{id}/renew", RoleVolunteer, a.renew},
+		{"POST", "/api/v1/cases/{id}/release", RoleVolunteer, a.release},
+		{"POST", "/api/v1/cases/{id}/escalate", RoleVolunteer, a.escalate},
+		{"POST", "/api/v1/cases/{id}/resolve", RoleVolunteer, a.resolve},
+		{"POST", "/api/v1/cases/{id}/notes", RoleVolunteer, a.addNote},
+		{"GET", "/api/v1/audit", RoleSupervisor, a.audit},
+		{"GET", "/api/v1/users", RoleAdmin, a.listUsers},
+		{"POST", "/api/v1/users", RoleAdmin, a.addUser},
+	}
+	return a
+}
+
+// Routes returns the access table: method, pattern and lowest role.
+func (a *API) Routes() [][3]string {
+	out := make([][3]string, len(a.routes))
+	for i, r := range a.routes {
+		out[i] = [3]string{r.Method, r.Pattern, string(r.Min)}
+	}
+	return out
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, rt := range a.routes {
+		mux.Handle(rt.Method+" "+rt.Pattern, a.wrap(rt))
+	}
+	// Anything else under /api/ is a JSON 404, not the UI.
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route")
+	})
+}
+
+// statusWriter records the status for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+func (a *API) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		defer func() {
+			a.metrics.observe(rt.Pattern, r.Method, sw.status, time.Since(start))
+		}()
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		w.Header().Set("Cache-Control", "no-store")
+		var u User
+		if rt.Min != "" {
+			var err error
+			u, err = a.store.Session(r.Context(), sessionToken(r))
+			if err != nil {
+				if errors.Is(err, ErrNoSession) {
+					writeError(sw, http.StatusUnauthorized, "log in first")
+				} else {
+					a.internal(sw, err)
+				}
+				return
+			}
+			if !u.Role.AtLeast(rt.Min) {
+				_ = a.store.auditEvent(r.Context(), "", u.Name, "denied", rt.Method+" "+rt.Pattern)
+				writeError(sw, http.StatusForbidden, "your role may not do this")
+				return
+			}
+		}
+		rt.handle(sw, r, u)
+	})
+}
+
+func sessionToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && h[:7] == "Bearer " {
+		return h[7:]
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// internal answers 500 without detail and logs the error (errors here
+// carry no post text: store errors name operations, not content).
+func (a *API) internal(w http.ResponseWriter, err error) {
+	a.log.Error("request failed", "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error; try again")
+}
+
+// decode reads a JSON body into v, rejecting unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body over 64 KiB")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "body must be a JSON object of the documented fields: "+jsonProblem(err))
+		return false
+	}
+	return true
+}
+
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		return "field " + strconv.Quote(te.Field) + " has the wrong type"
+	}
+	// "json: unknown field \"x\"" names only the field, never a value.
+	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
+		return s[len("json: "):]
+	}
+	return "malformed"
+}
+
+// caseError maps store errors to statuses.
+func (a *API) caseError(w http.ResponseWriter, err error) {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeError(w, http.StatusBadRequest, ve.Error())
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrStaleToken), errors.Is(err, ErrNotClaimed), errors.Is(err, ErrTaken),
+		errors.Is(err, ErrNotClaimable), errors.Is(err, ErrAlreadyYours):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrCap):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "storage is not answering; try again")
+	default:
+		a.internal(w, err)
+	}
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request, _ User) {
+	var req struct {
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	token, u, err := a.store.Login(r.Context(), req.Name, req.Password, clientAddr(r))
+	switch {
+	case errors.Is(err, ErrThrottled):
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	case errors.Is(err, ErrBadLogin):
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	case err != nil:
+		a.internal(w, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Secure: a.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(SessionTTL.Seconds())})
+	writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": u})
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request, u User) {
+	if err := a.store.Logout(r.Context(), sessionToken(r), u.Name); err != nil {
+		a.internal(w, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
+		Secure: a.secure, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request, u User) {
+	held, err := a.store.Held(r.Context(), u.Name)
+	if err != nil {
+		a.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": u, "held": held})
+}
+
+func (a *API) listCases(w http.ResponseWriter, r *http.Request, u User) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	levelMin, limit := 0, 200
+	if v := q.Get("level_min"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10 {
+			writeError(w, http.StatusBadRequest, "level_min: must be 0-10")
+			return
+		}
+		levelMin = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit: must be 1-1000")
+			return
+		}
+		limit = n
+	}
+	if !u.Role.AtLeast(RoleSupervisor) && (state == "claimed" || state == "escalated") {
+		writeError(w, http.StatusForbidden, "volunteers list pending and watch cases only")
+		return
+	}
+	cases, err := a.store.List(r.Context(), state, levelMin, limit)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	_ = a.store.auditEvent(r.Context(), "", u.Name, "listed", "state="+state)
+	writeJSON(w, http.StatusOK, map[string]any{"cases": cases})
+}
+
+func (a *API) next(w http.ResponseWriter, r *http.Request, u User) {
+	lease, err := a.store.Claim(r.Context(), u.Name, u.Role, "")
+	if errors.Is(err, ErrNone) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, lease)
+}
+
+func (a *API) claimCase(w http.ResponseWriter, r *http.Request, u User) {
+	lease, err := a.store.Claim(r.Context(), u.Name, u.Role, r.PathValue("id"))
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, lease)
+}
+
+func (a *API) getCase(w http.ResponseWriter, r *http.Request, u User) {
+	id := r.PathValue("id")
+	// Decide what the caller may see from the summary first.
+	cases, err := a.store.peek(r.Context(), id)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	reveal := u.Role.AtLeast(RoleSupervisor) || (cases.State == "claimed" && cases.Owner == u.Name)
+	if !reveal && cases.State != "pending" && cases.State != "watch" {
+		_ = a.store.auditEvent(r.Context(), id, u.Name, "denied", "view")
+		writeError(w, http.StatusForbidden, "this case is held by another volunteer or closed")
+		return
+	}
+	d, err := a.store.Get(r.Context(), u.Name, id, reveal)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+type tokenReq struct {
+	Token string `json:"token"`
+}
+
+func (a *API) renew(w http.ResponseWriter, r *http.Request, u User) {
+	var req tokenReq
+	if !decode(w, r, &req) {
+		return
+	}
+	d, err := a.store.Renew(r.Context(), u.Name, r.PathValue("id"), req.Token)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deadline": d})
+}
+
+func (a *API) release(w http.ResponseWriter, r *http.Request, u User) {
+	var req tokenReq
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := a.store.Release(r.Context(), u.Name, r.PathValue("id"), req.Token); err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": "pending"})
+}
+
+func (a *API) escalate(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		Token  string `json:"token"`
+		Reason string `json:"reason"`
+		Note   string `json:"note"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	id := r.PathValue("id")
+	if req.Note != "" {
+		if err := a.store.AddNote(r.Context(), u.Name, id, req.Token, req.Note); err != nil {
+			a.caseError(w, err)
+			return
+		}
+	}
+	if err := a.store.Escalate(r.Context(), u.Name, id, req.Token, req.Reason); err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": "escalated"})
+}
+
+func (a *API) resolve(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		Token string `json:"token"`
+		Resolution
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := a.store.Resolve(r.Context(), u.Name, r.PathValue("id"), req.Token, req.Resolution); err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": "resolved"})
+}
+
+func (a *API) addNote(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		Token string `json:"token"`
+		Text  string `json:"text"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := a.store.AddNote(r.Context(), u.Name, r.PathValue("id"), req.Token, req.Text); err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"status": "added"})
+}
+
+func (a *API) audit(w http.ResponseWriter, r *http.Request, u User) {
+	limit := 200
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, http.StatusBadRequest, "limit: must be 1-10000")
+			return
+		}
+		limit = n
+	}
+	ev, err := a.store.Audit(r.Context(), r.URL.Query().Get("case"), limit)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": ev})
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request, u User) {
+	us, err := a.store.Users(r.Context())
+	if err != nil {
+		a.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": us})
+}
+
+func (a *API) addUser(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		Name     string `json:"name"`
+		Role     Role   `json:"role"`
+		Password string `json:"password"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	err := a.store.AddUser(r.Context(), u.Name, req.Name, req.Role, req.Password)
+	if errors.Is(err, ErrUserExists) {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, User{Name: req.Name, Role: req.Role})
+}

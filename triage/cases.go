@@ -1,0 +1,323 @@
+package triage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Case is one person's case: the summary every role may list.
+type Case struct {
+	ID             string     `json:"id"`
+	State          string     `json:"state"` // watch, pending, claimed, escalated, resolved
+	Level          int        `json:"level"`
+	PHigh          float64    `json:"p_high"`
+	Posts          int        `json:"posts"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	PendingSince   time.Time  `json:"pending_since"`
+	ClaimTarget    *time.Time `json:"claim_target,omitempty"` // when the case should be held by then
+	Overdue        bool       `json:"overdue"`
+	Owner          string     `json:"owner,omitempty"`
+	LeaseDeadline  *time.Time `json:"lease_deadline,omitempty"`
+	Previous       string     `json:"previous_case,omitempty"`
+	Unclassified   bool       `json:"unclassified,omitempty"`
+	FollowUp       bool       `json:"follow_up,omitempty"`
+	Outcome        string     `json:"outcome,omitempty"`
+	CorrectedLevel *int       `json:"corrected_level,omitempty"`
+	EscalateReason string     `json:"escalate_reason,omitempty"`
+	Excerpt        string     `json:"excerpt,omitempty"` // redacted first line of the newest post
+	Claims         int        `json:"claims"`
+}
+
+// Detail is a case with its content: the timeline, notes and, for the
+// holder and supervisors, the author.
+type Detail struct {
+	Case
+	Author   string      `json:"author,omitempty"` // only for the holder and supervisors
+	Timeline []postEntry `json:"timeline"`         // newest first
+	Notes    []Note      `json:"notes"`
+	Redacted bool        `json:"redacted"` // handles and links removed
+}
+
+// AuditEvent is one entry of the audit log: ids and codes only.
+type AuditEvent struct {
+	TS     int64  `json:"ts"`
+	Case   string `json:"case"`
+	Actor  string `json:"actor"`
+	Action string `json:"action"`
+	Detail string `json:"detail"`
+}
+
+func (s *Store) parseCase(m map[string]string) Case {
+	c := Case{ID: m["id"], State: m["state"], Owner: m["owner"], Previous: m["prev"],
+		Outcome: m["outcome"], EscalateReason: m["escalate_reason"]}
+	c.Level, _ = strconv.Atoi(m["level"])
+	c.PHigh, _ = strconv.ParseFloat(m["p_high"], 64)
+	c.Posts, _ = strconv.Atoi(m["posts"])
+	c.Claims, _ = strconv.Atoi(m["claims"])
+	ms := func(k string) time.Time { v, _ := strconv.ParseInt(m[k], 10, 64); return time.UnixMilli(v).UTC() }
+	c.CreatedAt, c.UpdatedAt, c.PendingSince = ms("created_ms"), ms("updated_ms"), ms("pending_ms")
+	if c.State == "claimed" {
+		d := ms("lease_ms")
+		c.LeaseDeadline = &d
+	}
+	if v, err := strconv.Atoi(m["corrected_level"]); err == nil {
+		c.CorrectedLevel = &v
+	}
+	c.Unclassified = m["unclassified"] == "1"
+	c.FollowUp = m["follow_up"] == "1"
+	if c.Level >= 0 && c.Level <= 10 {
+		if t := s.routing.ClaimTargets[c.Level]; t > 0 && (c.State == "pending" || c.State == "watch") {
+			d := c.PendingSince.Add(t)
+			c.ClaimTarget = &d
+			c.Overdue = time.Now().After(d)
+		}
+	}
+	return c
+}
+
+// List returns cases in one state, most urgent first, with at least
+// levelMin, at most limit of them. Each carries a redacted excerpt.
+func (s *Store) List(ctx context.Context, state string, levelMin, limit int) ([]Case, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var index string
+	switch state {
+	case "pending", "":
+		index = keyQueue
+	case "watch":
+		index = keyWatch
+	case "claimed":
+		index = keyLeases
+	case "escalated":
+		index = keyEscalated
+	default:
+		return nil, &ValidationError{Field: "state", Msg: "must be pending, watch, claimed or escalated"}
+	}
+	ids, err := s.rdb.ZRange(ctx, index, 0, 999).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", state, err)
+	}
+	if len(ids) == 0 {
+		return []Case{}, nil
+	}
+	pipe := s.rdb.Pipeline()
+	hs := make([]*redis.MapStringStringCmd, len(ids))
+	last := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		hs[i] = pipe.HGetAll(ctx, keyCase(id))
+		last[i] = pipe.LIndex(ctx, keyCasePosts(id), -1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("list %s: %w", state, err)
+	}
+	out := make([]Case, 0, min(limit, len(ids)))
+	for i := range ids {
+		m := hs[i].Val()
+		if len(m) == 0 {
+			continue
+		}
+		c := s.parseCase(m)
+		if c.Level < levelMin {
+			continue
+		}
+		var e postEntry
+		if json.Unmarshal([]byte(last[i].Val()), &e) == nil {
+			c.Excerpt = excerpt(e.Text, 40)
+		}
+		out = append(out, c)
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// excerpt returns the first line of text, with handles and links removed,
+// cut to n runes.
+func excerpt(text string, n int) string {
+	t := redactText(text)
+	for i, r := range t {
+		if r == '\n' {
+			t = t[:i]
+			break
+		}
+	}
+	if utf8.RuneCountInString(t) > n {
+		r := []rune(t)
+		t = string(r[:n]) + "…"
+	}
+	return t
+}
+
+// Get returns a case and its content. reveal says whether the author and
+// links may be shown (the holder, supervisors and up); otherwise handles
+// and links are redacted. Every call is audited as a read of the case.
+func (s *Store) Get(ctx context.Context, actor, id string, reveal bool) (Detail, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	h := pipe.HGetAll(ctx, keyCase(id))
+	posts := pipe.LRange(ctx, keyCasePosts(id), 0, -1)
+	notes := pipe.LRange(ctx, keyCaseNotes(id), 0, -1)
+	pii := pipe.HGet(ctx, keyCasePII(id), "author")
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return Detail{}, fmt.Errorf("get case: %w", err)
+	}
+	if len(h.Val()) == 0 {
+		return Detail{}, ErrNotFound
+	}
+	action := "viewed_redacted"
+	if reveal {
+		action = "viewed_revealed"
+	}
+	// The read is audited before any content leaves the store.
+	if err := s.auditEvent(ctx, id, actor, action, ""); err != nil {
+		return Detail{}, err
+	}
+	d := Detail{Case: s.parseCase(h.Val()), Redacted: !reveal, Timeline: []postEntry{}, Notes: []Note{}}
+	raw := posts.Val()
+	for i := len(raw) - 1; i >= 0; i-- {
+		var e postEntry
+		if json.Unmarshal([]byte(raw[i]), &e) != nil {
+			continue
+		}
+		if !reveal {
+			e.URL, e.ThreadID = "", ""
+			e.Text = redactText(e.Text)
+			e.Evidence = redactEvidence(e.Evidence, e.Text)
+		}
+		d.Timeline = append(d.Timeline, e)
+	}
+	for _, n := range notes.Val() {
+		var note Note
+		if json.Unmarshal([]byte(n), &note) == nil {
+			d.Notes = append(d.Notes, note)
+		}
+	}
+	if reveal {
+		d.Author = pii.Val()
+	}
+	return d, nil
+}
+
+// auditEvent records an action that changes nothing else (a read, a
+// denial, a login), in the case's log and the global stream, atomically.
+func (s *Store) auditEvent(ctx context.Context, caseID, actor, action, detail string) error {
+	now := time.Now().UnixMilli()
+	b, _ := json.Marshal(AuditEvent{TS: now, Case: caseID, Actor: actor, Action: action, Detail: detail})
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if caseID != "" {
+			p.RPush(ctx, keyCaseAudit(caseID), b)
+		}
+		p.XAdd(ctx, &redis.XAddArgs{Stream: keyAudit, Values: []string{
+			"ts", strconv.FormatInt(now, 10), "case", caseID, "actor", actor, "action", action, "detail", detail}})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// Audit returns a case's audit log, oldest first; with caseID empty, the
+// newest limit events of the global log, newest first.
+func (s *Store) Audit(ctx context.Context, caseID string, limit int) ([]AuditEvent, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	out := []AuditEvent{}
+	if caseID != "" {
+		raw, err := s.rdb.LRange(ctx, keyCaseAudit(caseID), 0, -1).Result()
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		for _, r := range raw {
+			var e AuditEvent
+			if json.Unmarshal([]byte(r), &e) == nil {
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}
+	msgs, err := s.rdb.XRevRangeN(ctx, keyAudit, "+", "-", int64(limit)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	for _, m := range msgs {
+		e := AuditEvent{}
+		e.TS, _ = strconv.ParseInt(fmt.Sprint(m.Values["ts"]), 10, 64)
+		e.Case, _ = m.Values["case"].(string)
+		e.Actor, _ = m.Values["actor"].(string)
+		e.Action, _ = m.Values["action"].(string)
+		e.Detail, _ = m.Values["detail"].(string)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// QueueStats are the queue figures computed at scrape time.
+type QueueStats struct {
+	PendingByLevel            [11]int
+	OldestPendingAge          [11]time.Duration
+	Claimed, Escalated, Watch int
+	OverdueByLevel            [11]int
+}
+
+// Stats computes queue figures from Redis.
+func (s *Store) Stats(ctx context.Context) (QueueStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var st QueueStats
+	cases, err := s.List(ctx, "pending", 0, 1000)
+	if err != nil {
+		return st, err
+	}
+	now := time.Now()
+	for _, c := range cases {
+		if c.Level < 0 || c.Level > 10 {
+			continue
+		}
+		st.PendingByLevel[c.Level]++
+		if age := now.Sub(c.PendingSince); age > st.OldestPendingAge[c.Level] {
+			st.OldestPendingAge[c.Level] = age
+		}
+		if c.Overdue {
+			st.OverdueByLevel[c.Level]++
+		}
+	}
+	pipe := s.rdb.Pipeline()
+	cl, es, wa := pipe.ZCard(ctx, keyLeases), pipe.ZCard(ctx, keyEscalated), pipe.ZCard(ctx, keyWatch)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
+	st.Claimed, st.Escalated, st.Watch = int(cl.Val()), int(es.Val()), int(wa.Val())
+	return st, nil
+}
+
+// Held returns the ids of the cases actor holds.
+func (s *Store) Held(ctx context.Context, actor string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.rdb.SMembers(ctx, keyHeld(actor)).Result()
+}
+
+// peek reads a case's summary without its content (and so without an
+// audit entry): for access decisions.
+func (s *Store) peek(ctx context.Context, id string) (Case, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	m, err := s.rdb.HGetAll(ctx, keyCase(id)).Result()
+	if err != nil {
+		return Case{}, fmt.Errorf("read case: %w", err)
+	}
+	if len(m) == 0 {
+		return Case{}, ErrNotFound
+	}
+	return s.parseCase(m), nil
+}

@@ -1,0 +1,70 @@
+-- ingest: record one flagged post; create the author's case or add the post
+-- to their open case. Idempotent on the post id.
+-- KEYS[1] queue
+-- ARGV: prefix, post_id, author_key, author_id, new_case_id, level,
+--       p_high, post_json, queue_level, unclassified(0|1), post_ms
+-- Returns {case_id, "created"|"joined"|"duplicate", state}.
+local post_id, akey, author = ARGV[2], ARGV[3], ARGV[4]
+local new_id, level, p_high = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local post_json, queue_level, unclassified = ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local post_ms = tonumber(ARGV[11])
+
+local seen = redis.call('HGET', P .. 'postcase', post_id)
+if seen then
+  return {seen, 'duplicate', redis.call('HGET', P .. 'case:' .. seen, 'state') or ''}
+end
+local now = now_ms()
+local cid = redis.call('HGET', P .. 'open', akey)
+local action
+if cid then
+  local c = P .. 'case:' .. cid
+  action = 'joined'
+  redis.call('RPUSH', c .. ':posts', post_json)
+  redis.call('HINCRBY', c, 'posts', 1)
+  redis.call('HSET', c, 'updated_ms', now)
+  local f = redis.call('HMGET', c, 'level', 'state', 'created_ms')
+  local old, state, created = tonumber(f[1]), f[2], tonumber(f[3])
+  if level > old then
+    redis.call('HSET', c, 'level', level, 'p_high', p_high, 'level_ms', now)
+  end
+  if unclassified == '1' then redis.call('HSET', c, 'unclassified', 1) end
+  local lvl = math.max(level, old)
+  if state == 'watch' then
+    if lvl >= queue_level then
+      redis.call('ZREM', P .. 'watch', cid)
+      redis.call('HSET', c, 'state', 'pending', 'pending_ms', now)
+      redis.call('ZADD', P .. 'queue', priority(lvl, now), cid)
+      state = 'pending'
+    else
+      redis.call('ZADD', P .. 'watch', now, cid)
+    end
+  elseif state == 'pending' then
+    redis.call('ZADD', P .. 'queue', priority(lvl, tonumber(redis.call('HGET', c, 'pending_ms')) or created), cid)
+  end
+  redis.call('HSET', P .. 'postcase', post_id, cid)
+  audit(now, cid, 'system', 'post_added', 'level=' .. level)
+  return {cid, action, state}
+end
+
+cid = new_id
+local c = P .. 'case:' .. cid
+local state = 'watch'
+if level >= queue_level then state = 'pending' end
+local prev = redis.call('HGET', P .. 'last', akey) or ''
+redis.call('HSET', c, 'id', cid, 'state', state, 'level', level, 'p_high', p_high,
+  'author_key', akey, 'created_ms', now, 'updated_ms', now, 'level_ms', now,
+  'pending_ms', now, 'first_post_ms', post_ms, 'posts', 1, 'prev', prev,
+  'unclassified', unclassified, 'owner', '', 'token', '', 'lease_ms', 0, 'claims', 0)
+redis.call('HSET', c .. ':pii', 'author', author)
+redis.call('RPUSH', c .. ':posts', post_json)
+redis.call('HSET', P .. 'open', akey, cid)
+redis.call('HSET', P .. 'postcase', post_id, cid)
+if state == 'pending' then
+  redis.call('ZADD', P .. 'queue', priority(level, now), cid)
+else
+  redis.call('ZADD', P .. 'watch', now, cid)
+end
+local detail = 'level=' .. level
+if prev ~= '' then detail = detail .. ' prev=' .. prev end
+audit(now, cid, 'system', 'created', detail)
+return {cid, 'created', state}

@@ -1,0 +1,34 @@
+-- Shared helpers, prepended to every script. ARGV[1] is always the key
+-- prefix ("lookout:{t}:"); every key a script touches starts with it and
+-- so lies in the same cluster slot as KEYS[1].
+local P = ARGV[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- audit appends one event, ids and codes only, to the case's log and the
+-- global stream. Called by the same script that makes the change.
+local function audit(now, case_id, actor, action, detail)
+  local ev = cjson.encode({ts = now, case = case_id, actor = actor, action = action, detail = detail or ''})
+  if case_id ~= '' then
+    redis.call('RPUSH', P .. 'case:' .. case_id .. ':audit', ev)
+  end
+  redis.call('XADD', P .. 'audit', '*', 'ts', now, 'case', case_id, 'actor', actor, 'action', action, 'detail', detail or '')
+end
+
+-- priority orders the queue: higher level first, then longer waited.
+local function priority(level, since_ms)
+  return (10 - level) * 1e13 + since_ms
+end
+
+-- holder_check verifies that actor holds the case with token.
+-- Returns nil when they do, else an error code.
+local function holder_check(c, actor, token)
+  local f = redis.call('HMGET', c, 'state', 'owner', 'token')
+  if not f[1] then return 'not_found' end
+  if f[1] ~= 'claimed' then return 'not_claimed' end
+  if f[2] ~= actor or f[3] ~= token then return 'stale_token' end
+  return nil
+end

@@ -1,0 +1,40 @@
+-- sweep: return expired leases to the queue and bring due follow-ups back.
+-- Safe to run any number of times, from any number of instances.
+-- KEYS[1] queue
+-- ARGV: prefix, batch
+-- Returns {expired_count, followups_count}.
+local batch = tonumber(ARGV[2])
+local now = now_ms()
+local expired, followups = 0, 0
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, batch)) do
+  local c = P .. 'case:' .. cid
+  local f = redis.call('HMGET', c, 'state', 'owner', 'lease_ms', 'level', 'pending_ms')
+  redis.call('ZREM', P .. 'leases', cid)
+  if f[1] == 'claimed' and tonumber(f[3]) <= now then
+    if f[2] and f[2] ~= '' then redis.call('SREM', P .. 'held:' .. f[2], cid) end
+    redis.call('HSET', c, 'state', 'pending', 'owner', '', 'lease_ms', 0, 'updated_ms', now)
+    redis.call('ZADD', P .. 'queue', priority(tonumber(f[4]), tonumber(f[5])), cid)
+    audit(now, cid, 'system', 'lease_expired', 'owner=' .. (f[2] or ''))
+    expired = expired + 1
+  elseif f[1] == 'claimed' then
+    -- renewed after we read it: keep the lease indexed
+    redis.call('ZADD', P .. 'leases', tonumber(f[3]), cid)
+  end
+end
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'followups', '-inf', now, 'LIMIT', 0, batch)) do
+  local c = P .. 'case:' .. cid
+  redis.call('ZREM', P .. 'followups', cid)
+  local f = redis.call('HMGET', c, 'state', 'author_key', 'level')
+  if f[1] == 'resolved' then
+    local open = redis.call('HGET', P .. 'open', f[2])
+    if not open then
+      redis.call('HSET', P .. 'open', f[2], cid)
+      for _, suffix in ipairs({':posts', ':notes', ':pii'}) do redis.call('PERSIST', c .. suffix) end
+      redis.call('HSET', c, 'state', 'pending', 'pending_ms', now, 'follow_up', 1, 'updated_ms', now)
+      redis.call('ZADD', P .. 'queue', priority(tonumber(f[3]), now), cid)
+      audit(now, cid, 'system', 'follow_up_due', '')
+      followups = followups + 1
+    end
+  end
+end
+return {expired, followups}

@@ -1,0 +1,73 @@
+-- transition: a lease holder's action on a claimed case. Checks state, owner
+-- and lease token (fencing), applies the change and audits it; a rejected
+-- attempt is audited too.
+-- KEYS[1] queue
+-- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms
+--   action 'renew':    extend the lease by lease_ms.
+--   action 'release':  back to pending.
+--   action 'escalate': hand to supervisors; arg1 = reason code.
+--   action 'resolve':  arg1 = outcome code, arg2 = corrected level or '',
+--                      arg3 = follow-up time ms or ''; text expires after retention_ms.
+--   action 'note':     arg1 = note JSON; the lease is not changed.
+-- Returns {'ok', lease_deadline_ms} or {err_code}: 'not_found', 'not_claimed', 'stale_token'.
+local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local lease = tonumber(ARGV[6])
+local a1, a2, a3 = ARGV[7], ARGV[8], ARGV[9]
+local retention = tonumber(ARGV[10])
+local c = P .. 'case:' .. cid
+local now = now_ms()
+
+local bad = holder_check(c, actor, token)
+if bad then
+  if bad ~= 'not_found' then audit(now, cid, actor, 'rejected', action .. ': ' .. bad) end
+  return {bad}
+end
+
+local function unhold()
+  redis.call('ZREM', P .. 'leases', cid)
+  redis.call('SREM', P .. 'held:' .. actor, cid)
+  redis.call('HSET', c, 'owner', '', 'lease_ms', 0, 'updated_ms', now)
+end
+
+if action == 'renew' then
+  local deadline = now + lease
+  redis.call('HSET', c, 'lease_ms', deadline)
+  redis.call('ZADD', P .. 'leases', deadline, cid)
+  return {'ok', tostring(deadline)}
+elseif action == 'note' then
+  redis.call('RPUSH', c .. ':notes', a1)
+  redis.call('HSET', c, 'updated_ms', now)
+  audit(now, cid, actor, 'note_added', '')
+  return {'ok', redis.call('HGET', c, 'lease_ms')}
+elseif action == 'release' then
+  unhold()
+  local f = redis.call('HMGET', c, 'level', 'pending_ms')
+  redis.call('HSET', c, 'state', 'pending')
+  redis.call('ZADD', P .. 'queue', priority(tonumber(f[1]), tonumber(f[2])), cid)
+  audit(now, cid, actor, 'released', '')
+  return {'ok', '0'}
+elseif action == 'escalate' then
+  unhold()
+  redis.call('HSET', c, 'state', 'escalated', 'escalated_ms', now, 'escalate_reason', a1)
+  redis.call('ZADD', P .. 'escalated', now, cid)
+  audit(now, cid, actor, 'escalated', 'reason=' .. a1)
+  return {'ok', '0'}
+elseif action == 'resolve' then
+  unhold()
+  redis.call('HSET', c, 'state', 'resolved', 'resolved_ms', now, 'outcome', a1,
+    'corrected_level', a2, 'follow_up_ms', a3, 'resolved_by', actor)
+  local akey = redis.call('HGET', c, 'author_key')
+  if redis.call('HGET', P .. 'open', akey) == cid then redis.call('HDEL', P .. 'open', akey) end
+  redis.call('HSET', P .. 'last', akey, cid)
+  if a3 ~= '' then redis.call('ZADD', P .. 'followups', tonumber(a3), cid) end
+  -- Text and identity of a resolved case expire; ids and the audit stay.
+  for _, suffix in ipairs({':posts', ':notes', ':pii'}) do
+    if redis.call('EXISTS', c .. suffix) == 1 then redis.call('PEXPIRE', c .. suffix, retention) end
+  end
+  local detail = 'outcome=' .. a1
+  if a2 ~= '' then detail = detail .. ' corrected_level=' .. a2 end
+  if a3 ~= '' then detail = detail .. ' follow_up=' .. a3 end
+  audit(now, cid, actor, 'resolved', detail)
+  return {'ok', '0'}
+end
+return redis.error_reply('unknown action')

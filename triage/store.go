@@ -1,0 +1,430 @@
+// Package triage owns cases: their storage in Redis, the volunteer queue,
+// leases, outcomes, accounts, the audit log, and the HTTP API and web UI
+// that volunteers, supervisors and moderators use.
+//
+// Every state change is one Lua script that checks the current state and
+// the caller's lease token, applies the change and appends the audit
+// entry. Lease deadlines come from Redis TIME, never the app clock.
+package triage
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"lookout/classifier"
+)
+
+var (
+	//go:embed lua/prelude.lua
+	luaPrelude string
+	//go:embed lua/ingest.lua
+	luaIngest string
+	//go:embed lua/claim.lua
+	luaClaim string
+	//go:embed lua/transition.lua
+	luaTransition string
+	//go:embed lua/sweep.lua
+	luaSweep string
+)
+
+// Errors of case operations. The HTTP layer maps them to status codes.
+var (
+	ErrNotFound     = errors.New("case not found")
+	ErrStaleToken   = errors.New("lease token is stale: the case was released, expired or claimed by someone else")
+	ErrNotClaimed   = errors.New("case is not claimed")
+	ErrTaken        = errors.New("case is held by another volunteer")
+	ErrCap          = errors.New("claim cap reached: resolve or release a case first")
+	ErrNotClaimable = errors.New("case cannot be claimed in its current state")
+	ErrNone         = errors.New("no case to claim")
+	ErrAlreadyYours = errors.New("you already hold this case")
+)
+
+var scriptErrors = map[string]error{
+	"not_found": ErrNotFound, "stale_token": ErrStaleToken, "not_claimed": ErrNotClaimed,
+	"taken": ErrTaken, "cap": ErrCap, "not_claimable": ErrNotClaimable, "none": ErrNone,
+	"already_yours": ErrAlreadyYours,
+}
+
+// Routing decides what a score becomes.
+type Routing struct {
+	WatchLevel int           // from this level a post opens or joins a watch-list case; default 5
+	QueueLevel int           // from this level a case is in the volunteer queue; default 6
+	PHigh      float64       // a post with p_high at or above this is queued even at a lower level; default 0.9
+	Lease      time.Duration // claim lease; default 15 min
+	CapTotal   int           // cases one volunteer may hold; default 3
+	CapHigh    int           // cases at level 9-10 one volunteer may hold; default 2
+	Retention  time.Duration // how long a resolved case keeps its text; default 30 days
+	// ClaimTargets is the time from post to claim per level (index 0-10); zero: none.
+	ClaimTargets [11]time.Duration
+}
+
+// DefaultRouting is TRIAGE.md's default routing.
+func DefaultRouting() Routing {
+	r := Routing{WatchLevel: 5, QueueLevel: 6, PHigh: 0.9, Lease: 15 * time.Minute,
+		CapTotal: 3, CapHigh: 2, Retention: 30 * 24 * time.Hour}
+	r.ClaimTargets[10] = 5 * time.Minute
+	r.ClaimTargets[9] = 10 * time.Minute
+	r.ClaimTargets[8] = 30 * time.Minute
+	r.ClaimTargets[7] = 2 * time.Hour
+	r.ClaimTargets[6] = 12 * time.Hour
+	r.ClaimTargets[5] = 24 * time.Hour
+	return r
+}
+
+// Validate names the first bad setting.
+func (r Routing) Validate() error {
+	switch {
+	case r.WatchLevel < 1 || r.WatchLevel > 10:
+		return fmt.Errorf("watch_level: %d is outside 1-10", r.WatchLevel)
+	case r.QueueLevel < r.WatchLevel || r.QueueLevel > 10:
+		return fmt.Errorf("queue_level: %d must be between watch_level (%d) and 10", r.QueueLevel, r.WatchLevel)
+	case r.PHigh <= 0 || r.PHigh > 1:
+		return fmt.Errorf("p_high: %v is outside (0, 1]", r.PHigh)
+	case r.Lease < time.Minute || r.Lease > 24*time.Hour:
+		return fmt.Errorf("lease: %v is outside 1m-24h", r.Lease)
+	case r.CapTotal < 1 || r.CapTotal > 50:
+		return fmt.Errorf("cap_total: %d is outside 1-50", r.CapTotal)
+	case r.CapHigh < 1 || r.CapHigh > r.CapTotal:
+		return fmt.Errorf("cap_high: %d must be between 1 and cap_total (%d)", r.CapHigh, r.CapTotal)
+	case r.Retention < time.Hour:
+		return fmt.Errorf("retention: %v is under 1h", r.Retention)
+	}
+	return nil
+}
+
+// Store is the Redis case store.
+type Store struct {
+	rdb        redis.UniversalClient
+	routing    Routing
+	ingest     *redis.Script
+	claim      *redis.Script
+	transition *redis.Script
+	sweep      *redis.Script
+	timeout    time.Duration
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
+	if err := routing.Validate(); err != nil {
+		return nil, err
+	}
+	script := func(body string) *redis.Script { return redis.NewScript(luaPrelude + "\n" + body) }
+	return &Store{
+		rdb: rdb, routing: routing, timeout: 5 * time.Second,
+		ingest: script(luaIngest), claim: script(luaClaim),
+		transition: script(luaTransition), sweep: script(luaSweep),
+	}, nil
+}
+
+// Routing returns the routing in force.
+func (s *Store) Routing() Routing { return s.routing }
+
+// Post is a post as triage records it.
+type Post struct {
+	ID        string    `json:"id"`
+	AuthorID  string    `json:"-"`
+	Text      string    `json:"text"`
+	CreatedAt time.Time `json:"created_at"`
+	Source    string    `json:"source,omitempty"`
+	URL       string    `json:"url,omitempty"`
+	ThreadID  string    `json:"thread_id,omitempty"`
+}
+
+// postEntry is one post in a case's timeline, as stored.
+type postEntry struct {
+	ID           string                `json:"id"`
+	Text         string                `json:"text"`
+	CreatedAt    time.Time             `json:"created_at"`
+	Source       string                `json:"source,omitempty"`
+	URL          string                `json:"url,omitempty"`
+	ThreadID     string                `json:"thread_id,omitempty"`
+	Level        int                   `json:"level"`
+	PHigh        float64               `json:"p_high"`
+	Evidence     []classifier.Evidence `json:"evidence"`
+	Model        string                `json:"model"`
+	Unclassified bool                  `json:"unclassified,omitempty"`
+}
+
+// Outcome of recording one scored post.
+type Outcome string
+
+// Outcomes of Record.
+const (
+	OutcomeNotFlagged Outcome = "not_flagged"
+	OutcomeCreated    Outcome = "created"
+	OutcomeJoined     Outcome = "joined"
+	OutcomeDuplicate  Outcome = "duplicate"
+)
+
+// AuthorKey is the pseudonymous key of an author id used in Redis keys.
+func AuthorKey(authorID string) string {
+	h := sha256.Sum256([]byte("lookout-author\x00" + authorID))
+	return hex.EncodeToString(h[:16])
+}
+
+// CaseID derives a case id from the author and the post that opened it,
+// so a redelivered post yields the same id.
+func CaseID(authorID, postID string) string {
+	h := sha256.Sum256([]byte("lookout-case\x00" + authorID + "\x00" + postID))
+	return "c" + hex.EncodeToString(h[:10])
+}
+
+// Flagged reports whether a score opens or joins a case, and whether the
+// case belongs in the volunteer queue.
+func (r Routing) Flagged(level int, pHigh float64) (flagged, queue bool) {
+	queue = level >= r.QueueLevel || pHigh >= r.PHigh
+	return queue || level >= r.WatchLevel, queue
+}
+
+// Record makes the outcome of one scored post durable: a case (new or
+// joined) when it is flagged, or an entry in the score record when not.
+// unclassified marks a post the classifier failed on: it is queued for
+// human review whatever its score.
+func (s *Store) Record(ctx context.Context, p Post, res classifier.Result, unclassified bool) (Outcome, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	flagged, queue := s.routing.Flagged(res.Level, res.PHigh)
+	if unclassified {
+		flagged, queue = true, true
+	}
+	if !flagged {
+		if err := s.recordScore(ctx, p.ID, res, false); err != nil {
+			return "", "", err
+		}
+		return OutcomeNotFlagged, "", nil
+	}
+	entry, err := json.Marshal(postEntry{ID: p.ID, Text: p.Text, CreatedAt: p.CreatedAt, Source: p.Source,
+		URL: p.URL, ThreadID: p.ThreadID, Level: res.Level, PHigh: res.PHigh, Evidence: res.Evidence,
+		Model: res.Model, Unclassified: unclassified})
+	if err != nil {
+		return "", "", fmt.Errorf("encode post entry: %w", err)
+	}
+	level := res.Level
+	if queue && level < s.routing.QueueLevel {
+		level = s.routing.QueueLevel // queued on p_high or for review: sorts as the lowest queued level
+	}
+	uc := "0"
+	if unclassified {
+		uc = "1"
+	}
+	out, err := s.ingest.Run(ctx, s.rdb, []string{keyQueue}, tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID,
+		CaseID(p.AuthorID, p.ID), level, strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry,
+		s.routing.QueueLevel, uc, p.CreatedAt.UnixMilli()).StringSlice()
+	if err != nil {
+		return "", "", fmt.Errorf("ingest script: %w", err)
+	}
+	if err := s.recordScore(ctx, p.ID, res, true); err != nil {
+		return "", "", err
+	}
+	return Outcome(out[1]), out[0], nil
+}
+
+// maxScores caps the rolling score record (ids and scores, no text).
+const maxScores = 500_000
+
+// recordScore appends to the rolling record of recent scores.
+func (s *Store) recordScore(ctx context.Context, postID string, res classifier.Result, flagged bool) error {
+	f := "0"
+	if flagged {
+		f = "1"
+	}
+	err := s.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: keyScores, MaxLen: maxScores, Approx: true,
+		Values: []string{"post", postID, "level", strconv.Itoa(res.Level),
+			"p_high", strconv.FormatFloat(res.PHigh, 'f', 4, 64), "flagged", f},
+	}).Err()
+	if err != nil {
+		return fmt.Errorf("record score: %w", err)
+	}
+	return nil
+}
+
+func scriptResult(out []string) error {
+	if len(out) == 1 {
+		if e, ok := scriptErrors[out[0]]; ok {
+			return e
+		}
+		return fmt.Errorf("unexpected script reply %q", out[0])
+	}
+	return nil
+}
+
+// Lease is a volunteer's claim on a case.
+type Lease struct {
+	CaseID   string    `json:"case_id"`
+	Token    string    `json:"token"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// Claim leases caseID to actor; with caseID empty, the most urgent
+// pending case actor may take. Supervisors may also claim escalated cases.
+func (s *Store) Claim(ctx context.Context, actor string, role Role, caseID string) (Lease, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	sup := "0"
+	if role.AtLeast(RoleSupervisor) {
+		sup = "1"
+	}
+	out, err := s.claim.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID,
+		s.routing.Lease.Milliseconds(), s.routing.CapTotal, s.routing.CapHigh, sup).StringSlice()
+	if err != nil {
+		return Lease{}, fmt.Errorf("claim script: %w", err)
+	}
+	if err := scriptResult(out); err != nil {
+		return Lease{}, err
+	}
+	ms, _ := strconv.ParseInt(out[2], 10, 64)
+	return Lease{CaseID: out[0], Token: out[1], Deadline: time.UnixMilli(ms)}, nil
+}
+
+// OutcomeCodes are the outcomes a resolve must name (TRIAGE.md).
+var OutcomeCodes = []string{
+	"reached_safe", "reached_referred", "emergency_confirmed", "emergency_unconfirmed",
+	"family_contacted", "no_response", "false_positive", "duplicate", "other",
+}
+
+// Resolution is what a volunteer records when resolving.
+type Resolution struct {
+	Outcome        string     `json:"outcome"`
+	CorrectedLevel *int       `json:"corrected_level,omitempty"`
+	FollowUp       *time.Time `json:"follow_up,omitempty"`
+	Note           string     `json:"note,omitempty"`
+}
+
+// Validate names the first bad field.
+func (r Resolution) Validate() error {
+	ok := false
+	for _, c := range OutcomeCodes {
+		ok = ok || c == r.Outcome
+	}
+	switch {
+	case !ok:
+		return fmt.Errorf("outcome: must be one of %s", strings.Join(OutcomeCodes, ", "))
+	case r.Outcome == "false_positive" && r.CorrectedLevel == nil:
+		return errors.New("corrected_level: required with outcome false_positive")
+	case r.CorrectedLevel != nil && (*r.CorrectedLevel < 0 || *r.CorrectedLevel > 10):
+		return errors.New("corrected_level: must be 0-10")
+	case r.Outcome == "other" && strings.TrimSpace(r.Note) == "":
+		return errors.New("note: required with outcome other")
+	case r.FollowUp != nil && r.FollowUp.Before(time.Now().Add(-time.Minute)):
+		return errors.New("follow_up: must be in the future")
+	case len(r.Note) > maxNoteBytes:
+		return fmt.Errorf("note: at most %d bytes", maxNoteBytes)
+	}
+	return nil
+}
+
+const maxNoteBytes = 8 << 10
+
+func (s *Store) run(ctx context.Context, actor, caseID, token, action string, args ...string) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	a := [3]string{}
+	copy(a[:], args)
+	out, err := s.transition.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID, token, action,
+		s.routing.Lease.Milliseconds(), a[0], a[1], a[2], s.routing.Retention.Milliseconds()).StringSlice()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s script: %w", action, err)
+	}
+	if out[0] != "ok" {
+		return time.Time{}, scriptResult(out)
+	}
+	ms, _ := strconv.ParseInt(out[1], 10, 64)
+	return time.UnixMilli(ms), nil
+}
+
+// Renew extends a lease.
+func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (time.Time, error) {
+	return s.run(ctx, actor, caseID, token, "renew")
+}
+
+// Release returns a held case to the queue.
+func (s *Store) Release(ctx context.Context, actor, caseID, token string) error {
+	_, err := s.run(ctx, actor, caseID, token, "release")
+	return err
+}
+
+// EscalateReasons are the reasons a volunteer may give for escalating.
+var EscalateReasons = []string{"imminent_danger", "needs_emergency", "beyond_my_training", "needs_handover", "other"}
+
+// Escalate hands a held case to the supervisors.
+func (s *Store) Escalate(ctx context.Context, actor, caseID, token, reason string) error {
+	ok := false
+	for _, r := range EscalateReasons {
+		ok = ok || r == reason
+	}
+	if !ok {
+		return &ValidationError{Field: "reason", Msg: "must be one of " + strings.Join(EscalateReasons, ", ")}
+	}
+	_, err := s.run(ctx, actor, caseID, token, "escalate", reason)
+	return err
+}
+
+// ValidationError is a bad request field.
+type ValidationError struct{ Field, Msg string }
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
+
+// Resolve closes a held case with an outcome.
+func (s *Store) Resolve(ctx context.Context, actor, caseID, token string, r Resolution) error {
+	if err := r.Validate(); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return &ValidationError{Field: field, Msg: msg}
+	}
+	if r.Note != "" {
+		if err := s.AddNote(ctx, actor, caseID, token, r.Note); err != nil {
+			return err
+		}
+	}
+	corrected, follow := "", ""
+	if r.CorrectedLevel != nil {
+		corrected = strconv.Itoa(*r.CorrectedLevel)
+	}
+	if r.FollowUp != nil {
+		follow = strconv.FormatInt(r.FollowUp.UnixMilli(), 10)
+	}
+	_, err := s.run(ctx, actor, caseID, token, "resolve", r.Outcome, corrected, follow)
+	return err
+}
+
+// Note is an internal note on a case.
+type Note struct {
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+}
+
+// AddNote adds an attributed, timestamped note to a held case.
+func (s *Store) AddNote(ctx context.Context, actor, caseID, token, text string) error {
+	if strings.TrimSpace(text) == "" {
+		return &ValidationError{Field: "text", Msg: "required"}
+	}
+	if len(text) > maxNoteBytes {
+		return &ValidationError{Field: "text", Msg: fmt.Sprintf("at most %d bytes", maxNoteBytes)}
+	}
+	b, _ := json.Marshal(Note{By: actor, At: time.Now().UTC(), Text: text})
+	_, err := s.run(ctx, actor, caseID, token, "note", string(b))
+	return err
+}
+
+// Sweep returns expired leases to the queue and brings due follow-ups
+// back. It is safe to run concurrently from many instances.
+func (s *Store) Sweep(ctx context.Context) (expired, followups int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	out, err := s.sweep.Run(ctx, s.rdb, []string{keyQueue}, tag, 200).Int64Slice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("sweep script: %w", err)
+	}
+	return int(out[0]), int(out[1]), nil
+}
