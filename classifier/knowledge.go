@@ -235,7 +235,7 @@ func ruleLevel(hits []hit) int {
 	}
 	// An ambiguous farewell raises, never lowers: a "bye-bye" beside any
 	// sign of pain or intent is read as the more dangerous reading.
-	if farewell && level >= 2 && level < 10 {
+	if farewell && level >= 2 && level < 9 {
 		level++
 	}
 	return level

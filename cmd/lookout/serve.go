@@ -71,11 +71,11 @@ func newRedis(rawURL string) (*redis.Client, error) {
 func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	info, err := rdb.Info(cctx, "server").Result()
-	if err != nil {
+	if err := rdb.Ping(cctx).Err(); err != nil {
 		return fmt.Errorf("redis: cannot reach the server: %w", err)
 	}
-	if !strings.Contains(info, "redis_version:") {
+	info, err := rdb.Info(cctx, "server").Result()
+	if err != nil || !strings.Contains(info, "redis_version:") {
 		return errors.New("redis: the server at redis-url is not Redis (an embedded stand-in such as miniredis is for `lookout demo` only)")
 	}
 	policy, err := rdb.ConfigGet(cctx, "maxmemory-policy").Result()

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"lookout/internal/redistest"
+)
+
+func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// TestServeRefusesBadConfig: every bad setting stops serve before it
+// touches Kafka or Redis, with a message that names the setting.
+func TestServeRefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	badThresholds := filepath.Join(dir, "bad.json")
+	os.WriteFile(badThresholds, []byte(`{"queue_level": 3, "watch_level": 5}`), 0o600)
+	unknownField := filepath.Join(dir, "unknown.json")
+	os.WriteFile(unknownField, []byte(`{"queue_levle": 6}`), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"broker without port", []string{"--brokers", "kafka1"}, nil, "brokers"},
+		{"empty brokers", []string{"--brokers", " , "}, nil, "brokers"},
+		{"dlq equals topic", []string{"--topic", "posts", "--dlq-topic", "posts"}, nil, "dlq-topic"},
+		{"redis url scheme", []string{"--redis-url", "http://x:6379"}, nil, "redis-url"},
+		{"redis off loopback without password", []string{"--redis-url", "redis://10.1.2.3:6379"}, nil, "redis-url"},
+		{"message size", []string{"--max-message-bytes", "10"}, nil, "max-message-bytes"},
+		{"workers", []string{"--workers", "0"}, nil, "workers"},
+		{"listen", []string{"--listen", "nope"}, nil, "listen"},
+		{"log level", []string{"--log-level", "loud"}, nil, "log-level"},
+		{"thresholds out of order", []string{"--thresholds", badThresholds}, nil, "queue_level"},
+		{"thresholds unknown field", []string{"--thresholds", unknownField}, nil, "queue_levle"},
+		{"thresholds missing", []string{"--thresholds", filepath.Join(dir, "none.json")}, nil, "thresholds"},
+		{"bad env value", nil, map[string]string{"LOOKOUT_WORKERS": "many"}, "LOOKOUT_WORKERS"},
+		{"env value validated", nil, map[string]string{"LOOKOUT_BROKERS": "kafka1"}, "brokers"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			env := c.env
+			if env == nil {
+				env = map[string]string{}
+			}
+			code := run(context.Background(), append([]string{"serve"}, c.args...), mapEnv(env), strings.NewReader(""), &out, &errb)
+			if code == 0 {
+				t.Fatal("serve accepted a bad configuration")
+			}
+			if !strings.Contains(errb.String(), c.want) {
+				t.Fatalf("error does not name %q:\n%s", c.want, errb.String())
+			}
+		})
+	}
+}
+
+// TestFlagOverridesEnv: the command line wins over the environment, and
+// the environment over the default.
+func TestFlagOverridesEnv(t *testing.T) {
+	var cfg serveConfig
+	fs := newFlagSet("serve", io.Discard)
+	cfg.register(fs)
+	env := mapEnv(map[string]string{"LOOKOUT_GROUP": "from-env", "LOOKOUT_TOPIC": "env-topic"})
+	if err := parseFlags(fs, []string{"--group", "from-flag"}, env); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Group != "from-flag" || cfg.Topic != "env-topic" || cfg.Listen != "127.0.0.1:8080" {
+		t.Fatalf("got group %q topic %q listen %q", cfg.Group, cfg.Topic, cfg.Listen)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRedisChecks: serve refuses a Redis that evicts keys and a
+// Redis-protocol stand-in, and accepts a real noeviction Redis.
+func TestRedisChecks(t *testing.T) {
+	ctx := context.Background()
+	t.Run("evicting policy refused", func(t *testing.T) {
+		rs := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
+		rdb, _ := newRedis(rs.URL())
+		defer rdb.Close()
+		err := checkRedis(ctx, rdb, discardLogger())
+		if err == nil || !strings.Contains(err.Error(), "maxmemory-policy") || !strings.Contains(err.Error(), "allkeys-lru") {
+			t.Fatalf("want a refusal naming maxmemory-policy allkeys-lru, got %v", err)
+		}
+	})
+	t.Run("noeviction accepted, AOF off warned", func(t *testing.T) {
+		rs := redistest.Start(t, "--appendonly", "no")
+		rdb, _ := newRedis(rs.URL())
+		defer rdb.Close()
+		var logs bytes.Buffer
+		if err := checkRedis(ctx, rdb, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+			t.Fatalf("real noeviction Redis refused: %v", err)
+		}
+		if !strings.Contains(logs.String(), "AOF is off") {
+			t.Fatalf("no warning about AOF: %q", logs.String())
+		}
+	})
+	t.Run("miniredis refused", func(t *testing.T) {
+		mr := miniredis.RunT(t)
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		defer rdb.Close()
+		err := checkRedis(ctx, rdb, discardLogger())
+		if err == nil || !strings.Contains(err.Error(), "not Redis") {
+			t.Fatalf("miniredis accepted: %v", err)
+		}
+	})
+	t.Run("serve exits on evicting Redis", func(t *testing.T) {
+		rs := redistest.Start(t, "--maxmemory-policy", "volatile-lru")
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve", "--redis-url", rs.URL(), "--brokers", "127.0.0.1:1", "--model", ""},
+			mapEnv(nil), strings.NewReader(""), &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), "volatile-lru") {
+			t.Fatalf("serve ran on an evicting Redis (exit %d): %s", code, errb.String())
+		}
+	})
+}

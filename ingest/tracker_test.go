@@ -1,0 +1,83 @@
+package ingest
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func TestTrackerCommitsOnlyContiguousPrefix(t *testing.T) {
+	tr := newTracker()
+	for o := int64(10); o < 15; o++ {
+		tr.fetched(0, o)
+	}
+	tr.markDone(0, 12)
+	tr.markDone(0, 13)
+	if got := tr.toCommit(); len(got) != 0 {
+		t.Fatalf("committed past an unfinished offset: %v", got)
+	}
+	tr.markDone(0, 10)
+	if got := tr.toCommit()[0]; got != 11 {
+		t.Fatalf("commit point %d, want 11 (offset 11 is still in flight)", got)
+	}
+	tr.markDone(0, 11)
+	if got := tr.toCommit()[0]; got != 14 {
+		t.Fatalf("commit point %d, want 14", got)
+	}
+	tr.committed(map[int]int64{0: 14})
+	if got := tr.toCommit(); len(got) != 0 {
+		t.Fatalf("recommitted an unchanged point: %v", got)
+	}
+	if n := tr.inFlight(); n != 1 {
+		t.Fatalf("in flight %d, want 1", n)
+	}
+}
+
+// TestTrackerRefetchAfterRebalance: a partition read again from an
+// earlier offset starts over; the commit point never passes an offset
+// that is not done.
+func TestTrackerRefetchAfterRebalance(t *testing.T) {
+	tr := newTracker()
+	for o := int64(0); o < 5; o++ {
+		tr.fetched(1, o)
+	}
+	tr.markDone(1, 0)
+	tr.markDone(1, 3)
+	// Rebalance: the partition comes back from its committed offset 1.
+	for o := int64(1); o < 5; o++ {
+		tr.fetched(1, o)
+	}
+	tr.markDone(1, 1)
+	tr.markDone(1, 2)
+	if got := tr.toCommit()[1]; got != 4 {
+		t.Fatalf("commit point %d, want 4 (3 was done before the rebalance)", got)
+	}
+}
+
+// TestTrackerRandomOrder: whatever order work finishes in, the commit
+// point is always one past the contiguous done prefix.
+func TestTrackerRandomOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 200; trial++ {
+		tr := newTracker()
+		n := 1 + rng.IntN(50)
+		for o := 0; o < n; o++ {
+			tr.fetched(0, int64(o))
+		}
+		done := make([]bool, n)
+		for _, o := range rng.Perm(n) {
+			tr.markDone(0, int64(o))
+			done[o] = true
+			want := int64(0)
+			for want < int64(n) && done[want] {
+				want++
+			}
+			got, ok := tr.toCommit()[0]
+			if want == 0 && ok {
+				t.Fatalf("commit %d with offset 0 not done", got)
+			}
+			if want > 0 && got != want {
+				t.Fatalf("trial %d: commit %d, want %d", trial, got, want)
+			}
+		}
+	}
+}
