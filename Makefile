@@ -23,8 +23,15 @@ test-deps:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+PEER_DIR ?= $(HOME)/.cache/lookout/peer
+
+# bench times the hot functions (go test -bench) and the whole scorer on
+# one core against the peer pipeline on the same posts, and writes the
+# figures to bench/latest.txt.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./classifier/ ./triage/
+	$(GO) test -run '^$$' -bench . -benchmem ./classifier/
+	@test -d $(PEER_DIR)/node_modules || { mkdir -p $(PEER_DIR) && cp -r ../shared/bench/peer/. $(PEER_DIR)/ && chmod -R u+w $(PEER_DIR) && (cd $(PEER_DIR) && npm ci --silent); }
+	$(GO) run ./cmd/lookout bench --peer $(PEER_DIR) --out bench/latest.txt
 
 lint:
 	$(GO) vet ./...

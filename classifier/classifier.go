@@ -46,7 +46,10 @@ type Classifier struct {
 type scratch struct {
 	norm  normalized
 	hits  []hit
-	feats []int32
+	masks []hit
+	feats []uint64
+	seen  seenSet
+	ids   []int32
 	buf   []byte
 }
 
@@ -78,7 +81,7 @@ func (c *Classifier) Score(text string) (Result, error) {
 	if len(s.norm.runes) == 0 || (len(s.norm.runes) == 1 && s.norm.runes[0] == ' ') {
 		return Result{Model: c.version}, ErrEmpty
 	}
-	s.hits = c.match.find(s.norm.runes, s.hits)
+	s.hits, s.masks = c.match.find(s.norm.runes, s.hits, s.masks)
 	rule := ruleLevel(s.hits)
 
 	res := Result{Model: c.version}

@@ -33,35 +33,46 @@ var knowledgePhrases = []struct {
 	phrases []string
 }{
 	{KindProgress, false, []string{
-		"已经吃了", "已经吞了", "刚吃了", "刚吞了", "吃了一整瓶", "吃了一瓶", "已经割了", "已经割开",
-		"炭已经烧", "已经烧起来", "正在烧炭", "已经烧炭", "血止不住", "血一直流", "在流血", "已经站在",
+		"已经吞了药", "刚吞了药", "吃了一整瓶", "吃了一瓶药", "已经割了", "已经割开",
+		"炭已经烧", "已经烧起来", "正在烧炭", "已经烧炭", "血止不住", "血一直流", "已经站在天台", "已经站在楼顶",
 		"现在在天台", "站在天台", "站在楼顶", "在楼顶了", "在天台了", "在河边了", "在江边了", "药效上来",
-		"药劲上来", "意识模糊", "已经喝了", "喝了农药", "已经跳", "永别了各位", "最后一条微博",
+		"药劲上来", "意识模糊", "已经喝了农药", "喝了农药", "已经跳", "永别了各位", "最后一条微博",
+		"已经吃了药", "已经吃了安眠药", "药已经吃", "刚割完", "割了一刀", "割一刀", "血还在流", "已经在烧",
+		"正在等死", "等死了", "在等死", "死亡倒计时",
 	}},
 	{KindMethod, false, []string{
 		"安眠药", "安定片", "褪黑素", "抗抑郁药", "跳楼", "跳河", "跳江", "跳海", "跳桥", "跳下去",
 		"割腕", "割脉", "割动脉", "划手腕", "刀片", "烧炭", "木炭", "上吊", "绳子", "吊死",
 		"农药", "百草枯", "敌敌畏", "吞药", "服药", "吃药自杀", "煤气", "卧轨", "撞车", "溺死",
 		"跳下", "楼顶", "天台", "一瓶药", "攒药", "屯药", "囤药", "药片", "安乐死", "氰化物",
-		"老鼠药", "安眠", "自缢", "服毒", "割喉", "放血",
+		"老鼠药", "安眠", "自缢", "服毒", "割喉", "放血", "把药带上", "药带上", "吃药", "一把药",
+		"楼跳下去", "跳下去", "从楼上", "八楼", "8楼", "十楼", "高楼", "吞了", "煤气罐",
+		"安定", "艾司唑仑", "阿普唑仑", "佐匹克隆", "舍曲林",
 	}},
 	{KindTime, false, []string{
 		"今晚", "今天晚上", "今天", "明天", "后天", "明晚", "这周", "这个周末", "周末", "下周",
-		"月底", "过年前", "生日那天", "几天后", "等到", "就在", "马上", "现在就", "今夜", "凌晨",
+		"月底", "过年前", "生日那天", "几天后", "就在", "马上", "现在就", "今夜", "凌晨",
+		"今天结束前", "今年", "年底", "过完年", "这个月", "下个月", "最近几天", "这几天", "就今天", "最后一晚", "最后一天", "最后一夜",
+		"这次是真的", "等他们走后", "等我", "考完", "毕业后",
 	}},
 	{KindPlan, false, []string{
 		"已经准备好了", "准备好了", "买好了", "攒了", "囤了", "计划", "打算", "决定了", "定好了",
-		"日子", "选好了", "写好了", "安排好", "准备", "地点", "查了", "查好了", "研究了", "试过",
-		"已经想好", "想好了",
+		"日子", "选好了", "写好了", "安排好", "准备", "地点", "查了", "查好了", "研究了", "试过自杀",
+		"已经想好", "想好了", "试过一次", "试过了", "没死成", "没走成", "自杀未遂",
+		"遗体", "骨灰", "器官", "捐献", "后事", "交代", "遗产", "火化", "安排后事",
 	}},
 	{KindFarewell, false, []string{
 		"永别", "再见了", "拜拜了", "拜拜", "再见", "下辈子", "遗书", "遗言", "来世", "别了",
 		"最后一次", "谢谢大家", "对不起大家", "不要想我", "忘了我", "照顾好自己", "后会无期",
+		"爸爸妈妈再见", "爸妈再见", "再也不见", "好好照顾", "以后就没人", "下地狱", "一起死",
+		"要离开了", "真的要走了", "该走了", "再无来世",
 	}},
 	{KindIntent, true, []string{
 		"自杀", "结束生命", "结束自己", "了结自己", "轻生", "不想活了", "不想活", "活不下去",
 		"去死", "想死", "求死", "寻死", "离开这个世界", "离开这世界", "死了算了", "一死了之",
-		"好想死", "真的想死", "我要死", "想去死", "想结束这一切",
+		"好想死", "真的想死", "我要死", "想去死", "想结束这一切", "必须去死", "想死了", "就想死",
+		"死一死", "解决掉我自己", "解决自己", "死掉重开", "迎接死亡", "想走啊", "好想走",
+		"不想再活", "活够了", "让我死", "死了就好", "结束战斗", "去陪你",
 	}},
 	{KindIntent, false, []string{
 		"解脱", "不想醒来", "消失", "死掉", "死了", "活着没意思", "活着没有意义", "没有意义",
@@ -80,7 +91,8 @@ var knowledgePhrases = []struct {
 		"想死你", "羡慕死", "帅死", "美死", "甜死", "萌死", "爱死", "忙死", "疼死", "尴尬死",
 		"不想死", "不会自杀", "不要自杀", "别自杀", "不能死", "不会死", "不许死", "死鬼",
 		"死机", "死亡笔记", "死亡率", "死亡人数", "病死", "打死", "死者", "致死率",
-		"跳舞", "跳绳", "计划生育", "明天见", "明天会更好", "周末愉快", "再见面",
+		"跳舞", "跳绳", "计划生育", "明天见", "明天会更好", "周末愉快", "再见面", "公司见", "学校见", "明天公司见", "明天学校见",
+		"下次见", "回头见", "下周见", "一会儿见", "不会想死", "没想过死", "不想自杀",
 		"安眠药般", "天台上晒", "离开家", "离开了", "消失了", "离开学校",
 	}},
 }
@@ -114,12 +126,10 @@ type hit struct {
 }
 
 // find appends to hits every risk phrase in text that no mask phrase
-// covers. Masks (negation, hyperbole, everyday idioms) hide any risk
-// phrase that overlaps them.
-func (m *matcher) find(text []rune, hits []hit) []hit {
-	hits = hits[:0]
-	maskEnd := -1 // masks are applied left to right; text before maskEnd is masked
-	var masks [][2]int
+// covers, and to masks every mask phrase. Masks (negation, hyperbole,
+// everyday idioms) hide any risk phrase that overlaps them.
+func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
+	hits, masks = hits[:0], masks[:0]
 	for i := 0; i < len(text); i++ {
 		for _, p := range m.byFirst[text[i]] {
 			if !hasPrefixRunes(text[i:], p.text) {
@@ -127,23 +137,20 @@ func (m *matcher) find(text []rune, hits []hit) []hit {
 			}
 			end := i + len(p.text)
 			if p.kind == kindMask {
-				masks = append(masks, [2]int{i, end})
-				if end > maskEnd {
-					maskEnd = end
-				}
+				masks = append(masks, hit{start: i, end: end})
 				continue
 			}
 			hits = append(hits, hit{start: i, end: end, kind: p.kind, strong: p.strong})
 		}
 	}
 	if len(masks) == 0 {
-		return dedupeHits(hits)
+		return dedupeHits(hits), masks
 	}
 	kept := hits[:0]
 	for _, h := range hits {
 		masked := false
 		for _, mk := range masks {
-			if h.start < mk[1] && mk[0] < h.end {
+			if h.start < mk.end && mk.start < h.end {
 				masked = true
 				break
 			}
@@ -152,7 +159,7 @@ func (m *matcher) find(text []rune, hits []hit) []hit {
 			kept = append(kept, h)
 		}
 	}
-	return dedupeHits(kept)
+	return dedupeHits(kept), masks
 }
 
 // dedupeHits drops hits contained in a longer hit of the same kind.

@@ -1,17 +1,244 @@
 package classifier
 
-import "errors"
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+)
 
-// Model is a trained statistical model. Loaded from models/ by LoadModel.
+// numHeads is the number of outputs per feature: head 0 is the high-risk
+// logit; heads 1-11 are the logits of levels 0-10.
+const numHeads = 12
+
+// ModelMeta describes a trained model; it is stored in the model file.
+type ModelMeta struct {
+	Version      string  `json:"version"`
+	Seed         uint64  `json:"seed"`
+	Features     int     `json:"features"`
+	TrainPosts   int     `json:"train_posts"`
+	Negatives    int     `json:"negatives"`
+	PlattA       float64 `json:"platt_a"`   // p_high = sigmoid(a*z + b) of the high-risk logit z
+	PlattB       float64 `json:"platt_b"`   //
+	Threshold    float64 `json:"threshold"` // p_high from which the level is taken from 6-10
+	VocabSHA256  string  `json:"vocab_sha256"`
+	DictSHA256   string  `json:"dict_sha256"`
+	Quantization float64 `json:"quantization"` // weight = int16 * quantization
+}
+
+// Model is a trained statistical model: a high-risk logistic head and an
+// 11-level softmax head over sparse features of the post (WordPiece
+// uni/bigrams, gse words and word bigrams, knowledge-layer kinds and
+// their combinations, the rule level, length).
 type Model struct {
 	Version string
+	Meta    ModelMeta
+	index   *featureTable
+	w       []float32 // numHeads weights per feature
+	feat    *featurizer
 }
 
-// LoadModel reads a model file.
+const modelMagic = "LOOKOUT-RISK-1\n"
+
+// LoadModel reads a model file and the vocabulary (vocab.txt) and
+// segmentation dictionary (segment-dict.txt) beside it, checking that
+// they are the ones the model was trained with.
 func LoadModel(path string) (*Model, error) {
-	return nil, errors.New("no trained model format yet")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a lookout model (gzip: %v)", path, err)
+	}
+	m, err := readModel(zr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	fz, err := loadFeaturizer(filepath.Join(dir, "vocab.txt"), filepath.Join(dir, "segment-dict.txt"), m.Meta.VocabSHA256, m.Meta.DictSHA256)
+	if err != nil {
+		return nil, err
+	}
+	m.feat = fz
+	return m, nil
 }
 
-func (m *Model) grade(s *scratch, rule int) (int, float64) {
-	return rule, rulePHigh[rule]
+func loadFeaturizer(vocabPath, dictPath, vocabSum, dictSum string) (*featurizer, error) {
+	vb, err := os.ReadFile(vocabPath)
+	if err != nil {
+		return nil, fmt.Errorf("vocabulary: %w", err)
+	}
+	db, err := os.ReadFile(dictPath)
+	if err != nil {
+		return nil, fmt.Errorf("segmentation dictionary: %w", err)
+	}
+	if vocabSum != "" && sha(vb) != vocabSum {
+		return nil, fmt.Errorf("vocabulary %s is not the one the model was trained with", vocabPath)
+	}
+	if dictSum != "" && sha(db) != dictSum {
+		return nil, fmt.Errorf("segmentation dictionary %s is not the one the model was trained with", dictPath)
+	}
+	wp, err := LoadWordPiece(bytes.NewReader(vb))
+	if err != nil {
+		return nil, err
+	}
+	seg, err := newSegmenter(string(db))
+	if err != nil {
+		return nil, err
+	}
+	return &featurizer{wp: wp, seg: seg}, nil
 }
+
+func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+
+func readModel(r io.Reader) (*Model, error) {
+	br := bufio.NewReader(r)
+	magic := make([]byte, len(modelMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != modelMagic {
+		return nil, errors.New("not a lookout risk model")
+	}
+	var hlen uint32
+	if err := binary.Read(br, binary.LittleEndian, &hlen); err != nil || hlen > 1<<20 {
+		return nil, errors.New("corrupt model header")
+	}
+	hb := make([]byte, hlen)
+	if _, err := io.ReadFull(br, hb); err != nil {
+		return nil, errors.New("corrupt model header")
+	}
+	m := &Model{}
+	if err := json.Unmarshal(hb, &m.Meta); err != nil {
+		return nil, fmt.Errorf("corrupt model header: %v", err)
+	}
+	n := m.Meta.Features
+	if n <= 0 || n > 5_000_000 || m.Meta.Quantization <= 0 {
+		return nil, errors.New("corrupt model header: feature count or quantization")
+	}
+	keys := make([]uint64, n)
+	if err := binary.Read(br, binary.LittleEndian, keys); err != nil {
+		return nil, fmt.Errorf("corrupt model keys: %v", err)
+	}
+	q := make([]int16, n*numHeads)
+	if err := binary.Read(br, binary.LittleEndian, q); err != nil {
+		return nil, fmt.Errorf("corrupt model weights: %v", err)
+	}
+	m.index = newFeatureTable(keys)
+	m.w = make([]float32, len(q))
+	for i, v := range q {
+		m.w[i] = float32(float64(v) * m.Meta.Quantization)
+	}
+	m.Version = m.Meta.Version
+	return m, nil
+}
+
+// Save writes the model, gzip-compressed, with weights quantised to
+// 16 bits.
+func (m *Model) Save(path string) error {
+	keys := m.index.keys()
+	maxAbs := 0.0
+	for _, v := range m.w {
+		maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
+	}
+	m.Meta.Quantization = math.Max(maxAbs, 1e-9) / 32767
+	m.Meta.Features = len(keys)
+	hb, err := json.Marshal(m.Meta)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	bw := bufio.NewWriter(zw)
+	bw.WriteString(modelMagic)
+	binary.Write(bw, binary.LittleEndian, uint32(len(hb)))
+	bw.Write(hb)
+	binary.Write(bw, binary.LittleEndian, keys)
+	q := make([]int16, len(m.w))
+	for i, v := range m.w {
+		q[i] = int16(math.Round(float64(v) / m.Meta.Quantization))
+	}
+	binary.Write(bw, binary.LittleEndian, q)
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// logits sums the weights of the post's features, scaled by
+// 1/sqrt(number of features) (the features are binary).
+func (m *Model) logits(feats []uint64, z *[numHeads]float64) {
+	*z = [numHeads]float64{}
+	scale := 1 / math.Sqrt(float64(len(feats)))
+	for _, k := range feats {
+		i := m.index.get(k)
+		if i < 0 {
+			continue
+		}
+		row := m.w[int(i)*numHeads : int(i)*numHeads+numHeads]
+		for h := range row {
+			z[h] += float64(row[h]) * scale
+		}
+	}
+}
+
+// grade returns the level and calibrated p_high of a normalised post.
+func (m *Model) grade(s *scratch, rule int) (int, float64) {
+	m.feat.extract(s)
+	var z [numHeads]float64
+	m.logits(s.feats, &z)
+	pHigh := sigmoid(m.Meta.PlattA*z[0] + m.Meta.PlattB)
+	lo, hi := 0, HighRiskLevel-1
+	if pHigh >= m.Meta.Threshold {
+		lo, hi = HighRiskLevel, 10
+	}
+	level := lo
+	for l := lo + 1; l <= hi; l++ {
+		if z[1+l] > z[1+level] {
+			level = l
+		}
+	}
+	// When the high-risk head flags a post that the level head places
+	// mostly below 6, the heads disagree: grade it at the lowest high
+	// level rather than wherever the small high-level mass peaks.
+	if lo == HighRiskLevel {
+		var below, above float64
+		for l := 0; l <= 10; l++ {
+			e := math.Exp(z[1+l] - z[1+level])
+			if l < HighRiskLevel {
+				below += e
+			} else {
+				above += e
+			}
+		}
+		if below > above {
+			level = HighRiskLevel
+		}
+	}
+	// The knowledge layer's most concrete findings (an attempt under way;
+	// a method with a time and intent) are never graded below what they
+	// say: a missed level 9 can be a death.
+	if rule >= 9 && level < rule && pHigh >= 0.15 {
+		level = rule
+		pHigh = math.Max(pHigh, m.Meta.Threshold)
+	}
+	return level, pHigh
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

@@ -84,7 +84,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Group, "group", "lookout", "Kafka consumer group id; instances with the same id share the work")
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis URL (redis:// or rediss://, with user and password)")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address for the API, UI, /metrics, /healthz and /readyz")
-	fs.StringVar(&c.Model, "model", "models/risk-model.json.gz", "trained model file; empty grades with the knowledge layer alone")
+	fs.StringVar(&c.Model, "model", "models/risk.model", "trained model file; empty grades with the knowledge layer alone")
 	fs.StringVar(&c.Thresholds, "thresholds", "", "JSON file of routing settings (levels, p_high, lease, caps, retention)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", ingest.DefaultMaxMessageBytes, "largest post message accepted; larger ones are dead-lettered")
 	fs.IntVar(&c.Workers, "workers", 8, "posts handled in parallel")

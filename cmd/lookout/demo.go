@@ -127,7 +127,7 @@ func cmdDemo(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 }
 
 func defaultModelPath() string {
-	const p = "models/risk-model.json.gz"
+	const p = "models/risk.model"
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}

@@ -45,10 +45,12 @@ func readJSONL(path string) ([]labeledPost, error) {
 
 func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
 	var model, data, negatives string
+	var heldOut bool
 	fs := newFlagSet("eval", stderr)
 	fs.StringVar(&model, "model", defaultModelPath(), "trained model file; empty grades with the knowledge layer alone")
 	fs.StringVar(&data, "data", "../shared/data/sos4k/val.jsonl", "labeled JSON Lines (text, level)")
 	fs.StringVar(&negatives, "negatives", "", "ordinary posts (JSON Lines with text), comma-separated files; reports the share flagged")
+	fs.BoolVar(&heldOut, "held-out", false, "use only the ordinary posts held out of training (the 20% split of lookout train)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
@@ -71,6 +73,8 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 		}
 		labeled = append(labeled, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
 	}
+	type tally struct{ n, flagged int }
+	byEmotion := map[string]*tally{}
 	if negatives != "" {
 		for _, path := range strings.Split(negatives, ",") {
 			ps, err := readJSONL(path)
@@ -78,12 +82,34 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 				return fmt.Errorf("negatives: %w", err)
 			}
 			for _, p := range ps {
+				if heldOut && !classifier.HeldOut(p.Text) {
+					continue
+				}
 				res, _ := cls.Score(p.Text)
 				neg = append(neg, classifier.Prediction{Gold: 0, Level: res.Level, PHigh: res.PHigh})
+				if p.Emotion != "" {
+					t := byEmotion[p.Emotion]
+					if t == nil {
+						t = &tally{}
+						byEmotion[p.Emotion] = t
+					}
+					t.n++
+					if res.Level >= classifier.HighRiskLevel {
+						t.flagged++
+					}
+				}
 			}
 		}
 	}
 	fmt.Fprintf(stdout, "model %s on %s\n", cls.Version(), data)
 	classifier.Evaluate(labeled, neg).Print(stdout)
+	if len(byEmotion) > 0 {
+		fmt.Fprintf(stdout, "\nordinary posts graded level>=6 by emotion label\n")
+		for _, e := range []string{"sad", "fear", "angry", "surprise", "neutral", "happy"} {
+			if t := byEmotion[e]; t != nil {
+				fmt.Fprintf(stdout, "  %-9s %5d of %5d (%.2f%%)\n", e, t.flagged, t.n, 100*float64(t.flagged)/float64(max(t.n, 1)))
+			}
+		}
+	}
 	return ctx.Err()
 }

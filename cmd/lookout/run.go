@@ -14,6 +14,7 @@ Usage:
   lookout score  [flags]   grade JSON Lines from stdin ({"text": ...} per line)
   lookout eval   [flags]   measure the classifier on labeled JSON Lines
   lookout train  [flags]   train the risk model from JSON Lines
+  lookout bench  [flags]   time the scorer on one core against the peer pipeline
   lookout user   add|disable|list [flags]   manage accounts
 
 Run "lookout COMMAND -h" for a command's flags. Every flag has an
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = cmdEval(ctx, args[1:], env, stdout, stderr)
 	case "train":
 		err = cmdTrain(ctx, args[1:], env, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], env, stdout, stderr)
 	case "user":
 		err = cmdUser(ctx, args[1:], env, stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,176 @@
+package classifier
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+)
+
+var (
+	modelOnce sync.Once
+	testModel *Model
+	modelErr  error
+)
+
+// trainedClassifier loads the committed model.
+func trainedClassifier(t testing.TB) *Classifier {
+	t.Helper()
+	modelOnce.Do(func() { testModel, modelErr = LoadModel(filepath.Join("..", "models", "risk.model")) })
+	if modelErr != nil {
+		t.Fatalf("load committed model: %v", modelErr)
+	}
+	return New(Options{Model: testModel})
+}
+
+type golden struct {
+	Note  string   `json:"note"`
+	Text  string   `json:"text"`
+	Min   int      `json:"min"`
+	Max   int      `json:"max"`
+	Kinds []string `json:"kinds"`
+}
+
+// TestGolden: hand-written posts land in their expected level ranges,
+// with the expected kinds of evidence, and every evidence span quotes the
+// original text at its rune offsets.
+func TestGolden(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "golden.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := trainedClassifier(t)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var g golden
+		if err := json.Unmarshal(sc.Bytes(), &g); err != nil {
+			t.Fatalf("golden line: %v", err)
+		}
+		t.Run(g.Note, func(t *testing.T) {
+			res, err := c.Score(g.Text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Level < g.Min || res.Level > g.Max {
+				t.Errorf("level %d, want %d-%d (p_high %.2f, evidence %v)", res.Level, g.Min, g.Max, res.PHigh, res.Evidence)
+			}
+			if res.PHigh < 0 || res.PHigh > 1 || res.Model == "" {
+				t.Errorf("bad result %+v", res)
+			}
+			got := map[string]bool{}
+			runes := []rune(g.Text)
+			for _, e := range res.Evidence {
+				got[string(e.Kind)] = true
+				if e.Start < 0 || e.End > len(runes) || string(runes[e.Start:e.End]) != e.Text {
+					t.Errorf("evidence %+v does not quote the text at its offsets", e)
+				}
+			}
+			for _, k := range g.Kinds {
+				if !got[k] {
+					t.Errorf("no %s evidence in %v", k, res.Evidence)
+				}
+			}
+		})
+	}
+}
+
+func TestEmptyAndHuge(t *testing.T) {
+	c := trainedClassifier(t)
+	for _, text := range []string{"", "   ", "\u200b\u202e", "\x00\x01"} {
+		if _, err := c.Score(text); !errors.Is(err, ErrEmpty) {
+			t.Errorf("%q: err %v, want ErrEmpty", text, err)
+		}
+	}
+	calm := strings.Repeat("今天天气很好，我们去公园散步。", 64<<10/len("今天天气很好，我们去公园散步。"))
+	res, err := c.Score(calm)
+	if err != nil || res.Level > 2 {
+		t.Errorf("64 KiB of calm chatter: level %d, err %v", res.Level, err)
+	}
+	dark := strings.Repeat("今晚就吃掉攒的安眠药，永别了。", 64<<10/len("今晚就吃掉攒的安眠药，永别了。"))
+	res, err = c.Score(dark)
+	if err != nil || res.Level < 8 {
+		t.Errorf("64 KiB of a level-9 plan: level %d, err %v", res.Level, err)
+	}
+	if len(res.Evidence) == 0 {
+		t.Error("no evidence on a long post")
+	}
+}
+
+// TestKnowledgeLayerAlone: without a model the rules still grade, and
+// masks (negation, hyperbole) hide the words they cover.
+func TestKnowledgeLayerAlone(t *testing.T) {
+	c := New(Options{})
+	cases := []struct {
+		text     string
+		min, max int
+	}{
+		{"笑死我了", 0, 0},
+		{"累死了，热死了", 0, 0},
+		{"我不想死", 0, 1},
+		{"不想活了", 4, 5},
+		{"攒了安眠药，今晚想死", 8, 10},
+		{"炭已经烧起来了", 10, 10},
+	}
+	for _, cs := range cases {
+		res, err := c.Score(cs.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Level < cs.min || res.Level > cs.max {
+			t.Errorf("%s: level %d, want %d-%d (%v)", cs.text, res.Level, cs.min, cs.max, res.Evidence)
+		}
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	var n normalized
+	in := "ＡＢＣ　今晚！！！！ 看 https://t.cn/xyz 和 @张三 的話\u202e"
+	normalize(in, &n)
+	got := string(n.runes)
+	want := "abc 今晚!! 看 链 和 @ 的话"
+	if got != want {
+		t.Fatalf("normalize(%q) = %q, want %q", in, got, want)
+	}
+	// Every normalised rune maps back to a rune of the original.
+	orig := []rune(in)
+	for i, o := range n.orig {
+		if int(o) >= len(orig) {
+			t.Fatalf("rune %d maps to %d, beyond %d", i, o, len(orig))
+		}
+	}
+	if !utf8.ValidString(got) {
+		t.Fatal("invalid UTF-8 out")
+	}
+}
+
+// TestConcurrentScoring: one Classifier scores from many goroutines with
+// the same results as from one (run with -race).
+func TestConcurrentScoring(t *testing.T) {
+	c := trainedClassifier(t)
+	texts := []string{"今晚就吃掉攒的安眠药，永别了", "笑死我了", "活着好累", "明天去江边跳下去"}
+	want := make([]Result, len(texts))
+	for i, s := range texts {
+		want[i], _ = c.Score(s)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Go(func() {
+			for r := 0; r < 50; r++ {
+				for i, s := range texts {
+					got, _ := c.Score(s)
+					if got.Level != want[i].Level || got.PHigh != want[i].PHigh || len(got.Evidence) != len(want[i].Evidence) {
+						t.Errorf("%s: concurrent result %+v differs from %+v", s, got, want[i])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,182 @@
+package classifier
+
+import (
+	"math"
+	"unicode/utf8"
+)
+
+// Feature keys are 64-bit hashes of a feature's type and content, so
+// extraction allocates nothing. The model keeps the keys it was trained
+// with; others are ignored.
+
+const (
+	fUni uint64 = iota + 1
+	fBi
+	_ // was trigrams: measured no better, and 95 lookups a post slower
+	fWord
+	fWordBi
+	fKind
+	fKindPair
+	fRule
+	fLen
+	fBias
+	fMask
+)
+
+func mix(h, v uint64) uint64 {
+	h ^= v + 0x9e3779b97f4a7c15 + (h << 6) + (h >> 2)
+	h *= 0xbf58476d1ce4e5b9
+	return h ^ (h >> 31)
+}
+
+func hashString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 0x100000001b3
+	}
+	return mix(h, uint64(len(s)))
+}
+
+// featurizer turns one post into feature keys. It needs the tokenizer and
+// the segmenter; both are read-only after loading and safe to share.
+type featurizer struct {
+	wp  *WordPiece
+	seg *Segmenter
+}
+
+// extract appends the feature keys of a normalised post to s.feats
+// (deduplicated, sorted).
+func (f *featurizer) extract(s *scratch) {
+	feats := s.feats[:0]
+	s.buf = s.buf[:0]
+	// Text under a mask (negation, hyperbole: 不想死, 笑死) is left out of
+	// the n-grams and words, so 死 in 笑死 does not count as 死; the mask
+	// itself is a feature.
+	mi := 0
+	for i, r := range s.norm.runes {
+		for mi < len(s.masks) && s.masks[mi].end <= i {
+			mi++
+		}
+		if mi < len(s.masks) && s.masks[mi].start <= i {
+			if s.masks[mi].start == i {
+				s.buf = append(s.buf, ' ')
+				h := uint64(fMask)
+				for _, mr := range s.norm.runes[s.masks[mi].start:s.masks[mi].end] {
+					h = mix(h, uint64(mr))
+				}
+				feats = append(feats, h)
+			}
+			continue
+		}
+		s.buf = utf8.AppendRune(s.buf, r)
+	}
+	text := unsafeString(s.buf)
+	s.ids = f.wp.Encode(text, s.ids[:0])
+	ids := s.ids
+	for i, id := range ids {
+		feats = append(feats, mix(fUni, uint64(id)))
+		if i+1 < len(ids) {
+			feats = append(feats, mix(mix(fBi, uint64(id)), uint64(ids[i+1])))
+		}
+	}
+	if f.seg != nil {
+		words := f.seg.Cut(text)
+		prev := uint64(0)
+		for _, w := range words {
+			if w == " " {
+				continue
+			}
+			h := hashString(fWord, w)
+			if len(w) > 3 { // more than one CJK character
+				feats = append(feats, h)
+			}
+			if prev != 0 {
+				feats = append(feats, mix(mix(fWordBi, prev), h))
+			}
+			prev = h
+		}
+	}
+	var kinds [8]bool
+	for _, h := range s.hits {
+		k := kindIndex(h.kind)
+		kinds[k] = true
+		if h.strong {
+			feats = append(feats, mix(fKind, uint64(k+16)))
+		}
+	}
+	for i := range kinds {
+		if !kinds[i] {
+			continue
+		}
+		feats = append(feats, mix(fKind, uint64(i)))
+		for j := i + 1; j < len(kinds); j++ {
+			if kinds[j] {
+				feats = append(feats, mix(mix(fKindPair, uint64(i)), uint64(j)))
+			}
+		}
+	}
+	feats = append(feats, mix(fRule, uint64(ruleLevel(s.hits))))
+	feats = append(feats, mix(fLen, uint64(math.Log2(float64(len(s.norm.runes)+1)))))
+	feats = append(feats, fBias)
+	s.feats = s.seen.dedupe(feats)
+}
+
+// seenSet deduplicates one post's feature keys in linear time: an
+// open-addressing table whose slots are valid only for the current stamp,
+// so it is never cleared.
+type seenSet struct {
+	keys   []uint64
+	stamps []uint32
+	stamp  uint32
+}
+
+func (s *seenSet) dedupe(feats []uint64) []uint64 {
+	need := 1
+	for need < 2*len(feats) {
+		need <<= 1
+	}
+	if len(s.keys) < need {
+		s.keys, s.stamps, s.stamp = make([]uint64, need), make([]uint32, need), 0
+	}
+	s.stamp++
+	if s.stamp == 0 { // wrapped: old stamps could collide
+		clear(s.stamps)
+		s.stamp = 1
+	}
+	mask := uint64(len(s.keys) - 1)
+	out := feats[:0]
+	for _, k := range feats {
+		j := (k * 0x9e3779b97f4a7c15 >> 20) & mask
+		for {
+			if s.stamps[j] != s.stamp {
+				s.stamps[j], s.keys[j] = s.stamp, k
+				out = append(out, k)
+				break
+			}
+			if s.keys[j] == k {
+				break
+			}
+			j = (j + 1) & mask
+		}
+	}
+	return out
+}
+
+func kindIndex(k Kind) int {
+	switch k {
+	case KindProgress:
+		return 0
+	case KindMethod:
+		return 1
+	case KindTime:
+		return 2
+	case KindPlan:
+		return 3
+	case KindFarewell:
+		return 4
+	case KindIntent:
+		return 5
+	case KindPain:
+		return 6
+	}
+	return 7
+}

@@ -1,0 +1,319 @@
+package classifier
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+)
+
+// Example is one training post: a labeled post (Level 0-10) or an ordinary
+// post (Negative: unlabeled, assumed below high risk).
+type Example struct {
+	Text     string
+	Level    int
+	Negative bool
+}
+
+// TrainOptions configures Train.
+type TrainOptions struct {
+	Version   string
+	VocabPath string // vocab.txt
+	DictPath  string // segment-dict.txt
+	Seed      uint64
+	Epochs    int     // default 12
+	Rate      float64 // AdaGrad learning rate; default 0.3
+	L2        float64 // L2 penalty per update; default 1e-6
+	NegWeight float64 // weight of an ordinary post in the high-risk head; default 2
+	// NegLevelWeight is the weight of an ordinary post (as level 0) in
+	// the level head; default 0.1: they are not tree-hole comments.
+	NegLevelWeight float64
+	MinDF          int // a feature must occur in this many posts; default 2
+	Folds          int // cross-validation folds for calibration; default 5
+	Log            io.Writer
+}
+
+func (o *TrainOptions) defaults() {
+	if o.Epochs == 0 {
+		o.Epochs = 12
+	}
+	if o.Rate == 0 {
+		o.Rate = 0.3
+	}
+	if o.L2 == 0 {
+		o.L2 = 1e-6
+	}
+	if o.NegWeight == 0 {
+		o.NegWeight = 2
+	}
+	if o.NegLevelWeight == 0 {
+		o.NegLevelWeight = 0.1
+	}
+	if o.MinDF == 0 {
+		o.MinDF = 3
+	}
+	if o.Folds == 0 {
+		o.Folds = 5
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+type trainDoc struct {
+	feats    []int32
+	level    int
+	negative bool
+}
+
+// Train fits the model deterministically (for a given seed and data):
+// features are extracted, kept when frequent enough, both heads trained
+// with AdaGrad; p_high is calibrated (Platt scaling) and its decision
+// threshold chosen on out-of-fold predictions, never on the data the
+// final weights were fitted to.
+func Train(examples []Example, opts TrainOptions) (*Model, error) {
+	opts.defaults()
+	if len(examples) == 0 {
+		return nil, errors.New("train: no examples")
+	}
+	vb, err := os.ReadFile(opts.VocabPath)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	db, err := os.ReadFile(opts.DictPath)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	fz, err := loadFeaturizer(opts.VocabPath, opts.DictPath, "", "")
+	if err != nil {
+		return nil, err
+	}
+	m := newMatcher()
+	// Extract features of every post.
+	raw := make([][]uint64, len(examples))
+	df := map[uint64]int{}
+	s := &scratch{}
+	for i, ex := range examples {
+		normalize(ex.Text, &s.norm)
+		s.hits, s.masks = m.find(s.norm.runes, s.hits, s.masks)
+		fz.extract(s)
+		raw[i] = append([]uint64(nil), s.feats...)
+		for _, k := range s.feats {
+			df[k]++
+		}
+	}
+	keys := make([]uint64, 0, len(df))
+	for k, n := range df {
+		if n >= opts.MinDF {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	index := make(map[uint64]int32, len(keys))
+	for i, k := range keys {
+		index[k] = int32(i)
+	}
+	docs := make([]trainDoc, len(examples))
+	nLabeled := 0
+	for i, ex := range examples {
+		d := trainDoc{level: ex.Level, negative: ex.Negative}
+		if !ex.Negative {
+			nLabeled++
+		}
+		for _, k := range raw[i] {
+			if j, ok := index[k]; ok {
+				d.feats = append(d.feats, j)
+			}
+		}
+		docs[i] = d
+	}
+	fmt.Fprintf(opts.Log, "features: %d kept of %d (min df %d); %d labeled, %d ordinary posts\n",
+		len(keys), len(df), opts.MinDF, nLabeled, len(docs)-nLabeled)
+
+	// Out-of-fold high-risk logits for calibration and the threshold.
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x10c0))
+	fold := make([]int, len(docs))
+	for i, p := range rng.Perm(len(docs)) {
+		fold[p] = i % opts.Folds
+	}
+	oof := make([]float64, len(docs))
+	for k := 0; k < opts.Folds; k++ {
+		var tr []int
+		for i := range docs {
+			if fold[i] != k {
+				tr = append(tr, i)
+			}
+		}
+		w := fit(docs, tr, len(keys), opts, opts.Seed+uint64(k)+1)
+		for i := range docs {
+			if fold[i] == k {
+				oof[i] = logitOf(w, docs[i].feats, 0)
+			}
+		}
+		fmt.Fprintf(opts.Log, "fold %d/%d trained\n", k+1, opts.Folds)
+	}
+	a, b := platt(docs, oof)
+	thr := chooseThreshold(docs, oof, a, b)
+	fmt.Fprintf(opts.Log, "calibration: p_high = sigmoid(%.3f z %+.3f); threshold %.3f\n", a, b, thr)
+
+	all := make([]int, len(docs))
+	for i := range all {
+		all[i] = i
+	}
+	w := fit(docs, all, len(keys), opts, opts.Seed)
+	model := &Model{Version: opts.Version, index: newFeatureTable(keys), w: w, feat: fz, Meta: ModelMeta{
+		Version: opts.Version, Seed: opts.Seed, Features: len(keys), TrainPosts: nLabeled,
+		Negatives: len(docs) - nLabeled, PlattA: a, PlattB: b, Threshold: thr,
+		VocabSHA256: sha(vb), DictSHA256: sha(db),
+	}}
+	return model, nil
+}
+
+func logitOf(w []float32, feats []int32, head int) float64 {
+	if len(feats) == 0 {
+		return 0
+	}
+	z := 0.0
+	for _, f := range feats {
+		z += float64(w[int(f)*numHeads+head])
+	}
+	return z / math.Sqrt(float64(len(feats)))
+}
+
+// fit trains both heads on the docs listed in idx with AdaGrad SGD.
+func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []float32 {
+	w := make([]float32, nFeat*numHeads)
+	g2 := make([]float32, nFeat*numHeads)
+	rng := rand.New(rand.NewPCG(seed, 0xada))
+	order := append([]int(nil), idx...)
+	var z [numHeads]float64
+	var grad [numHeads]float64
+	for epoch := 0; epoch < o.Epochs; epoch++ {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, di := range order {
+			d := &docs[di]
+			if len(d.feats) == 0 {
+				continue
+			}
+			scale := 1 / math.Sqrt(float64(len(d.feats)))
+			z = [numHeads]float64{}
+			for _, f := range d.feats {
+				row := w[int(f)*numHeads : int(f)*numHeads+numHeads]
+				for h := range row {
+					z[h] += float64(row[h]) * scale
+				}
+			}
+			weight, levelWeight := 1.0, 1.0
+			if d.negative {
+				weight, levelWeight = o.NegWeight, o.NegLevelWeight
+			}
+			// High-risk head: logistic loss.
+			y := 0.0
+			if !d.negative && d.level >= HighRiskLevel {
+				y = 1
+			}
+			grad[0] = weight * (sigmoid(z[0]) - y)
+			// Level head: softmax cross-entropy (ordinary posts are level 0).
+			maxZ := math.Inf(-1)
+			for l := 0; l <= 10; l++ {
+				maxZ = math.Max(maxZ, z[1+l])
+			}
+			sum := 0.0
+			for l := 0; l <= 10; l++ {
+				sum += math.Exp(z[1+l] - maxZ)
+			}
+			gold := d.level
+			if d.negative {
+				gold = 0
+			}
+			for l := 0; l <= 10; l++ {
+				p := math.Exp(z[1+l]-maxZ) / sum
+				t := 0.0
+				if l == gold {
+					t = 1
+				}
+				grad[1+l] = levelWeight * (p - t)
+			}
+			for _, f := range d.feats {
+				base := int(f) * numHeads
+				for h := 0; h < numHeads; h++ {
+					g := grad[h]*scale + o.L2*float64(w[base+h])
+					g2[base+h] += float32(g * g)
+					w[base+h] -= float32(o.Rate * g / (math.Sqrt(float64(g2[base+h])) + 1e-8))
+				}
+			}
+		}
+	}
+	return w
+}
+
+// platt fits p = sigmoid(a z + b) to the out-of-fold logits of the
+// labeled posts by Newton-free gradient descent.
+func platt(docs []trainDoc, oof []float64) (a, b float64) {
+	a, b = 1, 0
+	for it := 0; it < 3000; it++ {
+		var ga, gb, n float64
+		for i, d := range docs {
+			if d.negative {
+				continue
+			}
+			y := 0.0
+			if d.level >= HighRiskLevel {
+				y = 1
+			}
+			p := sigmoid(a*oof[i] + b)
+			ga += (p - y) * oof[i]
+			gb += p - y
+			n++
+		}
+		a -= 0.5 * ga / n
+		b -= 0.5 * gb / n
+	}
+	return a, b
+}
+
+// chooseThreshold picks the p_high threshold that maximises F1 on the
+// out-of-fold labeled posts while flagging at most 0.2% of the ordinary
+// ones.
+func chooseThreshold(docs []trainDoc, oof []float64, a, b float64) float64 {
+	best, bestF1 := 0.5, -1.0
+	for t := 0.05; t < 0.96; t += 0.01 {
+		var tp, fp, fn, negFlag, neg int
+		for i, d := range docs {
+			p := sigmoid(a*oof[i] + b)
+			if d.negative {
+				neg++
+				if p >= t {
+					negFlag++
+				}
+				continue
+			}
+			switch gh, ph := d.level >= HighRiskLevel, p >= t; {
+			case gh && ph:
+				tp++
+			case !gh && ph:
+				fp++
+			case gh && !ph:
+				fn++
+			}
+		}
+		if neg > 0 && float64(negFlag)/float64(neg) > 0.002 {
+			continue
+		}
+		_, _, f := prf(tp, fp, fn)
+		if f > bestF1 {
+			best, bestF1 = t, f
+		}
+	}
+	return best
+}
+
+// HeldOut reports whether an ordinary post belongs to the 20% kept out of
+// training, so that false-alarm rates are measured on unseen posts. The
+// split is by a hash of the text: stable across runs and machines.
+func HeldOut(text string) bool {
+	return hashString(0x5eed, text)%5 == 0
+}
