@@ -41,10 +41,10 @@ func startKafka(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 // ledger is what the test produced: every post id and what must become
 // of it.
 type ledger struct {
-	flagged    map[string]bool // valid post id -> whether it must be in a case
-	malformed  map[string]int  // dead-letter reason -> count produced
-	authorOf   map[string]string
-	messages   []kafka.Message
+	flagged   map[string]bool // valid post id -> whether it must be in a case
+	malformed map[string]int  // dead-letter reason -> count produced
+	authorOf  map[string]string
+	messages  []kafka.Message
 }
 
 // mixPosts builds n valid posts (about share of them flagged, from a pool

@@ -133,8 +133,8 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 		Brokers: cfg.brokerList(), Topic: cfg.Topic, DeadLetterTopic: cfg.DeadLetterTopic, GroupID: cfg.Group,
 		MaxMessageBytes: cfg.MaxMessageBytes, Workers: cfg.Workers,
 		DrainTimeout: cfg.ShutdownTimeout / 2, SessionTimeout: cfg.SessionTimeout,
-		Handler:      newPipeline(cls, store, log, reg),
-		Logger:       log, Registerer: reg,
+		Handler: newPipeline(cls, store, log, reg),
+		Logger:  log, Registerer: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
