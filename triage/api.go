@@ -228,6 +228,10 @@ func (a *API) login(w http.ResponseWriter, r *http.Request, _ User) {
 	if !decode(w, r, &req) {
 		return
 	}
+	if req.Name == "" || req.Password == "" {
+		writeError(w, http.StatusBadRequest, "name and password are required")
+		return
+	}
 	token, u, err := a.store.Login(r.Context(), req.Name, req.Password, clientAddr(r))
 	switch {
 	case errors.Is(err, ErrThrottled):

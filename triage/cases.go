@@ -76,7 +76,7 @@ func (s *Store) parseCase(m map[string]string) Case {
 		if t := s.routing.ClaimTargets[c.Level]; t > 0 && (c.State == "pending" || c.State == "watch") {
 			d := c.PendingSince.Add(t)
 			c.ClaimTarget = &d
-			c.Overdue = time.Now().After(d)
+			c.Overdue = s.now().After(d)
 		}
 	}
 	return c
@@ -208,19 +208,9 @@ func (s *Store) Get(ctx context.Context, actor, id string, reveal bool) (Detail,
 }
 
 // auditEvent records an action that changes nothing else (a read, a
-// denial, a login), in the case's log and the global stream, atomically.
+// denial, a login) in the case's log and the global stream, atomically.
 func (s *Store) auditEvent(ctx context.Context, caseID, actor, action, detail string) error {
-	now := time.Now().UnixMilli()
-	b, _ := json.Marshal(AuditEvent{TS: now, Case: caseID, Actor: actor, Action: action, Detail: detail})
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if caseID != "" {
-			p.RPush(ctx, keyCaseAudit(caseID), b)
-		}
-		p.XAdd(ctx, &redis.XAddArgs{Stream: keyAudit, Values: []string{
-			"ts", strconv.FormatInt(now, 10), "case", caseID, "actor", actor, "action", action, "detail", detail}})
-		return nil
-	})
-	if err != nil {
+	if err := s.audit.Run(ctx, s.rdb, []string{keyQueue}, tag, caseID, actor, action, detail).Err(); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
@@ -278,7 +268,7 @@ func (s *Store) Stats(ctx context.Context) (QueueStats, error) {
 	if err != nil {
 		return st, err
 	}
-	now := time.Now()
+	now := s.now()
 	for _, c := range cases {
 		if c.Level < 0 || c.Level > 10 {
 			continue

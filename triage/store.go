@@ -35,6 +35,8 @@ var (
 	luaTransition string
 	//go:embed lua/sweep.lua
 	luaSweep string
+	//go:embed lua/audit.lua
+	luaAudit string
 )
 
 // Errors of case operations. The HTTP layer maps them to status codes.
@@ -110,7 +112,12 @@ type Store struct {
 	claim      *redis.Script
 	transition *redis.Script
 	sweep      *redis.Script
+	audit      *redis.Script
 	timeout    time.Duration
+	// now is the app clock: note timestamps and input checks only. Leases
+	// and every state change use Redis TIME, so app clock skew cannot
+	// shorten or lengthen a lease.
+	now func() time.Time
 }
 
 // NewStore returns a Store on rdb.
@@ -120,9 +127,9 @@ func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
 	}
 	script := func(body string) *redis.Script { return redis.NewScript(luaPrelude + "\n" + body) }
 	return &Store{
-		rdb: rdb, routing: routing, timeout: 5 * time.Second,
+		rdb: rdb, routing: routing, timeout: 5 * time.Second, now: time.Now,
 		ingest: script(luaIngest), claim: script(luaClaim),
-		transition: script(luaTransition), sweep: script(luaSweep),
+		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
 	}, nil
 }
 
@@ -301,8 +308,8 @@ type Resolution struct {
 	Note           string     `json:"note,omitempty"`
 }
 
-// Validate names the first bad field.
-func (r Resolution) Validate() error {
+// validate names the first bad field; now is the app clock.
+func (r Resolution) validate(now time.Time) error {
 	ok := false
 	for _, c := range OutcomeCodes {
 		ok = ok || c == r.Outcome
@@ -316,7 +323,7 @@ func (r Resolution) Validate() error {
 		return errors.New("corrected_level: must be 0-10")
 	case r.Outcome == "other" && strings.TrimSpace(r.Note) == "":
 		return errors.New("note: required with outcome other")
-	case r.FollowUp != nil && r.FollowUp.Before(time.Now().Add(-time.Minute)):
+	case r.FollowUp != nil && r.FollowUp.Before(now.Add(-time.Minute)):
 		return errors.New("follow_up: must be in the future")
 	case len(r.Note) > maxNoteBytes:
 		return fmt.Errorf("note: at most %d bytes", maxNoteBytes)
@@ -377,7 +384,7 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
 
 // Resolve closes a held case with an outcome.
 func (s *Store) Resolve(ctx context.Context, actor, caseID, token string, r Resolution) error {
-	if err := r.Validate(); err != nil {
+	if err := r.validate(s.now()); err != nil {
 		field, msg, _ := strings.Cut(err.Error(), ": ")
 		return &ValidationError{Field: field, Msg: msg}
 	}
@@ -412,7 +419,7 @@ func (s *Store) AddNote(ctx context.Context, actor, caseID, token, text string) 
 	if len(text) > maxNoteBytes {
 		return &ValidationError{Field: "text", Msg: fmt.Sprintf("at most %d bytes", maxNoteBytes)}
 	}
-	b, _ := json.Marshal(Note{By: actor, At: time.Now().UTC(), Text: text})
+	b, _ := json.Marshal(Note{By: actor, At: s.now().UTC(), Text: text})
 	_, err := s.run(ctx, actor, caseID, token, "note", string(b))
 	return err
 }

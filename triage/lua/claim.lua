@@ -26,6 +26,7 @@ local function take(cid, from_state)
   redis.call('HINCRBY', c, 'claims', 1)
   redis.call('ZREM', P .. 'queue', cid)
   redis.call('ZREM', P .. 'escalated', cid)
+  redis.call('ZREM', P .. 'watch', cid)
   redis.call('ZADD', P .. 'leases', deadline, cid)
   redis.call('SADD', held_key, cid)
   audit(now, cid, actor, 'claimed', 'from=' .. from_state .. ' token=' .. token)
@@ -34,11 +35,15 @@ end
 
 if want ~= '' then
   local c = P .. 'case:' .. want
-  local f = redis.call('HMGET', c, 'state', 'level', 'owner')
+  local f = redis.call('HMGET', c, 'state', 'level', 'owner', 'lease_ms')
   if not f[1] then return {'not_found'} end
   if f[1] == 'claimed' then
     if f[3] == actor then return {'already_yours'} end
-    return {'taken'}
+    if tonumber(f[4]) > now_ms() then return {'taken'} end
+    -- The lease ran out and no sweep has returned it yet: take it over.
+    redis.call('SREM', P .. 'held:' .. f[3], want)
+    audit(now_ms(), want, 'system', 'lease_expired', 'owner=' .. f[3])
+    f[1] = 'pending'
   end
   if not (f[1] == 'pending' or f[1] == 'watch' or (f[1] == 'escalated' and sup)) then
     return {'not_claimable'}

@@ -1,0 +1,257 @@
+package triage
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+type apiEnv struct {
+	s      *Store
+	srv    *httptest.Server
+	tokens map[string]string // role name -> bearer token
+}
+
+func newAPIEnv(t *testing.T) *apiEnv {
+	t.Helper()
+	s, _ := newTestStore(t)
+	mux := http.NewServeMux()
+	NewAPI(APIOptions{Store: s}).Register(mux)
+	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(mux))
+	t.Cleanup(srv.Close)
+	e := &apiEnv{s: s, srv: srv, tokens: map[string]string{}}
+	for _, u := range []struct {
+		name string
+		role Role
+	}{{"volunteer", RoleVolunteer}, {"volunteer2", RoleVolunteer}, {"supervisor", RoleSupervisor},
+		{"moderator", RoleModerator}, {"admin", RoleAdmin}, {"disabled", RoleAdmin}} {
+		if err := s.AddUser(ctxT(), "test", u.name, u.role, "password-"+u.name); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := s.Login(ctxT(), u.name, "password-"+u.name, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[u.name] = tok
+	}
+	if err := s.DisableUser(ctxT(), "test", "disabled"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *apiEnv) do(t *testing.T, who, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
+	if tok := e.tokens[who]; tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestAuthorizationMatrix (S1): every route against every role, anonymous
+// and a disabled account. The table below must name every route the API
+// serves: a new route without an entry fails the test.
+func TestAuthorizationMatrix(t *testing.T) {
+	e := newAPIEnv(t)
+	caseID := seed(t, e.s, "matrix-author", 7)
+	want := map[string]string{ // lowest role allowed; "" = anyone
+		"POST /api/v1/login":               "",
+		"POST /api/v1/logout":              "volunteer",
+		"GET /api/v1/me":                   "volunteer",
+		"GET /api/v1/cases":                "volunteer",
+		"POST /api/v1/cases/next":          "volunteer",
+		"GET /api/v1/cases/{id}":           "volunteer",
+		"POST /api/v1/cases/{id}/claim":    "volunteer",
+		"POST /api/v1/cases/{id}/renew":    "volunteer",
+		"POST /api/v1/cases/{id}/release":  "volunteer",
+		"POST /api/v1/cases/{id}/escalate": "volunteer",
+		"POST /api/v1/cases/{id}/resolve":  "volunteer",
+		"POST /api/v1/cases/{id}/notes":    "volunteer",
+		"GET /api/v1/audit":                "supervisor",
+		"GET /api/v1/users":                "admin",
+		"POST /api/v1/users":               "admin",
+	}
+	api := NewAPI(APIOptions{Store: e.s})
+	seen := map[string]bool{}
+	for _, r := range api.Routes() {
+		key := r[0] + " " + r[1]
+		seen[key] = true
+		w, ok := want[key]
+		if !ok {
+			t.Errorf("route %s is not in the authorization table of this test", key)
+			continue
+		}
+		if r[2] != w {
+			t.Errorf("route %s: lowest role %q, table says %q", key, r[2], w)
+		}
+	}
+	for key := range want {
+		if !seen[key] {
+			t.Errorf("table names %s, which the API does not serve", key)
+		}
+	}
+	callers := []string{"anonymous", "disabled", "volunteer", "supervisor", "moderator", "admin"}
+	for key, min := range want {
+		if key == "POST /api/v1/logout" {
+			continue // ends the caller's session; checked below
+		}
+		method, pattern, _ := strings.Cut(key, " ")
+		path := strings.ReplaceAll(pattern, "{id}", caseID)
+		for _, who := range callers {
+			code, _ := e.do(t, who, method, path, map[string]any{})
+			allowed := min == "" || (who != "anonymous" && who != "disabled" && Role(who).AtLeast(Role(min)))
+			switch {
+			case allowed && (code == 401 || code == 403):
+				t.Errorf("%s as %s: %d, want allowed", key, who, code)
+			case !allowed && who == "anonymous" || !allowed && who == "disabled":
+				if code != 401 {
+					t.Errorf("%s as %s: %d, want 401", key, who, code)
+				}
+			case !allowed && code != 403:
+				t.Errorf("%s as %s: %d, want 403", key, who, code)
+			}
+		}
+	}
+	if code, _ := e.do(t, "volunteer2", "POST", "/api/v1/logout", nil); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	if code, _ := e.do(t, "volunteer2", "GET", "/api/v1/me", nil); code != 401 {
+		t.Fatalf("session alive after logout: %d", code)
+	}
+}
+
+// TestVolunteerSeesOnlyWhatTheyHold: a pending case is redacted for every
+// volunteer; once claimed, its holder sees the handle and links and other
+// volunteers see nothing; every read is audited.
+func TestVolunteerSeesOnlyWhatTheyHold(t *testing.T) {
+	e := newAPIEnv(t)
+	id := seed(t, e.s, "weibo-user-42", 9)
+	code, body := e.do(t, "volunteer", "GET", "/api/v1/cases/"+id, nil)
+	if code != 200 || body["author"] != nil || body["redacted"] != true {
+		t.Fatalf("pending case for a volunteer: %d %v", code, body)
+	}
+	text := body["timeline"].([]any)[0].(map[string]any)["text"].(string)
+	if strings.Contains(text, "@someone") || strings.Contains(text, "http") {
+		t.Fatalf("redacted text still has handle or link: %q", text)
+	}
+	code, lease := e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/claim", nil)
+	if code != 200 || lease["token"] == "" {
+		t.Fatalf("claim: %d %v", code, lease)
+	}
+	code, body = e.do(t, "volunteer", "GET", "/api/v1/cases/"+id, nil)
+	if code != 200 || body["author"] != "weibo-user-42" || body["redacted"] != false {
+		t.Fatalf("holder's view: %d %v", code, body)
+	}
+	if code, body = e.do(t, "volunteer2", "GET", "/api/v1/cases/"+id, nil); code != 403 {
+		t.Fatalf("another volunteer reads a held case: %d %v", code, body)
+	}
+	if code, _ = e.do(t, "supervisor", "GET", "/api/v1/cases/"+id, nil); code != 200 {
+		t.Fatalf("supervisor: %d", code)
+	}
+	// A stale token: 409 with a message; a note and resolve with the real one.
+	code, body = e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/resolve", map[string]any{"token": "999999", "outcome": "reached_safe"})
+	if code != 409 || !strings.Contains(body["error"].(string), "stale") {
+		t.Fatalf("stale token: %d %v", code, body)
+	}
+	if code, body = e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/notes", map[string]any{"token": lease["token"], "text": "联系上了"}); code != 201 {
+		t.Fatalf("note: %d %v", code, body)
+	}
+	if code, body = e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/resolve", map[string]any{"token": lease["token"], "outcome": "nope"}); code != 400 || !strings.Contains(body["error"].(string), "outcome") {
+		t.Fatalf("bad outcome: %d %v", code, body)
+	}
+	if code, body = e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/resolve", map[string]any{"token": lease["token"], "outcome": "reached_referred"}); code != 200 {
+		t.Fatalf("resolve: %d %v", code, body)
+	}
+	code, body = e.do(t, "supervisor", "GET", "/api/v1/audit?case="+id, nil)
+	if code != 200 {
+		t.Fatal(code)
+	}
+	actions := map[string]int{}
+	for _, ev := range body["events"].([]any) {
+		actions[ev.(map[string]any)["action"].(string)]++
+	}
+	for _, a := range []string{"created", "viewed_redacted", "claimed", "viewed_revealed", "denied", "note_added", "resolved"} {
+		if actions[a] == 0 {
+			t.Errorf("no %q in the audit log: %v", a, actions)
+		}
+	}
+	if actions["claimed"] != 1 || actions["resolved"] != 1 || actions["note_added"] != 1 {
+		t.Errorf("each action must be audited exactly once: %v", actions)
+	}
+	// Nothing sensitive in the audit log.
+	raw, _ := json.Marshal(body)
+	if strings.Contains(string(raw), "weibo-user-42") || strings.Contains(string(raw), "联系上了") {
+		t.Fatalf("audit log carries content: %s", raw)
+	}
+}
+
+func TestHTTPGuards(t *testing.T) {
+	e := newAPIEnv(t)
+	// Cross-site POST (S2).
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/cases/next", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Cookie", sessionCookie+"="+e.tokens["volunteer"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("cross-site POST: %d, want 403", resp.StatusCode)
+	}
+	// Body limit (S7).
+	big := map[string]any{"token": "1", "text": strings.Repeat("长", 40000)}
+	if code, body := e.do(t, "volunteer", "POST", "/api/v1/cases/x/notes", big); code != 413 {
+		t.Fatalf("100 KB body: %d %v", code, body)
+	}
+	// Unknown fields and bad JSON are 400 with a message.
+	if code, body := e.do(t, "admin", "POST", "/api/v1/users", map[string]any{"nmae": "x"}); code != 400 || !strings.Contains(body["error"].(string), "nmae") {
+		t.Fatalf("unknown field: %d %v", code, body)
+	}
+	// Login: cookie attributes, a new token each time, throttling (S2, S7).
+	login := func(pw string) *http.Response {
+		b, _ := json.Marshal(map[string]string{"name": "volunteer", "password": pw})
+		resp, err := http.Post(e.srv.URL+"/api/v1/login", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	r1, r2 := login("password-volunteer"), login("password-volunteer")
+	c1, c2 := r1.Cookies(), r2.Cookies()
+	if len(c1) != 1 || !c1[0].HttpOnly || !c1[0].Secure || c1[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie %+v", c1)
+	}
+	if c1[0].Value == c2[0].Value {
+		t.Fatal("login did not rotate the session token")
+	}
+	for i := 0; i < 5; i++ {
+		if r := login("wrong"); r.StatusCode != 401 {
+			t.Fatalf("bad password: %d", r.StatusCode)
+		}
+	}
+	if r := login("password-volunteer"); r.StatusCode != 429 {
+		t.Fatalf("after 5 failures: %d, want 429", r.StatusCode)
+	}
+	if code, body := e.do(t, "anonymous", "GET", "/api/v1/nothing", nil); code != 404 || body["error"] == nil {
+		t.Fatalf("unknown API route: %d %v", code, body)
+	}
+}

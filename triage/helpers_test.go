@@ -1,0 +1,51 @@
+package triage
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"lookout/classifier"
+	"lookout/internal/redistest"
+)
+
+func newTestStore(t testing.TB, tweak ...func(*Routing)) (*Store, *redistest.Server) {
+	t.Helper()
+	rs := redistest.Start(t)
+	r := DefaultRouting()
+	for _, f := range tweak {
+		f(&r)
+	}
+	s, err := NewStore(rs.Client, DefaultRouting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.routing = r // tests may use leases shorter than Validate allows
+	return s, rs
+}
+
+var postSeq int
+
+// seed records one flagged post by author at level and returns its case.
+func seed(t testing.TB, s *Store, author string, level int) string {
+	t.Helper()
+	postSeq++
+	out, id, err := s.Record(context.Background(), Post{ID: fmt.Sprintf("p%d", postSeq), AuthorID: author,
+		Text: "我想死 @someone http://x.example/1", CreatedAt: time.Now(), URL: "https://weibo.example/" + author},
+		classifier.Result{Level: level, PHigh: 0.8, Model: "test",
+			Evidence: []classifier.Evidence{{Start: 0, End: 3, Text: "我想死", Kind: classifier.KindIntent}}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out == OutcomeNotFlagged {
+		t.Fatalf("level %d post not flagged", level)
+	}
+	return id
+}
+
+func ctxT() context.Context { return context.Background() }
+
+func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }

@@ -1,0 +1,297 @@
+package triage
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"lookout/classifier"
+)
+
+// refCase is the reference model's view of a case.
+type refCase struct {
+	id, author, state, owner, token string
+	level                           int
+}
+
+type refModel struct {
+	cases map[string]*refCase
+	open  map[string]string // author -> case
+	held  map[string]map[string]bool
+}
+
+func (m *refModel) heldBy(actor string) (total, high int) {
+	for id := range m.held[actor] {
+		total++
+		if m.cases[id].level >= 9 {
+			high++
+		}
+	}
+	return
+}
+
+func (m *refModel) unhold(c *refCase) {
+	delete(m.held[c.owner], c.id)
+	c.owner, c.token = "", ""
+}
+
+// TestRandomOperationsMatchModel (R17): seeded random sequences of
+// ingest, claim, renew, release, escalate, resolve, expire and sweep
+// against the real scripts give the same results as an in-memory model,
+// and every index agrees with the cases after every step.
+func TestRandomOperationsMatchModel(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	rng := rand.New(rand.NewPCG(17, 17))
+	m := &refModel{cases: map[string]*refCase{}, open: map[string]string{}, held: map[string]map[string]bool{}}
+	actors := []string{"v1", "v2", "v3", "sup"}
+	role := func(a string) Role {
+		if a == "sup" {
+			return RoleSupervisor
+		}
+		return RoleVolunteer
+	}
+	for _, a := range actors {
+		m.held[a] = map[string]bool{}
+	}
+	var posts []string
+	tokens := map[string]string{} // every token ever issued, case -> last seen (possibly stale)
+	steps := 3000
+	if testing.Short() {
+		steps = 600
+	}
+	pick := func() *refCase {
+		if len(m.cases) == 0 {
+			return nil
+		}
+		ids := make([]string, 0, len(m.cases))
+		for id := range m.cases {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		return m.cases[ids[rng.IntN(len(ids))]]
+	}
+	for step := 0; step < steps; step++ {
+		op := rng.IntN(10)
+		actor := actors[rng.IntN(len(actors))]
+		where := fmt.Sprintf("step %d op %d actor %s", step, op, actor)
+		switch op {
+		case 0, 1: // ingest, sometimes redelivering an old post
+			author := fmt.Sprintf("a%d", rng.IntN(8))
+			level := 5 + rng.IntN(6)
+			pid := fmt.Sprintf("post%d", step)
+			if len(posts) > 0 && rng.IntN(5) == 0 {
+				pid = posts[rng.IntN(len(posts))]
+			}
+			out, id, err := s.Record(ctx, Post{ID: pid, AuthorID: author, Text: "t", CreatedAt: time.Now()},
+				classifier.Result{Level: level, PHigh: 0.5}, false)
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			switch {
+			case slices.Contains(posts, pid):
+				if out != OutcomeDuplicate {
+					t.Fatalf("%s: redelivered post gave %s", where, out)
+				}
+			case m.open[author] != "":
+				c := m.cases[m.open[author]]
+				if out != OutcomeJoined || id != c.id {
+					t.Fatalf("%s: want joined %s, got %s %s", where, c.id, out, id)
+				}
+				c.level = max(c.level, level)
+				if c.state == "watch" && c.level >= 6 {
+					c.state = "pending"
+				}
+			default:
+				if out != OutcomeCreated {
+					t.Fatalf("%s: want created, got %s", where, out)
+				}
+				st := "watch"
+				if level >= 6 {
+					st = "pending"
+				}
+				m.cases[id] = &refCase{id: id, author: author, state: st, level: level}
+				m.open[author] = id
+			}
+			if !slices.Contains(posts, pid) {
+				posts = append(posts, pid)
+			}
+		case 2: // claim next
+			total, high := m.heldBy(actor)
+			bestLevel := -1
+			for _, c := range m.cases {
+				if c.state == "pending" && (c.level < 9 || high < 2) && c.level > bestLevel {
+					bestLevel = c.level
+				}
+			}
+			l, err := s.Claim(ctx, actor, role(actor), "")
+			switch {
+			case total >= 3:
+				if !errors.Is(err, ErrCap) {
+					t.Fatalf("%s: over cap, got %v", where, err)
+				}
+			case bestLevel < 0:
+				if !errors.Is(err, ErrNone) {
+					t.Fatalf("%s: nothing claimable, got %+v %v", where, l, err)
+				}
+			default:
+				if err != nil {
+					t.Fatalf("%s: %v", where, err)
+				}
+				c := m.cases[l.CaseID]
+				if c == nil || c.state != "pending" || c.level != bestLevel {
+					t.Fatalf("%s: claimed %+v, want a pending case at level %d", where, c, bestLevel)
+				}
+				c.state, c.owner, c.token = "claimed", actor, l.Token
+				m.held[actor][c.id] = true
+				tokens[c.id] = l.Token
+			}
+		case 3: // claim a specific case
+			c := pick()
+			if c == nil {
+				continue
+			}
+			total, high := m.heldBy(actor)
+			l, err := s.Claim(ctx, actor, role(actor), c.id)
+			var want error
+			switch {
+			case total >= 3:
+				want = ErrCap
+			case c.state == "claimed" && c.owner == actor:
+				want = ErrAlreadyYours
+			case c.state == "claimed":
+				want = ErrTaken
+			case !(c.state == "pending" || c.state == "watch" || (c.state == "escalated" && actor == "sup")):
+				want = ErrNotClaimable
+			case c.level >= 9 && high >= 2:
+				want = ErrCap
+			}
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Fatalf("%s: claim %s (%s): got %v, want %v", where, c.id, c.state, err, want)
+			}
+			if err == nil {
+				c.state, c.owner, c.token = "claimed", actor, l.Token
+				m.held[actor][c.id] = true
+				tokens[c.id] = l.Token
+			}
+		case 4, 5, 6, 7: // a holder's action, with the right or a stale token
+			c := pick()
+			if c == nil {
+				continue
+			}
+			token := tokens[c.id]
+			if rng.IntN(4) == 0 {
+				token = "999999"
+			}
+			var err error
+			action := []string{"renew", "release", "escalate", "resolve"}[op-4]
+			switch action {
+			case "renew":
+				_, err = s.Renew(ctx, actor, c.id, token)
+			case "release":
+				err = s.Release(ctx, actor, c.id, token)
+			case "escalate":
+				err = s.Escalate(ctx, actor, c.id, token, "needs_handover")
+			case "resolve":
+				err = s.Resolve(ctx, actor, c.id, token, Resolution{Outcome: "reached_safe"})
+			}
+			var want error
+			switch {
+			case c.state != "claimed":
+				want = ErrNotClaimed
+			case c.owner != actor || c.token != token:
+				want = ErrStaleToken
+			}
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Fatalf("%s: %s %s (%s by %s): got %v, want %v", where, action, c.id, c.state, c.owner, err, want)
+			}
+			if err != nil {
+				continue
+			}
+			switch action {
+			case "release":
+				m.unhold(c)
+				c.state = "pending"
+			case "escalate":
+				m.unhold(c)
+				c.state = "escalated"
+			case "resolve":
+				m.unhold(c)
+				c.state = "resolved"
+				delete(m.open, c.author)
+			}
+		case 8: // a lease runs out, and the sweeper runs (twice: harmless)
+			c := pick()
+			if c == nil || c.state != "claimed" {
+				continue
+			}
+			rs.Client.HSet(ctx, keyCase(c.id), "lease_ms", 1)
+			rs.Client.ZAdd(ctx, keyLeases, redisZ(1, c.id))
+			for i := 0; i < 2; i++ {
+				exp, _, err := s.Sweep(ctx)
+				if err != nil || exp != 1-i {
+					t.Fatalf("%s: sweep %d expired %d, %v", where, i, exp, err)
+				}
+			}
+			m.unhold(c)
+			c.state = "pending"
+		case 9:
+			if _, _, err := s.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkAgainstModel(t, s, m, where)
+	}
+}
+
+// checkAgainstModel compares every case and index in Redis with the model.
+func checkAgainstModel(t *testing.T, s *Store, m *refModel, where string) {
+	t.Helper()
+	ctx := ctxT()
+	want := map[string][]string{}
+	for _, c := range m.cases {
+		got, err := s.peek(ctx, c.id)
+		if err != nil {
+			t.Fatalf("%s: case %s: %v", where, c.id, err)
+		}
+		if got.State != c.state || got.Owner != c.owner || got.Level != c.level {
+			t.Fatalf("%s: case %s is %s/%q/%d in Redis, %s/%q/%d in the model", where, c.id,
+				got.State, got.Owner, got.Level, c.state, c.owner, c.level)
+		}
+		want[c.state] = append(want[c.state], c.id)
+	}
+	for state, key := range map[string]string{"pending": keyQueue, "claimed": keyLeases, "escalated": keyEscalated, "watch": keyWatch} {
+		got, _ := s.rdb.ZRange(ctx, key, 0, -1).Result()
+		sort.Strings(got)
+		w := want[state]
+		sort.Strings(w)
+		if !slices.Equal(got, w) {
+			t.Fatalf("%s: %s index %v, model %v", where, state, got, w)
+		}
+	}
+	for actor, set := range m.held {
+		got, _ := s.Held(ctx, actor)
+		sort.Strings(got)
+		var w []string
+		for id := range set {
+			w = append(w, id)
+		}
+		sort.Strings(w)
+		if !slices.Equal(got, w) && !(len(got) == 0 && len(w) == 0) {
+			t.Fatalf("%s: %s holds %v in Redis, %v in the model", where, actor, got, w)
+		}
+	}
+	open, _ := s.rdb.HGetAll(ctx, keyOpen).Result()
+	if len(open) != len(m.open) {
+		t.Fatalf("%s: %d open authors in Redis, %d in the model", where, len(open), len(m.open))
+	}
+	for author, id := range m.open {
+		if open[AuthorKey(author)] != id {
+			t.Fatalf("%s: open case of %s is %s, model %s", where, author, open[AuthorKey(author)], id)
+		}
+	}
+}

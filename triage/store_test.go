@@ -1,0 +1,406 @@
+package triage
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lookout/classifier"
+)
+
+func TestRecordOneCasePerAuthor(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	_, c1, err := s.Record(ctx, Post{ID: "first", AuthorID: "alice", Text: "x", CreatedAt: time.Now()},
+		classifier.Result{Level: 6, PHigh: 0.7}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := seed(t, s, "alice", 9) // joins and raises the level
+	if c1 != c2 {
+		t.Fatalf("second post opened case %s, want it to join %s", c2, c1)
+	}
+	d, err := s.Get(ctx, "sup", c1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Level != 9 || d.Posts != 2 || len(d.Timeline) != 2 || d.Author != "alice" {
+		t.Fatalf("case after join: level %d posts %d timeline %d author %q", d.Level, d.Posts, len(d.Timeline), d.Author)
+	}
+	// Redelivery of the same post changes nothing.
+	out, id, err := s.Record(ctx, Post{ID: "first", AuthorID: "alice", Text: "x", CreatedAt: time.Now()},
+		classifier.Result{Level: 10, PHigh: 1}, false)
+	if err != nil || out != OutcomeDuplicate || id != c1 {
+		t.Fatalf("redelivery: %v %v %v", out, id, err)
+	}
+	// A watch-level post opens a watch case, out of the queue, promoted
+	// when the same person posts at a queue level.
+	w := seed(t, s, "bob", 5)
+	if st, _ := s.peek(ctx, w); st.State != "watch" {
+		t.Fatalf("level 5 case state %q, want watch", st.State)
+	}
+	seed(t, s, "bob", 7)
+	if st, _ := s.peek(ctx, w); st.State != "pending" || st.Level != 7 {
+		t.Fatalf("after a level 7 post: %+v", st)
+	}
+	// An unflagged post leaves only a score record.
+	out, _, err = s.Record(ctx, Post{ID: "calm", AuthorID: "carol", Text: "今天天气不错", CreatedAt: time.Now()},
+		classifier.Result{Level: 0, PHigh: 0.01}, false)
+	if err != nil || out != OutcomeNotFlagged {
+		t.Fatalf("calm post: %v %v", out, err)
+	}
+	if n, _ := rs.Client.HLen(ctx, keyOpen).Result(); n != 2 {
+		t.Fatalf("open cases %d, want 2", n)
+	}
+	// A classifier failure becomes a case for review, queued.
+	out, id, err = s.Record(ctx, Post{ID: "broken", AuthorID: "dave", Text: "?", CreatedAt: time.Now()},
+		classifier.Result{}, true)
+	if err != nil || out != OutcomeCreated {
+		t.Fatalf("unclassified: %v %v", out, err)
+	}
+	if c, _ := s.peek(ctx, id); !c.Unclassified || c.State != "pending" {
+		t.Fatalf("unclassified case %+v", c)
+	}
+}
+
+func TestResolveLinksHistoryAndExpiresText(t *testing.T) {
+	s, rs := newTestStore(t, func(r *Routing) { r.Retention = 2 * time.Second })
+	ctx := ctxT()
+	c1 := seed(t, s, "erin", 8)
+	l, err := s.Claim(ctx, "vol", RoleVolunteer, "")
+	if err != nil || l.CaseID != c1 {
+		t.Fatalf("claim: %+v %v", l, err)
+	}
+	if err := s.AddNote(ctx, "vol", c1, l.Token, "打了电话，她说还好"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resolve(ctx, "vol", c1, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
+		t.Fatal(err)
+	}
+	c2 := seed(t, s, "erin", 9)
+	if c2 == c1 {
+		t.Fatal("a post after resolution joined the resolved case")
+	}
+	if c, _ := s.peek(ctx, c2); c.Previous != c1 {
+		t.Fatalf("new case does not link the resolved one: %+v", c)
+	}
+	// The resolved case's text, identity and notes expire; ids and audit stay.
+	for _, k := range []string{keyCasePosts(c1), keyCaseNotes(c1), keyCasePII(c1)} {
+		if ttl := rs.Client.PTTL(ctx, k).Val(); ttl <= 0 {
+			t.Fatalf("%s has no expiry (ttl %v)", k, ttl)
+		}
+	}
+	for _, k := range []string{keyCase(c2), keyCasePosts(c2), keyCasePII(c2), keyCaseAudit(c1), keyCase(c1)} {
+		if ttl := rs.Client.PTTL(ctx, k).Val(); ttl != -1 {
+			t.Fatalf("%s should never expire, ttl %v", k, ttl)
+		}
+	}
+	time.Sleep(2100 * time.Millisecond)
+	d, err := s.Get(ctx, "sup", c1, true)
+	if err != nil || len(d.Timeline) != 0 || len(d.Notes) != 0 || d.Author != "" || d.Outcome != "reached_safe" {
+		t.Fatalf("after retention: %+v %v", d, err)
+	}
+	ev, _ := s.Audit(ctx, c1, 0)
+	for _, e := range ev {
+		if strings.Contains(e.Detail, "电话") || strings.Contains(e.Detail, "erin") {
+			t.Fatalf("audit keeps content: %+v", e)
+		}
+	}
+}
+
+// TestZombieLease (R9): A's lease expires, B claims, A's resolve with the
+// old token is rejected and audited; the state is B's.
+func TestZombieLease(t *testing.T) {
+	s, _ := newTestStore(t, func(r *Routing) { r.Lease = time.Second })
+	ctx := ctxT()
+	c := seed(t, s, "frank", 9)
+	a, err := s.Claim(ctx, "alice", RoleVolunteer, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "bob", RoleVolunteer, c); !errors.Is(err, ErrTaken) {
+		t.Fatalf("claim of a held case: %v, want ErrTaken", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if exp, _, err := s.Sweep(ctx); err != nil || exp != 1 {
+		t.Fatalf("sweep: %d expired, %v", exp, err)
+	}
+	if exp, _, _ := s.Sweep(ctx); exp != 0 {
+		t.Fatal("a second sweep expired again")
+	}
+	b, err := s.Claim(ctx, "bob", RoleVolunteer, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Token == a.Token {
+		t.Fatal("fencing token not bumped")
+	}
+	err = s.Resolve(ctx, "alice", c, a.Token, Resolution{Outcome: "reached_safe"})
+	if !errors.Is(err, ErrStaleToken) {
+		t.Fatalf("zombie resolve: %v, want ErrStaleToken", err)
+	}
+	cs, _ := s.peek(ctx, c)
+	if cs.State != "claimed" || cs.Owner != "bob" {
+		t.Fatalf("state after zombie: %+v", cs)
+	}
+	ev, _ := s.Audit(ctx, c, 0)
+	found := false
+	for _, e := range ev {
+		found = found || (e.Action == "rejected" && e.Actor == "alice")
+	}
+	if !found {
+		t.Fatalf("rejection not audited: %+v", ev)
+	}
+	// An expired lease nobody swept can be claimed directly.
+	s.routing.Lease = time.Second
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := s.Claim(ctx, "carol", RoleVolunteer, c); err != nil {
+		t.Fatalf("claim of an expired, unswept lease: %v", err)
+	}
+	if held, _ := s.Held(ctx, "bob"); len(held) != 0 {
+		t.Fatalf("bob still holds %v", held)
+	}
+}
+
+// TestClockSkew (R10): the app clock ±5 min changes no lease: deadlines
+// come from Redis TIME.
+func TestClockSkew(t *testing.T) {
+	for _, skew := range []time.Duration{-5 * time.Minute, 5 * time.Minute} {
+		s, rs := newTestStore(t)
+		s.now = func() time.Time { return time.Now().Add(skew) }
+		ctx := ctxT()
+		c := seed(t, s, "gina", 7)
+		l, err := s.Claim(ctx, "vol", RoleVolunteer, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		redisNow, _ := rs.Client.Time(ctx).Result()
+		if d := l.Deadline.Sub(redisNow); d < 15*time.Minute-5*time.Second || d > 15*time.Minute+time.Second {
+			t.Fatalf("skew %v: lease of %v from Redis time, want 15m", skew, d)
+		}
+		if exp, _, _ := s.Sweep(ctx); exp != 0 {
+			t.Fatalf("skew %v: sweep expired a fresh lease", skew)
+		}
+		if err := s.AddNote(ctx, "vol", c, l.Token, "note"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Resolve(ctx, "vol", c, l.Token, Resolution{Outcome: "no_response"}); err != nil {
+			t.Fatalf("skew %v: resolve: %v", skew, err)
+		}
+	}
+}
+
+func TestClaimCapsAndPriority(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	var ids []string
+	for i, lvl := range []int{6, 10, 7, 9, 10, 8} {
+		ids = append(ids, seed(t, s, fmt.Sprintf("author%d", i), lvl))
+	}
+	// next: highest level first, then longest waited.
+	want := []string{ids[1], ids[4], ids[5]} // 10, 10 (later), then 8 since the cap at 9-10 is 2
+	for i, w := range want {
+		l, err := s.Claim(ctx, "vol", RoleVolunteer, "")
+		if err != nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+		if l.CaseID != w {
+			c, _ := s.peek(ctx, l.CaseID)
+			t.Fatalf("claim %d got %s (level %d), want %s", i, l.CaseID, c.Level, w)
+		}
+	}
+	if _, err := s.Claim(ctx, "vol", RoleVolunteer, ""); !errors.Is(err, ErrCap) {
+		t.Fatalf("fourth claim: %v, want ErrCap", err)
+	}
+	if _, err := s.Claim(ctx, "vol2", RoleVolunteer, ids[3]); err != nil {
+		t.Fatalf("another volunteer takes the 9: %v", err)
+	}
+	l, err := s.Claim(ctx, "vol2", RoleVolunteer, "")
+	if err != nil || l.CaseID != ids[2] {
+		t.Fatalf("next for vol2: %+v %v", l, err)
+	}
+	if l, err := s.Claim(ctx, "vol2", RoleVolunteer, ""); err != nil || l.CaseID != ids[0] {
+		t.Fatalf("last case for vol2: %+v %v", l, err)
+	}
+	if _, err := s.Claim(ctx, "vol3", RoleVolunteer, ""); !errors.Is(err, ErrNone) {
+		t.Fatalf("empty queue: %v", err)
+	}
+}
+
+func TestResolveValidation(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	c := seed(t, s, "hank", 6)
+	l, _ := s.Claim(ctx, "vol", RoleVolunteer, c)
+	three := 3
+	past := time.Now().Add(-time.Hour)
+	for _, r := range []struct {
+		res   Resolution
+		field string
+	}{
+		{Resolution{Outcome: "fine"}, "outcome"},
+		{Resolution{Outcome: "false_positive"}, "corrected_level"},
+		{Resolution{Outcome: "other"}, "note"},
+		{Resolution{Outcome: "reached_safe", FollowUp: &past}, "follow_up"},
+	} {
+		err := s.Resolve(ctx, "vol", c, l.Token, r.res)
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Field != r.field {
+			t.Errorf("%+v: %v, want a validation error on %s", r.res, err, r.field)
+		}
+	}
+	fu := time.Now().Add(1500 * time.Millisecond)
+	if err := s.Resolve(ctx, "vol", c, l.Token, Resolution{Outcome: "false_positive", CorrectedLevel: &three, FollowUp: &fu}); err != nil {
+		t.Fatal(err)
+	}
+	// The follow-up brings the case back.
+	time.Sleep(1600 * time.Millisecond)
+	if _, fol, err := s.Sweep(ctx); err != nil || fol != 1 {
+		t.Fatalf("follow-up sweep: %d %v", fol, err)
+	}
+	if cs, _ := s.peek(ctx, c); cs.State != "pending" || !cs.FollowUp {
+		t.Fatalf("after follow-up: %+v", cs)
+	}
+}
+
+// TestConcurrentClaims (R8): 40 volunteers claim "next" and specific
+// cases for 30 s: never two owners, caps respected, and every contested
+// case has exactly one winner.
+func TestConcurrentClaims(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	var idsMu sync.Mutex
+	var ids []string
+	for i := 0; i < 80; i++ {
+		ids = append(ids, seed(t, s, fmt.Sprintf("w%d", i), 6+i%5))
+	}
+	duration := 30 * time.Second
+	if testing.Short() {
+		duration = 5 * time.Second
+	}
+	var mu sync.Mutex
+	owner := map[string]string{}
+	var violations []string
+	var claims, contested int
+	deadline := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	// A feeder keeps new cases coming.
+	wg.Go(func() {
+		for i := 0; time.Now().Before(deadline); i++ {
+			postSeq++
+			_, id, err := s.Record(ctx, Post{ID: fmt.Sprintf("feed-%d", i), AuthorID: fmt.Sprintf("feed-author-%d", i),
+				Text: "x", CreatedAt: time.Now()}, classifier.Result{Level: 6 + i%5, PHigh: 0.9}, false)
+			if err == nil {
+				idsMu.Lock()
+				ids = append(ids, id)
+				idsMu.Unlock()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	for v := 0; v < 40; v++ {
+		name := fmt.Sprintf("vol%02d", v)
+		wg.Go(func() {
+			held := map[string]Lease{}
+			high := 0
+			step := 0
+			for time.Now().Before(deadline) {
+				step++
+				var l Lease
+				var err error
+				if step%2 == 0 {
+					l, err = s.Claim(ctx, name, RoleVolunteer, "")
+				} else {
+					idsMu.Lock()
+					id := ids[(step*7+len(name)*13+int(time.Now().UnixNano()))%len(ids)]
+					idsMu.Unlock()
+					l, err = s.Claim(ctx, name, RoleVolunteer, id)
+				}
+				if err == nil {
+					c, _ := s.peek(ctx, l.CaseID)
+					mu.Lock()
+					claims++
+					if o := owner[l.CaseID]; o != "" {
+						violations = append(violations, fmt.Sprintf("%s claimed %s held by %s", name, l.CaseID, o))
+					}
+					owner[l.CaseID] = name
+					mu.Unlock()
+					held[l.CaseID] = l
+					if c.Level >= 9 {
+						high++
+					}
+					if len(held) > 3 || high > 2 {
+						mu.Lock()
+						violations = append(violations, fmt.Sprintf("%s holds %d cases, %d at 9-10", name, len(held), high))
+						mu.Unlock()
+					}
+				} else if !errors.Is(err, ErrTaken) && !errors.Is(err, ErrCap) && !errors.Is(err, ErrNone) &&
+					!errors.Is(err, ErrNotClaimable) && !errors.Is(err, ErrAlreadyYours) {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				// Let go of a case now and then: give up ownership before
+				// the release so a winner after it is not a false alarm.
+				if len(held) > 0 && step%3 == 0 {
+					for id, hl := range held {
+						c, _ := s.peek(ctx, id)
+						mu.Lock()
+						delete(owner, id)
+						mu.Unlock()
+						if step%2 == 0 {
+							err = s.Release(ctx, name, id, hl.Token)
+						} else {
+							err = s.Resolve(ctx, name, id, hl.Token, Resolution{Outcome: "reached_safe"})
+						}
+						if err != nil {
+							t.Errorf("%s let go of %s: %v", name, id, err)
+						}
+						if c.Level >= 9 {
+							high--
+						}
+						delete(held, id)
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Contested: all 40 go for the same case at once, ten times.
+	for round := 0; round < 10; round++ {
+		c := seed(t, s, fmt.Sprintf("contested-%d", round), 7)
+		var winners int
+		var wmu sync.Mutex
+		var cw sync.WaitGroup
+		start := make(chan struct{})
+		for v := 0; v < 40; v++ {
+			name := fmt.Sprintf("fresh%02d-%d", v, round)
+			cw.Go(func() {
+				<-start
+				if _, err := s.Claim(ctx, name, RoleVolunteer, c); err == nil {
+					wmu.Lock()
+					winners++
+					wmu.Unlock()
+				} else if !errors.Is(err, ErrTaken) {
+					t.Errorf("contested claim: %v", err)
+				}
+			})
+		}
+		close(start)
+		cw.Wait()
+		contested++
+		if winners != 1 {
+			t.Fatalf("contested case %s: %d winners", c, winners)
+		}
+	}
+	if len(violations) > 0 {
+		t.Fatalf("%d violations, first: %s", len(violations), violations[0])
+	}
+	if claims < 100 {
+		t.Fatalf("only %d successful claims in %v: the test did not exercise contention", claims, duration)
+	}
+	t.Logf("%d claims by 40 volunteers in %v; %d contested cases, one winner each", claims, duration, contested)
+}
