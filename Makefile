@@ -17,11 +17,19 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+# test-deps installs, only when missing: redis-server (integration tests),
+# Chromium and a CJK font (browser tests and their screenshots), and
+# playwright-core (npm, pinned in triage/e2e/package-lock.json).
+APT_NEEDS = $(if $(shell command -v redis-server),,redis-server) \
+	$(if $(wildcard /usr/bin/chromium),,chromium) \
+	$(if $(wildcard /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc),,fonts-wqy-zenhei)
+
 test-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server (needed by the integration tests)"; \
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
+		echo "installing $(strip $(APT_NEEDS)) (needed by the tests)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(APT_NEEDS) >/dev/null; fi
+	@test -d triage/e2e/node_modules/playwright-core || (cd triage/e2e && npm ci --silent --no-audit --no-fund)
 
 PEER_DIR ?= $(HOME)/.cache/lookout/peer
 

@@ -22,6 +22,7 @@ type Case struct {
 	UpdatedAt      time.Time  `json:"updated_at"`
 	PendingSince   time.Time  `json:"pending_since"`
 	ClaimTarget    *time.Time `json:"claim_target,omitempty"` // when the case should be held by then
+	ClaimedAt      *time.Time `json:"claimed_at,omitempty"`
 	Overdue        bool       `json:"overdue"`
 	Owner          string     `json:"owner,omitempty"`
 	LeaseDeadline  *time.Time `json:"lease_deadline,omitempty"`
@@ -43,6 +44,9 @@ type Detail struct {
 	Timeline []postEntry `json:"timeline"`         // newest first
 	Notes    []Note      `json:"notes"`
 	Redacted bool        `json:"redacted"` // handles and links removed
+	// Token is the holder's lease token, for the holder's own forms; never
+	// serialised.
+	Token string `json:"-"`
 }
 
 // AuditEvent is one entry of the audit log: ids and codes only.
@@ -64,8 +68,8 @@ func (s *Store) parseCase(m map[string]string) Case {
 	ms := func(k string) time.Time { v, _ := strconv.ParseInt(m[k], 10, 64); return time.UnixMilli(v).UTC() }
 	c.CreatedAt, c.UpdatedAt, c.PendingSince = ms("created_ms"), ms("updated_ms"), ms("pending_ms")
 	if c.State == "claimed" {
-		d := ms("lease_ms")
-		c.LeaseDeadline = &d
+		d, at := ms("lease_ms"), ms("claimed_ms")
+		c.LeaseDeadline, c.ClaimedAt = &d, &at
 	}
 	if v, err := strconv.Atoi(m["corrected_level"]); err == nil {
 		c.CorrectedLevel = &v
@@ -142,7 +146,7 @@ func (s *Store) List(ctx context.Context, state string, levelMin, limit int) ([]
 // excerpt returns the first line of text, with handles and links removed,
 // cut to n runes.
 func excerpt(text string, n int) string {
-	t := redactText(text)
+	t := stripBidi(redactText(text))
 	for i, r := range t {
 		if r == '\n' {
 			t = t[:i]
@@ -203,6 +207,9 @@ func (s *Store) Get(ctx context.Context, actor, id string, reveal bool) (Detail,
 	}
 	if reveal {
 		d.Author = pii.Val()
+	}
+	if d.State == "claimed" && d.Owner == actor {
+		d.Token = h.Val()["token"]
 	}
 	return d, nil
 }
@@ -310,4 +317,23 @@ func (s *Store) peek(ctx context.Context, id string) (Case, error) {
 		return Case{}, ErrNotFound
 	}
 	return s.parseCase(m), nil
+}
+
+// History returns actor's newest audit events (at most limit, from the
+// newest scan events of the global log).
+func (s *Store) History(ctx context.Context, actor string, limit, scan int) ([]AuditEvent, error) {
+	all, err := s.Audit(ctx, "", scan)
+	if err != nil {
+		return nil, err
+	}
+	out := []AuditEvent{}
+	for _, e := range all {
+		if e.Actor == actor && e.Case != "" {
+			out = append(out, e)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
 }

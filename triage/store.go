@@ -361,6 +361,14 @@ func (s *Store) Release(ctx context.Context, actor, caseID, token string) error 
 	return err
 }
 
+// Reassign returns a claimed case to the queue on a supervisor's word
+// (the volunteer is unreachable or needs relief). The caller checks the
+// role; the old holder's token stops working.
+func (s *Store) Reassign(ctx context.Context, supervisor, caseID string) error {
+	_, err := s.run(ctx, supervisor, caseID, "", "reassign")
+	return err
+}
+
 // EscalateReasons are the reasons a volunteer may give for escalating.
 var EscalateReasons = []string{"imminent_danger", "needs_emergency", "beyond_my_training", "needs_handover", "other"}
 

@@ -74,6 +74,8 @@ type serveConfig struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	SessionTimeout  time.Duration
+	Hotline         string
+	Emergency       string
 	InsecureDev     bool
 }
 
@@ -91,6 +93,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on draining in-flight posts and requests at SIGTERM")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "Kafka consumer group session timeout: how soon a dead instance's partitions move")
+	fs.StringVar(&c.Hotline, "hotline", "400-161-9995", "crisis hotline shown on every case page")
+	fs.StringVar(&c.Emergency, "emergency", "110 / 120", "emergency numbers shown on every case page")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "allow plain-HTTP cookies and unauthenticated Redis and Kafka off loopback")
 }
 

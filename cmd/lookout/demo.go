@@ -104,7 +104,7 @@ func cmdDemo(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	brokers := strings.Join(cluster.ListenAddrs(), ",")
 	cfg := serveConfig{Brokers: brokers, Topic: "posts", DeadLetterTopic: "posts.dlq",
 		Group: "lookout-demo-" + strconv.Itoa(run), Listen: listen, Model: model, RedisURL: "redis://" + mr.Addr(),
-		MaxMessageBytes: 64 << 10, Workers: 4, LogLevel: logLevel, ShutdownTimeout: 10 * time.Second, SessionTimeout: 10 * time.Second}
+		MaxMessageBytes: 64 << 10, Workers: 4, Hotline: "400-161-9995", Emergency: "110 / 120", LogLevel: logLevel, ShutdownTimeout: 10 * time.Second, SessionTimeout: 10 * time.Second}
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}

@@ -149,6 +149,12 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	})
 	mux.HandleFunc("GET /readyz", ready.serveHTTP)
 	triage.NewAPI(triage.APIOptions{Store: store, Logger: log, Registerer: reg, InsecureCookies: cfg.InsecureDev}).Register(mux)
+	ui, err := triage.NewUI(triage.UIOptions{Store: store, Logger: log, Hotline: cfg.Hotline, Emergency: cfg.Emergency,
+		InsecureCookies: cfg.InsecureDev})
+	if err != nil {
+		return fmt.Errorf("ui: %w", err)
+	}
+	ui.Register(mux)
 	srv := &http.Server{
 		Handler:           http.NewCrossOriginProtection().Handler(mux),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,

@@ -9,6 +9,8 @@
 --   action 'resolve':  arg1 = outcome code, arg2 = corrected level or '',
 --                      arg3 = follow-up time ms or ''; text expires after retention_ms.
 --   action 'note':     arg1 = note JSON; the lease is not changed.
+--   action 'reassign': a supervisor (actor) returns a claimed case to the
+--                      queue; no token (the caller's role is checked in Go).
 -- Returns {'ok', lease_deadline_ms} or {err_code}: 'not_found', 'not_claimed', 'stale_token'.
 local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lease = tonumber(ARGV[6])
@@ -16,6 +18,18 @@ local a1, a2, a3 = ARGV[7], ARGV[8], ARGV[9]
 local retention = tonumber(ARGV[10])
 local c = P .. 'case:' .. cid
 local now = now_ms()
+
+if action == 'reassign' then
+  local f = redis.call('HMGET', c, 'state', 'owner', 'level', 'pending_ms')
+  if not f[1] then return {'not_found'} end
+  if f[1] ~= 'claimed' then return {'not_claimed'} end
+  redis.call('ZREM', P .. 'leases', cid)
+  redis.call('SREM', P .. 'held:' .. f[2], cid)
+  redis.call('HSET', c, 'state', 'pending', 'owner', '', 'token', '', 'lease_ms', 0, 'updated_ms', now)
+  redis.call('ZADD', P .. 'queue', priority(tonumber(f[3]), tonumber(f[4])), cid)
+  audit(now, cid, actor, 'reassigned', 'from=' .. f[2])
+  return {'ok', '0'}
+end
 
 local bad = holder_check(c, actor, token)
 if bad then

@@ -1,0 +1,150 @@
+// Browser tests of the volunteer UI, in headless Debian Chromium driven by
+// Playwright. The Go test TestBrowserUI starts lookout (real Redis, kfake),
+// feeds posts (one of them hostile) and runs this file with:
+//   LOOKOUT_URL        base URL of the service
+//   LOOKOUT_PASSWORD   password of the users volunteer, volunteer2, supervisor
+//   SCREENSHOT_DIR     where to save the screenshots
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.LOOKOUT_URL;
+const password = process.env.LOOKOUT_PASSWORD;
+const shots = process.env.SCREENSHOT_DIR || 'screenshots';
+mkdirSync(shots, { recursive: true });
+
+const phone = { viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+const desktop = { viewport: { width: 1280, height: 860 } };
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => { await browser?.close(); });
+
+// newUser opens a fresh context (its own cookies) and logs in. Any dialog
+// (alert) or page error fails the test: a hostile post must do nothing.
+async function newUser(name, device = phone) {
+  const ctx = await browser.newContext({ ...device, locale: 'zh-CN' });
+  const page = await ctx.newPage();
+  page.on('dialog', async (d) => { await d.dismiss(); throw new Error('a dialog opened: ' + d.message()); });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.errors = errors;
+  await page.goto(base + '/login');
+  await page.fill('input[name=name]', name);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit].primary');
+  await page.waitForURL(base + '/');
+  return { ctx, page };
+}
+
+let caseURL; // the case volunteer takes with "next"
+
+test('volunteer takes the next case, reads the evidence, adds a note, resolves', async () => {
+  const { ctx, page } = await newUser('volunteer');
+  // The queue, in Chinese, most urgent first, with countdowns.
+  await page.waitForSelector('#queue-rows tr');
+  assert.match(await page.textContent('button.primary.big'), /下一个/);
+  const levels = await page.$$eval('#queue-rows .level', (els) => els.map((e) => +e.textContent));
+  assert.ok(levels.length >= 3, 'queue has cases');
+  assert.deepEqual(levels, [...levels].sort((a, b) => b - a), 'sorted by level');
+  await page.waitForFunction(() => document.querySelector('.countdown')?.textContent.length > 0);
+  await page.screenshot({ path: join(shots, 'queue-phone.png'), fullPage: false });
+  // No horizontal scrolling at 360 px.
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'fits 360 px');
+
+  await page.click('button.primary.big');
+  await page.waitForURL(/\/cases\//);
+  caseURL = page.url();
+  assert.match(await page.textContent('.flash'), /已领取/);
+  // Evidence highlighted and labelled; the handle shown to the holder.
+  const marks = await page.$$eval('mark.ev', (els) => els.map((e) => e.className));
+  assert.ok(marks.length > 0, 'evidence is highlighted');
+  assert.ok(await page.isVisible('.evlabel'), 'evidence is labelled');
+  assert.ok((await page.textContent('.author')).startsWith('author-'), 'holder sees the author');
+  assert.ok(await page.isVisible('.safety'), 'safety text on the case page');
+  assert.match(await page.textContent('.safety'), /400-161-9995/);
+  await page.screenshot({ path: join(shots, 'case-phone.png'), fullPage: true });
+
+  await page.fill('textarea[name=text]', '已私信，等待回复');
+  await page.click('form[action$="/notes"] button');
+  await page.waitForSelector('.flash.ok');
+  assert.match(await page.textContent('.flash'), /备注已添加/);
+  assert.match(await page.textContent('.note'), /已私信，等待回复/);
+
+  // Resolve needs an outcome: the browser refuses the empty form.
+  await page.click('#resolve-form button[type=submit]');
+  assert.ok(page.url().includes('/cases/'), 'empty outcome not submitted');
+  await page.selectOption('#resolve-form select[name=outcome]', 'reached_referred');
+  await page.click('#resolve-form button[type=submit]');
+  await page.waitForURL(base + '/?msg=msg_resolved');
+  assert.match(await page.textContent('.flash'), /已结案/);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('another volunteer cannot see a held case; a supervisor sees the escalation', async () => {
+  const a = await newUser('volunteer');
+  await a.page.click('button.primary.big');
+  await a.page.waitForURL(/\/cases\//);
+  const held = a.page.url();
+
+  const b = await newUser('volunteer2');
+  const resp = await b.page.goto(held);
+  assert.equal(resp.status(), 403);
+  assert.match(await b.page.textContent('body'), /你无权查看此个案/);
+  assert.equal(await b.page.$('.author'), null);
+
+  await a.page.selectOption('form[action$="/escalate"] select[name=reason]', 'imminent_danger');
+  await a.page.click('form[action$="/escalate"] button');
+  await a.page.waitForSelector('.flash.ok');
+  assert.match(await a.page.textContent('.flash'), /已升级/);
+
+  const s = await newUser('supervisor', desktop);
+  await s.page.goto(base + '/supervisor');
+  const escalated = await s.page.$$eval('tr.escalated a', (els) => els.map((e) => e.getAttribute('href')));
+  assert.ok(escalated.includes(new URL(held).pathname), 'the escalated case is on the supervisor page');
+  await a.ctx.close(); await b.ctx.close(); await s.ctx.close();
+});
+
+test('a hostile post does nothing', async () => {
+  const { ctx, page } = await newUser('supervisor', desktop);
+  await page.goto(base + '/?level_min=0');
+  const link = await page.$$eval('#queue-rows a', (els) => els.filter((e) => e.textContent.includes('hostile')).map((e) => e.getAttribute('href')));
+  assert.ok(link.length > 0, 'hostile post is in the queue');
+  const queueText = await page.textContent('#queue-rows');
+  assert.ok(!queueText.includes('\u202e'), 'no bidi override in the queue');
+  await page.goto(base + link[0]);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'no script ran');
+  assert.equal(await page.$$eval('script', (els) => els.filter((e) => !e.src).length), 0, 'no inline script element');
+  const hrefs = await page.$$eval('a', (els) => els.map((e) => e.getAttribute('href') || ''));
+  assert.ok(hrefs.every((h) => !h.toLowerCase().startsWith('javascript:')), 'no javascript: link');
+  const text = await page.textContent('.post .text');
+  assert.ok(text.includes('<script>'), 'markup shown as text');
+  assert.ok(!text.includes('\u202e'), 'bidi override removed');
+  const csp = (await page.goto(page.url())).headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self'/);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('desktop screenshots and the English switch', async () => {
+  const { ctx, page } = await newUser('volunteer2', desktop);
+  await page.screenshot({ path: join(shots, 'queue-desktop.png') });
+  await page.click('button.primary.big');
+  await page.waitForURL(/\/cases\//);
+  await page.screenshot({ path: join(shots, 'case-desktop.png'), fullPage: true });
+  await page.click('form[action="/lang"] button');
+  await page.waitForSelector('text=Lookout');
+  assert.match(await page.textContent('h1'), /Level \d+/);
+  await page.goto(base + '/');
+  assert.match(await page.textContent('button.primary.big'), /Next case/);
+  await ctx.close();
+});

@@ -1,0 +1,577 @@
+package triage
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"lookout/classifier"
+)
+
+//go:embed web/templates/*.html
+var templateFS embed.FS
+
+//go:embed web/static
+var staticFS embed.FS
+
+// UIOptions configures the web UI.
+type UIOptions struct {
+	Store  *Store
+	Logger *slog.Logger
+	// Hotline and Emergency are shown on every case page.
+	Hotline, Emergency string
+	InsecureCookies    bool
+}
+
+// UI serves the volunteer web UI: server-rendered pages over the same
+// store the API uses, with a little JavaScript for the countdowns, the
+// queue refresh and the lease renewal.
+type UI struct {
+	store              *Store
+	log                *slog.Logger
+	pages              map[string]*template.Template
+	hotline, emergency string
+	secure             bool
+	routes             []route
+}
+
+// cspPolicy allows nothing inline and nothing from elsewhere.
+const cspPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// NewUI parses the templates and returns the UI.
+func NewUI(o UIOptions) (*UI, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Hotline == "" {
+		o.Hotline = "400-161-9995"
+	}
+	if o.Emergency == "" {
+		o.Emergency = "110 / 120"
+	}
+	u := &UI{store: o.Store, log: o.Logger.With("component", "triage.ui"), pages: map[string]*template.Template{},
+		hotline: o.Hotline, emergency: o.Emergency, secure: !o.InsecureCookies}
+	funcs := template.FuncMap{
+		"t":        func(l Lang, key string) string { return T(l, key) },
+		"levelkey": func(l int) string { return "lvl_" + strconv.Itoa(l) },
+		"ms": func(t *time.Time) int64 {
+			if t == nil {
+				return 0
+			}
+			return t.UnixMilli()
+		},
+		"clock": func(t time.Time) string { return t.Local().Format("01-02 15:04") },
+		"clockp": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.Local().Format("01-02 15:04")
+		},
+		"since":    sinceText,
+		"band":     levelBand,
+		"segments": segmentsOf,
+		"ts":       func(ms int64) string { return time.UnixMilli(ms).Local().Format("01-02 15:04:05") },
+		"clean":    stripBidi,
+	}
+	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "rows"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/rows.html", "web/templates/"+page+".html")
+		if err != nil {
+			return nil, err
+		}
+		u.pages[page] = t
+	}
+	u.routes = []route{
+		{"GET", "/login", "", u.loginPage},
+		{"POST", "/login", "", u.loginPost},
+		{"POST", "/lang", "", u.setLang},
+		{"POST", "/logout", RoleVolunteer, u.logoutPost},
+		{"GET", "/{$}", RoleVolunteer, u.queuePage},
+		{"GET", "/queue/rows", RoleVolunteer, u.queueRows},
+		{"POST", "/next", RoleVolunteer, u.nextPost},
+		{"GET", "/cases/{id}", RoleVolunteer, u.casePage},
+		{"POST", "/cases/{id}/claim", RoleVolunteer, u.claimPost},
+		{"POST", "/cases/{id}/release", RoleVolunteer, u.actionPost},
+		{"POST", "/cases/{id}/escalate", RoleVolunteer, u.actionPost},
+		{"POST", "/cases/{id}/resolve", RoleVolunteer, u.actionPost},
+		{"POST", "/cases/{id}/notes", RoleVolunteer, u.actionPost},
+		{"POST", "/cases/{id}/reassign", RoleSupervisor, u.reassignPost},
+		{"GET", "/mine", RoleVolunteer, u.minePage},
+		{"GET", "/supervisor", RoleSupervisor, u.supervisorPage},
+	}
+	return u, nil
+}
+
+// Routes returns the UI's access table: method, pattern, lowest role.
+func (u *UI) Routes() [][3]string {
+	out := make([][3]string, len(u.routes))
+	for i, r := range u.routes {
+		out[i] = [3]string{r.Method, r.Pattern, string(r.Min)}
+	}
+	return out
+}
+
+// Register adds the UI's pages and static files to mux.
+func (u *UI) Register(mux *http.ServeMux) {
+	for _, rt := range u.routes {
+		mux.Handle(rt.Method+" "+rt.Pattern, u.wrap(rt))
+	}
+	static, _ := fs.Sub(staticFS, "web/static")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})))
+}
+
+func (u *UI) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", cspPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		var user User
+		if rt.Min != "" {
+			c, err := r.Cookie(sessionCookie)
+			if err == nil {
+				user, err = u.store.Session(r.Context(), c.Value)
+			}
+			if err != nil {
+				if r.Method == http.MethodGet && rt.Pattern != "/queue/rows" {
+					http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				} else {
+					http.Error(w, T(langOf(r), "login"), http.StatusUnauthorized)
+				}
+				return
+			}
+			if !user.Role.AtLeast(rt.Min) {
+				_ = u.store.auditEvent(r.Context(), "", user.Name, "denied", rt.Method+" "+rt.Pattern)
+				http.Error(w, T(langOf(r), "msg_forbidden"), http.StatusForbidden)
+				return
+			}
+		}
+		rt.handle(w, r, user)
+	})
+}
+
+func langOf(r *http.Request) Lang {
+	if c, err := r.Cookie("lookout_lang"); err == nil && c.Value == string(LangEN) {
+		return LangEN
+	}
+	return LangZH
+}
+
+// page is what every template gets.
+type page struct {
+	Lang      Lang
+	User      User
+	Title     string
+	Msg       string // i18n key of a flash message
+	MsgDetail string // a field name from validation, never content
+	Path      string
+	Data      any
+	Hotline   string
+	Emergency string
+}
+
+func (u *UI) render(w http.ResponseWriter, r *http.Request, name string, user User, title string, data any) {
+	p := page{Lang: langOf(r), User: user, Title: title, Data: data, Path: r.URL.RequestURI(),
+		Hotline: u.hotline, Emergency: u.emergency}
+	if m := r.URL.Query().Get("msg"); strings.HasPrefix(m, "msg_") {
+		if _, ok := messages[m]; ok {
+			p.Msg = m
+		}
+	}
+	if d := r.URL.Query().Get("field"); d != "" && len(d) < 32 {
+		p.MsgDetail = d
+	}
+	var buf bytes.Buffer
+	tmpl := "layout.html"
+	if name == "rows" {
+		tmpl = "rows"
+	}
+	if err := u.pages[name].ExecuteTemplate(&buf, tmpl, p); err != nil {
+		u.log.Error("render", "page", name, "err", err)
+		http.Error(w, T(p.Lang, "msg_error"), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = buf.WriteTo(w)
+}
+
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request, _ User) {
+	u.render(w, r, "login", User{}, T(langOf(r), "login"), map[string]string{"Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+// safeNext keeps a redirect target on this site.
+func safeNext(n string) string {
+	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+		return "/"
+	}
+	return n
+}
+
+func (u *UI) loginPost(w http.ResponseWriter, r *http.Request, _ User) {
+	name, pw := r.PostFormValue("name"), r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	token, _, err := u.store.Login(r.Context(), name, pw, clientAddr(r))
+	switch {
+	case errors.Is(err, ErrThrottled):
+		http.Redirect(w, r, "/login?msg=msg_throttled", http.StatusSeeOther)
+		return
+	case err != nil:
+		if !errors.Is(err, ErrBadLogin) {
+			u.log.Error("login", "err", err)
+		}
+		http.Redirect(w, r, "/login?msg=msg_bad_login&next="+url.QueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Secure: u.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(SessionTTL.Seconds())})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (u *UI) logoutPost(w http.ResponseWriter, r *http.Request, user User) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		_ = u.store.Logout(r.Context(), c.Value, user.Name)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: u.secure, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (u *UI) setLang(w http.ResponseWriter, r *http.Request, _ User) {
+	l := LangZH
+	if r.PostFormValue("lang") == string(LangEN) {
+		l = LangEN
+	}
+	http.SetCookie(w, &http.Cookie{Name: "lookout_lang", Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
+		Secure: u.secure, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+type queueData struct {
+	Cases        []Case
+	LevelMin     int
+	State        string
+	Now          int64
+	LevelOptions []int
+}
+
+func (u *UI) queueData(r *http.Request, user User) (queueData, error) {
+	q := r.URL.Query()
+	d := queueData{State: q.Get("state"), Now: time.Now().UnixMilli(), LevelOptions: []int{5, 6, 7, 8, 9, 10}}
+	if d.State != "watch" {
+		d.State = "pending"
+	}
+	if n, err := strconv.Atoi(q.Get("level_min")); err == nil && n >= 0 && n <= 10 {
+		d.LevelMin = n
+	}
+	cases, err := u.store.List(r.Context(), d.State, d.LevelMin, 200)
+	if err != nil {
+		return d, err
+	}
+	d.Cases = cases
+	_ = u.store.auditEvent(r.Context(), "", user.Name, "listed", "state="+d.State)
+	return d, nil
+}
+
+func (u *UI) queuePage(w http.ResponseWriter, r *http.Request, user User) {
+	d, err := u.queueData(r, user)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.render(w, r, "queue", user, T(langOf(r), "queue"), d)
+}
+
+// queueRows is the queue's table body, for the page's periodic refresh.
+func (u *UI) queueRows(w http.ResponseWriter, r *http.Request, user User) {
+	d, err := u.queueData(r, user)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.render(w, r, "rows", user, "", d)
+}
+
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	u.log.Error("ui request failed", "err", err)
+	http.Error(w, T(langOf(r), "msg_error"), http.StatusInternalServerError)
+}
+
+// msgFor maps a store error to a flash message key.
+func msgFor(err error) (key, field string) {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return "msg_invalid", ve.Field
+	case errors.Is(err, ErrNone):
+		return "msg_none", ""
+	case errors.Is(err, ErrCap):
+		return "msg_cap", ""
+	case errors.Is(err, ErrTaken), errors.Is(err, ErrNotClaimable):
+		return "msg_taken", ""
+	case errors.Is(err, ErrStaleToken), errors.Is(err, ErrNotClaimed):
+		return "msg_stale", ""
+	case errors.Is(err, ErrNotFound):
+		return "msg_not_found", ""
+	}
+	return "msg_error", ""
+}
+
+func (u *UI) back(w http.ResponseWriter, r *http.Request, path string, err error, ok string) {
+	key, field := ok, ""
+	if err != nil {
+		key, field = msgFor(err)
+		if key == "msg_error" {
+			u.log.Error("ui action failed", "err", err)
+		}
+	}
+	target := path + "?msg=" + key
+	if field != "" {
+		target += "&field=" + url.QueryEscape(field)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (u *UI) nextPost(w http.ResponseWriter, r *http.Request, user User) {
+	l, err := u.store.Claim(r.Context(), user.Name, user.Role, "")
+	if err != nil {
+		u.back(w, r, "/", err, "")
+		return
+	}
+	http.Redirect(w, r, "/cases/"+l.CaseID+"?msg=msg_claimed", http.StatusSeeOther)
+}
+
+func (u *UI) claimPost(w http.ResponseWriter, r *http.Request, user User) {
+	id := r.PathValue("id")
+	_, err := u.store.Claim(r.Context(), user.Name, user.Role, id)
+	u.back(w, r, "/cases/"+id, err, "msg_claimed")
+}
+
+// actionPost handles the holder's forms: release, escalate, resolve, note.
+// The form carries the lease token rendered with the page, so a page left
+// open after the lease was lost cannot act.
+func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
+	id := r.PathValue("id")
+	token := r.PostFormValue("token")
+	var err error
+	var ok string
+	switch action := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]; action {
+	case "release":
+		err, ok = u.store.Release(r.Context(), user.Name, id, token), "msg_released"
+	case "escalate":
+		if note := strings.TrimSpace(r.PostFormValue("note")); note != "" {
+			err = u.store.AddNote(r.Context(), user.Name, id, token, note)
+		}
+		if err == nil {
+			err = u.store.Escalate(r.Context(), user.Name, id, token, r.PostFormValue("reason"))
+		}
+		ok = "msg_escalated"
+	case "notes":
+		err, ok = u.store.AddNote(r.Context(), user.Name, id, token, r.PostFormValue("text")), "msg_noted"
+	case "resolve":
+		res := Resolution{Outcome: r.PostFormValue("outcome"), Note: strings.TrimSpace(r.PostFormValue("note"))}
+		if v := r.PostFormValue("corrected_level"); v != "" {
+			if n, e := strconv.Atoi(v); e == nil {
+				res.CorrectedLevel = &n
+			} else {
+				err = &ValidationError{Field: "corrected_level", Msg: "0-10"}
+			}
+		}
+		if v := r.PostFormValue("follow_up"); v != "" && err == nil {
+			if t, e := time.ParseInLocation("2006-01-02T15:04", v, time.Local); e == nil {
+				res.FollowUp = &t
+			} else {
+				err = &ValidationError{Field: "follow_up", Msg: "date and time"}
+			}
+		}
+		if err == nil {
+			err = u.store.Resolve(r.Context(), user.Name, id, token, res)
+		}
+		ok = "msg_resolved"
+	}
+	// After letting go of the case, the volunteer goes back to the queue:
+	// they may no longer see the case.
+	if err == nil && ok != "msg_noted" {
+		http.Redirect(w, r, "/?msg="+ok, http.StatusSeeOther)
+		return
+	}
+	u.back(w, r, "/cases/"+id, err, ok)
+}
+
+func (u *UI) reassignPost(w http.ResponseWriter, r *http.Request, user User) {
+	err := u.store.Reassign(r.Context(), user.Name, r.PathValue("id"))
+	u.back(w, r, "/supervisor", err, "msg_reassigned")
+}
+
+type caseData struct {
+	Levels   []int
+	D        Detail
+	Holder   bool
+	CanClaim bool
+	Previous string
+	Outcomes []string
+	Reasons  []string
+	Now      int64
+}
+
+func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
+	id := r.PathValue("id")
+	c, err := u.store.peek(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		http.Error(w, T(langOf(r), "msg_not_found"), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	holder := c.State == "claimed" && c.Owner == user.Name
+	reveal := holder || user.Role.AtLeast(RoleSupervisor)
+	if !reveal && c.State != "pending" && c.State != "watch" {
+		_ = u.store.auditEvent(r.Context(), id, user.Name, "denied", "view")
+		http.Error(w, T(langOf(r), "msg_forbidden"), http.StatusForbidden)
+		return
+	}
+	d, err := u.store.Get(r.Context(), user.Name, id, reveal)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	canClaim := c.State == "pending" || c.State == "watch" || (c.State == "escalated" && user.Role.AtLeast(RoleSupervisor))
+	u.render(w, r, "case", user, T(langOf(r), "case"), caseData{Levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, D: d, Holder: holder, CanClaim: canClaim,
+		Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, Now: time.Now().UnixMilli()})
+}
+
+type mineData struct {
+	Held    []Case
+	History []AuditEvent
+}
+
+func (u *UI) minePage(w http.ResponseWriter, r *http.Request, user User) {
+	ids, err := u.store.Held(r.Context(), user.Name)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	var d mineData
+	sort.Strings(ids)
+	for _, id := range ids {
+		if c, err := u.store.peek(r.Context(), id); err == nil {
+			d.Held = append(d.Held, c)
+		}
+	}
+	d.History, err = u.store.History(r.Context(), user.Name, 30, 5000)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.render(w, r, "mine", user, T(langOf(r), "mine"), d)
+}
+
+type supervisorData struct {
+	Escalated, Claimed, Overdue []Case
+	Now                         int64
+}
+
+func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
+	var d supervisorData
+	var err error
+	if d.Escalated, err = u.store.List(r.Context(), "escalated", 0, 500); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if d.Claimed, err = u.store.List(r.Context(), "claimed", 0, 500); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	pending, err := u.store.List(r.Context(), "pending", 0, 1000)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	for _, c := range pending {
+		if c.Overdue {
+			d.Overdue = append(d.Overdue, c)
+		}
+	}
+	d.Now = time.Now().UnixMilli()
+	_ = u.store.auditEvent(r.Context(), "", user.Name, "listed", "supervisor")
+	u.render(w, r, "supervisor", user, T(langOf(r), "supervisor"), d)
+}
+
+// levelBand names the urgency band of a level, for colour (always shown
+// with the number and words, never alone).
+func levelBand(l int) string {
+	switch {
+	case l >= 9:
+		return "emergency"
+	case l >= 7:
+		return "high"
+	case l >= 6:
+		return "queue"
+	case l >= 5:
+		return "watch"
+	}
+	return "low"
+}
+
+func sinceText(l Lang, t time.Time) string {
+	d := time.Since(t).Round(time.Minute)
+	h, m := int(d.Hours()), int(d.Minutes())%60
+	if l == LangEN {
+		if h > 0 {
+			return strconv.Itoa(h) + " h " + strconv.Itoa(m) + " min"
+		}
+		return strconv.Itoa(m) + " min"
+	}
+	if h > 0 {
+		return strconv.Itoa(h) + " 小时 " + strconv.Itoa(m) + " 分"
+	}
+	return strconv.Itoa(m) + " 分钟"
+}
+
+// segment is a run of post text, marked when it is evidence.
+type segment struct {
+	Text string
+	Kind string // "" for plain text
+}
+
+// segmentsOf splits a post's text at its evidence spans (rune offsets),
+// for highlighting. Overlapping spans keep the first; text is escaped by
+// the template, never trusted.
+func segmentsOf(text string, ev []classifier.Evidence) []segment {
+	r := []rune(text)
+	spans := append([]classifier.Evidence(nil), ev...)
+	sort.Slice(spans, func(i, j int) bool { return spans[i].Start < spans[j].Start })
+	var out []segment
+	at := 0
+	for _, e := range spans {
+		if e.Start < at || e.End > len(r) || e.Start >= e.End {
+			continue
+		}
+		if e.Start > at {
+			out = append(out, segment{Text: stripBidi(string(r[at:e.Start]))})
+		}
+		out = append(out, segment{Text: stripBidi(string(r[e.Start:e.End])), Kind: string(e.Kind)})
+		at = e.End
+	}
+	if at < len(r) {
+		out = append(out, segment{Text: stripBidi(string(r[at:]))})
+	}
+	return out
+}

@@ -1,0 +1,137 @@
+package triage
+
+import (
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestMessagesComplete: every key a template names exists, in both
+// languages, and no string is empty.
+func TestMessagesComplete(t *testing.T) {
+	for k, v := range messages {
+		if strings.TrimSpace(v[0]) == "" || strings.TrimSpace(v[1]) == "" {
+			t.Errorf("message %q lacks a language: %q", k, v)
+		}
+	}
+	re := regexp.MustCompile(`\bt \$?[.\w]+ "([a-z_0-9]+)"`)
+	err := fs.WalkDir(templateFS, "web/templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := fs.ReadFile(templateFS, path)
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			if _, ok := messages[m[1]]; !ok {
+				t.Errorf("%s uses message %q, which does not exist", path, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys built from codes: every outcome, reason, state and level.
+	for _, c := range OutcomeCodes {
+		if _, ok := messages["out_"+c]; !ok {
+			t.Errorf("no message for outcome %s", c)
+		}
+	}
+	for _, c := range EscalateReasons {
+		if _, ok := messages["esc_"+c]; !ok {
+			t.Errorf("no message for reason %s", c)
+		}
+	}
+	for _, st := range []string{"watch", "pending", "claimed", "escalated", "resolved"} {
+		if _, ok := messages["state_"+st]; !ok {
+			t.Errorf("no message for state %s", st)
+		}
+	}
+	for l := 0; l <= 10; l++ {
+		if _, ok := messages["lvl_"+strconv.Itoa(l)]; !ok {
+			t.Errorf("no message for level %d", l)
+		}
+	}
+}
+
+// TestUIAccess: the UI's pages by role; anonymous GETs go to the login
+// page, anonymous POSTs are refused, and every page has the CSP.
+func TestUIAccess(t *testing.T) {
+	e := newAPIEnv(t)
+	ui, err := NewUI(UIOptions{Store: e.s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	ui.Register(mux)
+	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(mux))
+	defer srv.Close()
+	caseID := seed(t, e.s, "ui-author", 8)
+	want := map[string]string{
+		"GET /login": "", "POST /login": "", "POST /lang": "", "POST /logout": "volunteer",
+		"GET /{$}": "volunteer", "GET /queue/rows": "volunteer", "POST /next": "volunteer",
+		"GET /cases/{id}": "volunteer", "POST /cases/{id}/claim": "volunteer", "POST /cases/{id}/release": "volunteer",
+		"POST /cases/{id}/escalate": "volunteer", "POST /cases/{id}/resolve": "volunteer", "POST /cases/{id}/notes": "volunteer",
+		"POST /cases/{id}/reassign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor",
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, r := range ui.Routes() {
+		key := r[0] + " " + r[1]
+		min, ok := want[key]
+		if !ok {
+			t.Errorf("UI route %s is not in this test's table", key)
+			continue
+		}
+		if r[2] != min {
+			t.Errorf("UI route %s: lowest role %q, table says %q", key, r[2], min)
+		}
+		if key == "POST /logout" {
+			continue
+		}
+		path := strings.ReplaceAll(strings.ReplaceAll(r[1], "{id}", caseID), "{$}", "")
+		for _, who := range []string{"anonymous", "volunteer", "supervisor"} {
+			req, _ := http.NewRequest(r[0], srv.URL+path, strings.NewReader(url.Values{"next": {"/"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tok := e.tokens[who]; tok != "" {
+				req.AddCookie(&http.Cookie{Name: sessionCookie, Value: tok})
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			allowed := min == "" || (who != "anonymous" && Role(who).AtLeast(Role(min)))
+			switch {
+			case !allowed && who == "anonymous" && r[0] == "GET" && r[1] != "/queue/rows":
+				if resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+					t.Errorf("%s anonymous: %d %s, want a redirect to /login", key, resp.StatusCode, resp.Header.Get("Location"))
+				}
+			case !allowed && who == "anonymous":
+				if resp.StatusCode != 401 {
+					t.Errorf("%s anonymous: %d, want 401", key, resp.StatusCode)
+				}
+			case !allowed:
+				if resp.StatusCode != 403 {
+					t.Errorf("%s as %s: %d, want 403", key, who, resp.StatusCode)
+				}
+			default:
+				if resp.StatusCode == 401 || resp.StatusCode == 403 {
+					t.Errorf("%s as %s: %d, want allowed", key, who, resp.StatusCode)
+				}
+			}
+			if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+				t.Errorf("%s: no strict CSP", key)
+			}
+		}
+	}
+	// The login page's next parameter never leaves the site.
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil"} {
+		if got := safeNext(next); got != "/" {
+			t.Errorf("safeNext(%q) = %q", next, got)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+// lookout volunteer UI: countdowns, queue refresh, lease renewal.
+// No inline handlers; everything is wired here (the CSP forbids inline).
+(function () {
+  'use strict';
+
+  function fmt(ms) {
+    var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    var pad = function (n) { return (n < 10 ? '0' : '') + n; };
+    return (h > 0 ? h + ':' + pad(m) : m) + ':' + pad(r);
+  }
+
+  // Claim targets count down; past the target the cell says so in words.
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll('.countdown').forEach(function (el) {
+      var target = +el.getAttribute('data-target');
+      if (!target) { el.textContent = ''; return; }
+      var left = target - now;
+      if (left <= 0) {
+        el.textContent = el.getAttribute('data-overdue') + ' ' + fmt(left);
+        el.classList.add('overdue');
+      } else {
+        el.textContent = fmt(left) + ' ' + el.getAttribute('data-left');
+        el.classList.remove('overdue');
+      }
+    });
+  }
+
+  // The queue's rows refresh every 10 s in place: the table keeps its
+  // place on the page, so the scroll position stays.
+  function refreshQueue() {
+    var body = document.getElementById('queue-rows');
+    if (!body) return;
+    fetch(body.getAttribute('data-refresh'), { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (html) {
+        var y = window.scrollY;
+        var tmp = document.createElement('tbody');
+        tmp.innerHTML = html; // server-rendered by html/template: escaped
+        body.replaceChildren.apply(body, Array.prototype.slice.call(tmp.childNodes));
+        window.scrollTo(0, y);
+        tick();
+      })
+      .catch(function () { /* keep the old rows; try again next time */ });
+  }
+
+  // While the case page is open, the lease is renewed every minute; when
+  // it is lost, the page says so plainly and disables the actions.
+  function renewLease() {
+    var el = document.getElementById('lease');
+    if (!el) return;
+    fetch('/api/v1/cases/' + encodeURIComponent(el.getAttribute('data-case')) + '/renew', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: el.getAttribute('data-token') })
+    }).then(function (r) {
+      return r.json().then(function (j) { return { ok: r.ok, status: r.status, body: j }; });
+    }).then(function (res) {
+      if (res.ok) {
+        var d = new Date(res.body.deadline);
+        var span = el.querySelector('.deadline');
+        if (span) span.textContent = d.toLocaleTimeString();
+        return;
+      }
+      if (res.status === 409 || res.status === 401 || res.status === 404) {
+        var lost = document.getElementById('lease-lost');
+        lost.textContent = el.getAttribute('data-lost') + (res.body && res.body.error ? res.body.error : res.status);
+        lost.hidden = false;
+        el.hidden = true;
+        document.querySelectorAll('.actions button, .actions select, .actions textarea, .actions input').forEach(function (b) { b.disabled = true; });
+        clearInterval(renewTimer);
+      }
+    }).catch(function () { /* network blip: try again next minute */ });
+  }
+
+  var renewTimer;
+  document.addEventListener('DOMContentLoaded', function () {
+    tick();
+    setInterval(tick, 1000);
+    if (document.getElementById('queue-rows')) setInterval(refreshQueue, 10000);
+    if (document.getElementById('lease')) {
+      renewLease();
+      renewTimer = setInterval(renewLease, 60000);
+    }
+  });
+})();
