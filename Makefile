@@ -18,11 +18,14 @@ test: test-deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # test-deps installs, only when missing: redis-server (integration tests),
-# Chromium and a CJK font (browser tests and their screenshots), and
-# playwright-core (npm, pinned in triage/e2e/package-lock.json).
+# Chromium and a CJK font (browser tests and their screenshots), promtool
+# and docker-compose (checks of deploy/), and playwright-core (npm, pinned
+# in triage/e2e/package-lock.json).
 APT_NEEDS = $(if $(shell command -v redis-server),,redis-server) \
 	$(if $(wildcard /usr/bin/chromium),,chromium) \
-	$(if $(wildcard /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc),,fonts-wqy-zenhei)
+	$(if $(wildcard /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc),,fonts-wqy-zenhei) \
+	$(if $(shell command -v promtool),,prometheus) \
+	$(if $(shell command -v docker-compose),,docker-compose)
 
 test-deps:
 	@if [ -n "$(strip $(APT_NEEDS))" ]; then \

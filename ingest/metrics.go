@@ -47,6 +47,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range Reasons {
 		m.deadLettered.WithLabelValues(string(r))
 	}
+	for _, step := range []string{"handle", "dead-letter"} {
+		m.retries.WithLabelValues(step)
+	}
 	if reg != nil {
 		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.kafkaErrors, m.lag)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -264,6 +265,7 @@ type QueueStats struct {
 	OldestPendingAge          [11]time.Duration
 	Claimed, Escalated, Watch int
 	OverdueByLevel            [11]int
+	UsedMemory, MaxMemory     int64
 }
 
 // Stats computes queue figures from Redis.
@@ -294,6 +296,9 @@ func (s *Store) Stats(ctx context.Context) (QueueStats, error) {
 		return st, fmt.Errorf("stats: %w", err)
 	}
 	st.Claimed, st.Escalated, st.Watch = int(cl.Val()), int(es.Val()), int(wa.Val())
+	if info, err := s.rdb.Info(ctx, "memory").Result(); err == nil {
+		st.UsedMemory, st.MaxMemory = infoInt(info, "used_memory"), infoInt(info, "maxmemory")
+	}
 	return st, nil
 }
 
@@ -336,4 +341,15 @@ func (s *Store) History(ctx context.Context, actor string, limit, scan int) ([]A
 		}
 	}
 	return out, nil
+}
+
+// infoInt reads an integer field of Redis INFO output.
+func infoInt(info, field string) int64 {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }

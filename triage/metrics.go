@@ -35,12 +35,61 @@ func (m *httpMetrics) observe(route, method string, status int, d time.Duration)
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 }
 
+// storeMetrics count what happens to cases. Register adds them to a
+// registry; unregistered, they count unseen.
+type storeMetrics struct {
+	timeToClaim, timeToResolve *prometheus.HistogramVec
+	targetMissed               *prometheus.CounterVec
+	escalations, outcomes      *prometheus.CounterVec
+}
+
+func newStoreMetrics() *storeMetrics {
+	buckets := []float64{10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200}
+	m := &storeMetrics{
+		timeToClaim: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lookout", Subsystem: "triage",
+			Name: "time_to_claim_seconds", Help: "Time from a case entering the queue to a volunteer claiming it, by level.",
+			Buckets: buckets}, []string{"level"}),
+		timeToResolve: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lookout", Subsystem: "triage",
+			Name: "time_to_resolve_seconds", Help: "Time from a case opening to its resolution, by level.",
+			Buckets: buckets}, []string{"level"}),
+		targetMissed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "triage",
+			Name: "claim_target_missed_total", Help: "Claims made after the level's claim target, by level."}, []string{"level"}),
+		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "triage",
+			Name: "escalations_total", Help: "Cases escalated to supervisors, by reason."}, []string{"reason"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "triage",
+			Name: "outcomes_total", Help: "Resolved cases by outcome code."}, []string{"outcome"}),
+	}
+	for l := 0; l <= 10; l++ {
+		lv := strconv.Itoa(l)
+		m.targetMissed.WithLabelValues(lv)
+	}
+	for _, r := range EscalateReasons {
+		m.escalations.WithLabelValues(r)
+	}
+	for _, o := range OutcomeCodes {
+		m.outcomes.WithLabelValues(o)
+	}
+	return m
+}
+
+// Register adds the store's case metrics to reg.
+func (s *Store) Register(reg prometheus.Registerer) error {
+	m := s.metrics
+	for _, c := range []prometheus.Collector{m.timeToClaim, m.timeToResolve, m.targetMissed, m.escalations, m.outcomes} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // QueueCollector computes queue figures from Redis at scrape time.
 type QueueCollector struct {
 	store                       *Store
 	pending, oldest, overdue    *prometheus.Desc
 	claimed, escalated, watched *prometheus.Desc
 	up                          *prometheus.Desc
+	memUsed, memMax             *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of s's queue figures.
@@ -56,12 +105,14 @@ func NewQueueCollector(s *Store) *QueueCollector {
 		escalated: d("escalated_cases", "Cases escalated to supervisors."),
 		watched:   d("watch_cases", "Cases on the watch list."),
 		up:        d("redis_up", "1 when the last scrape read Redis."),
+		memUsed:   d("redis_used_memory_bytes", "Redis used_memory at scrape time."),
+		memMax:    d("redis_maxmemory_bytes", "Redis maxmemory (0: no limit)."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.overdue, c.claimed, c.escalated, c.watched, c.up} {
+	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.overdue, c.claimed, c.escalated, c.watched, c.up, c.memUsed, c.memMax} {
 		ch <- d
 	}
 }
@@ -85,4 +136,6 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.claimed, prometheus.GaugeValue, float64(st.Claimed))
 	ch <- prometheus.MustNewConstMetric(c.escalated, prometheus.GaugeValue, float64(st.Escalated))
 	ch <- prometheus.MustNewConstMetric(c.watched, prometheus.GaugeValue, float64(st.Watch))
+	ch <- prometheus.MustNewConstMetric(c.memUsed, prometheus.GaugeValue, float64(st.UsedMemory))
+	ch <- prometheus.MustNewConstMetric(c.memMax, prometheus.GaugeValue, float64(st.MaxMemory))
 }

@@ -114,6 +114,7 @@ type Store struct {
 	sweep      *redis.Script
 	audit      *redis.Script
 	timeout    time.Duration
+	metrics    *storeMetrics
 	// now is the app clock: note timestamps and input checks only. Leases
 	// and every state change use Redis TIME, so app clock skew cannot
 	// shorten or lengthen a lease.
@@ -127,7 +128,7 @@ func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
 	}
 	script := func(body string) *redis.Script { return redis.NewScript(luaPrelude + "\n" + body) }
 	return &Store{
-		rdb: rdb, routing: routing, timeout: 5 * time.Second, now: time.Now,
+		rdb: rdb, routing: routing, timeout: 5 * time.Second, now: time.Now, metrics: newStoreMetrics(),
 		ingest: script(luaIngest), claim: script(luaClaim),
 		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
 	}, nil
@@ -291,6 +292,13 @@ func (s *Store) Claim(ctx context.Context, actor string, role Role, caseID strin
 		return Lease{}, err
 	}
 	ms, _ := strconv.ParseInt(out[2], 10, 64)
+	if level, err := strconv.Atoi(out[3]); err == nil && level >= 0 && level <= 10 {
+		waited, _ := strconv.ParseInt(out[4], 10, 64)
+		s.metrics.timeToClaim.WithLabelValues(out[3]).Observe(float64(waited) / 1000)
+		if t := s.routing.ClaimTargets[level]; t > 0 && time.Duration(waited)*time.Millisecond > t {
+			s.metrics.targetMissed.WithLabelValues(out[3]).Inc()
+		}
+	}
 	return Lease{CaseID: out[0], Token: out[1], Deadline: time.UnixMilli(ms)}, nil
 }
 
@@ -345,6 +353,16 @@ func (s *Store) run(ctx context.Context, actor, caseID, token, action string, ar
 	}
 	if out[0] != "ok" {
 		return time.Time{}, scriptResult(out)
+	}
+	switch action {
+	case "resolve":
+		s.metrics.outcomes.WithLabelValues(a[0]).Inc()
+		if len(out) >= 4 {
+			age, _ := strconv.ParseInt(out[3], 10, 64)
+			s.metrics.timeToResolve.WithLabelValues(out[2]).Observe(float64(age) / 1000)
+		}
+	case "escalate":
+		s.metrics.escalations.WithLabelValues(a[0]).Inc()
 	}
 	ms, _ := strconv.ParseInt(out[1], 10, 64)
 	return time.UnixMilli(ms), nil

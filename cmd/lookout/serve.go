@@ -129,6 +129,9 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 		hooks.store(store)
 	}
 	reg.MustRegister(triage.NewQueueCollector(store))
+	if err := store.Register(reg); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	consumer, err := ingest.New(ingest.Options{
 		Brokers: cfg.brokerList(), Topic: cfg.Topic, DeadLetterTopic: cfg.DeadLetterTopic, GroupID: cfg.Group,
 		MaxMessageBytes: cfg.MaxMessageBytes, Workers: cfg.Workers,
@@ -139,7 +142,7 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	ready := newReadiness(rdb, cfg.brokerList())
+	ready := newReadiness(rdb, cfg.brokerList(), reg)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -252,6 +255,7 @@ type readiness struct {
 	rdb     redis.UniversalClient
 	brokers []string
 	state   atomic.Value // readyState
+	gauge   prometheus.Gauge
 }
 
 type readyState struct {
@@ -259,8 +263,10 @@ type readyState struct {
 	Checks map[string]string `json:"checks"`
 }
 
-func newReadiness(rdb redis.UniversalClient, brokers []string) *readiness {
-	r := &readiness{rdb: rdb, brokers: brokers}
+func newReadiness(rdb redis.UniversalClient, brokers []string, reg prometheus.Registerer) *readiness {
+	r := &readiness{rdb: rdb, brokers: brokers, gauge: prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "lookout", Name: "ready", Help: "1 when Redis answers and a Kafka broker is reachable (as /readyz)."})}
+	reg.MustRegister(r.gauge)
 	r.state.Store(readyState{Checks: map[string]string{"redis": "not checked", "kafka": "not checked"}})
 	return r
 }
@@ -283,6 +289,11 @@ func (r *readiness) run(ctx context.Context, c *ingest.Consumer) {
 		}
 		cancel()
 		r.state.Store(st)
+		if st.Ready {
+			r.gauge.Set(1)
+		} else {
+			r.gauge.Set(0)
+		}
 		select {
 		case <-ctx.Done():
 			return

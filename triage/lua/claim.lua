@@ -2,7 +2,7 @@
 -- urgent pending case the caller may take (their caps permitting).
 -- KEYS[1] queue
 -- ARGV: prefix, actor, case_id|'', lease_ms, cap_total, cap_high, may_take_escalated(0|1)
--- Returns {case_id, token, lease_deadline_ms} or {err_code}:
+-- Returns {case_id, token, lease_deadline_ms, level, waited_ms} or {err_code}:
 --   'none' (nothing to claim), 'cap' (caller holds too many), 'not_found',
 --   'taken' (someone else holds it), 'not_claimable'.
 local actor, want = ARGV[2], ARGV[3]
@@ -19,6 +19,7 @@ end
 local function take(cid, from_state)
   local c = P .. 'case:' .. cid
   local now = now_ms()
+  local lw = redis.call('HMGET', c, 'level', 'pending_ms')
   local token = tostring(redis.call('INCR', P .. 'fence'))
   local deadline = now + lease
   redis.call('HSET', c, 'state', 'claimed', 'owner', actor, 'token', token, 'lease_ms', deadline,
@@ -30,7 +31,7 @@ local function take(cid, from_state)
   redis.call('ZADD', P .. 'leases', deadline, cid)
   redis.call('SADD', held_key, cid)
   audit(now, cid, actor, 'claimed', 'from=' .. from_state .. ' token=' .. token)
-  return {cid, token, tostring(deadline)}
+  return {cid, token, tostring(deadline), lw[1], tostring(now - (tonumber(lw[2]) or now))}
 end
 
 if want ~= '' then

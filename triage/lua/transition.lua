@@ -11,7 +11,8 @@
 --   action 'note':     arg1 = note JSON; the lease is not changed.
 --   action 'reassign': a supervisor (actor) returns a claimed case to the
 --                      queue; no token (the caller's role is checked in Go).
--- Returns {'ok', lease_deadline_ms} or {err_code}: 'not_found', 'not_claimed', 'stale_token'.
+-- Returns {'ok', lease_deadline_ms, level, age_ms} or {err_code}: 'not_found',
+-- 'not_claimed', 'stale_token'. age_ms is the time since the case opened.
 local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lease = tonumber(ARGV[6])
 local a1, a2, a3 = ARGV[7], ARGV[8], ARGV[9]
@@ -82,6 +83,7 @@ elseif action == 'resolve' then
   if a2 ~= '' then detail = detail .. ' corrected_level=' .. a2 end
   if a3 ~= '' then detail = detail .. ' follow_up=' .. a3 end
   audit(now, cid, actor, 'resolved', detail)
-  return {'ok', '0'}
+  local f = redis.call('HMGET', c, 'level', 'created_ms')
+  return {'ok', '0', f[1], tostring(now - tonumber(f[2]))}
 end
 return redis.error_reply('unknown action')
