@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -205,15 +206,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}()
 
+	// Fetch errors are transient (a rebalance, a broker restart, a
+	// connection reset): they are counted and retried with backoff, and
+	// the consumer never stops on one. Only a closed reader ends the loop.
 	var fetchErr error
-	for {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
 		msg, err := reader.FetchMessage(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				fetchErr = fmt.Errorf("fetch: %w", err)
+			if ctx.Err() != nil {
+				break
 			}
-			break
+			if errors.Is(err, io.EOF) {
+				fetchErr = fmt.Errorf("fetch: %w", err)
+				break
+			}
+			c.metrics.kafkaErrors.Inc()
+			c.log.Warn("fetch failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
 		}
+		backoff = 50 * time.Millisecond
 		c.joined.Store(true)
 		c.progress.Store(time.Now().UnixNano())
 		c.metrics.consumed.Inc()
@@ -224,9 +241,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		select {
 		case queues[h.Sum32()%uint32(len(queues))] <- work{msg: msg}:
 		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
+			// Not handed to a worker: it stays pending, so nothing after
+			// it in its partition is committed; it is redelivered.
 		}
 	}
 

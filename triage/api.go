@@ -68,6 +68,14 @@ func NewAPI(o APIOptions) *API {
 		{"POST", "/api/v1/cases/{id}/resolve", RoleVolunteer, a.resolve},
 		{"POST", "/api/v1/cases/{id}/notes", RoleVolunteer, a.addNote},
 		{"GET", "/api/v1/audit", RoleSupervisor, a.audit},
+		{"GET", "/api/v1/settings", RoleModerator, a.getSettings},
+		{"PUT", "/api/v1/settings", RoleModerator, a.putSettings},
+		{"POST", "/api/v1/settings/preview", RoleModerator, a.previewSettings},
+		{"GET", "/api/v1/settings/history", RoleModerator, a.settingsHistory},
+		{"POST", "/api/v1/settings/rollback", RoleModerator, a.rollbackSettings},
+		{"PUT", "/api/v1/settings/shadow", RoleModerator, a.putShadow},
+		{"DELETE", "/api/v1/settings/shadow", RoleModerator, a.deleteShadow},
+		{"GET", "/api/v1/stats/precision", RoleModerator, a.precision},
 		{"GET", "/api/v1/users", RoleAdmin, a.listUsers},
 		{"POST", "/api/v1/users", RoleAdmin, a.addUser},
 	}
@@ -473,4 +481,148 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, User{Name: req.Name, Role: req.Role})
+}
+
+type settingsReq struct {
+	Why     string          `json:"why"`
+	Routing json.RawMessage `json:"routing"`
+	Hours   int             `json:"hours"`
+	Version int64           `json:"version"`
+}
+
+func (a *API) getSettings(w http.ResponseWriter, r *http.Request, u User) {
+	cur, ok, err := a.store.CurrentSettings(r.Context())
+	if err != nil {
+		a.internal(w, err)
+		return
+	}
+	sh, err := a.store.Shadow(r.Context())
+	if err != nil {
+		a.internal(w, err)
+		return
+	}
+	if !ok {
+		cur = SettingsVersion{Routing: a.store.Routing()}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"current": cur, "in_force": a.store.Routing(), "shadow": sh})
+}
+
+// routingFrom parses a request's routing over the settings in force.
+func (a *API) routingFrom(w http.ResponseWriter, raw json.RawMessage) (Routing, bool) {
+	if len(raw) == 0 {
+		writeError(w, http.StatusBadRequest, "routing: required")
+		return Routing{}, false
+	}
+	rt, err := ParseRouting(raw, a.store.Routing())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return Routing{}, false
+	}
+	return rt, true
+}
+
+func (a *API) putSettings(w http.ResponseWriter, r *http.Request, u User) {
+	var req settingsReq
+	if !decode(w, r, &req) {
+		return
+	}
+	rt, ok := a.routingFrom(w, req.Routing)
+	if !ok {
+		return
+	}
+	sv, err := a.store.SaveSettings(r.Context(), u.Name, req.Why, rt)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sv)
+}
+
+func (a *API) previewSettings(w http.ResponseWriter, r *http.Request, u User) {
+	var req settingsReq
+	if !decode(w, r, &req) {
+		return
+	}
+	rt, ok := a.routingFrom(w, req.Routing)
+	if !ok {
+		return
+	}
+	hours := req.Hours
+	if hours == 0 {
+		hours = 24
+	}
+	if hours < 1 || hours > 24*7 {
+		writeError(w, http.StatusBadRequest, "hours: 1-168")
+		return
+	}
+	pv, err := a.store.Preview(r.Context(), rt, a.store.now().Add(-time.Duration(hours)*time.Hour))
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pv)
+}
+
+func (a *API) settingsHistory(w http.ResponseWriter, r *http.Request, u User) {
+	h, err := a.store.SettingsHistory(r.Context())
+	if err != nil {
+		a.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": h})
+}
+
+func (a *API) rollbackSettings(w http.ResponseWriter, r *http.Request, u User) {
+	var req settingsReq
+	if !decode(w, r, &req) {
+		return
+	}
+	sv, err := a.store.Rollback(r.Context(), u.Name, req.Version, req.Why)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sv)
+}
+
+func (a *API) putShadow(w http.ResponseWriter, r *http.Request, u User) {
+	var req settingsReq
+	if !decode(w, r, &req) {
+		return
+	}
+	rt, ok := a.routingFrom(w, req.Routing)
+	if !ok {
+		return
+	}
+	if err := a.store.SetShadow(r.Context(), u.Name, rt); err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"shadow": "started"})
+}
+
+func (a *API) deleteShadow(w http.ResponseWriter, r *http.Request, u User) {
+	if err := a.store.ClearShadow(r.Context(), u.Name); err != nil {
+		a.internal(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) precision(w http.ResponseWriter, r *http.Request, u User) {
+	days := 28
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 366 {
+			writeError(w, http.StatusBadRequest, "days: 1-366")
+			return
+		}
+		days = n
+	}
+	p, err := a.store.Precision(r.Context(), a.store.now().AddDate(0, 0, -days))
+	if err != nil {
+		a.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
 }

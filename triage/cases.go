@@ -78,7 +78,7 @@ func (s *Store) parseCase(m map[string]string) Case {
 	c.Unclassified = m["unclassified"] == "1"
 	c.FollowUp = m["follow_up"] == "1"
 	if c.Level >= 0 && c.Level <= 10 {
-		if t := s.routing.ClaimTargets[c.Level]; t > 0 && (c.State == "pending" || c.State == "watch") {
+		if t := s.Routing().ClaimTargets[c.Level]; t > 0 && (c.State == "pending" || c.State == "watch") {
 			d := c.PendingSince.Add(t)
 			c.ClaimTarget = &d
 			c.Overdue = s.now().After(d)

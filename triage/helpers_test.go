@@ -23,7 +23,7 @@ func newTestStore(t testing.TB, tweak ...func(*Routing)) (*Store, *redistest.Ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.routing = r // tests may use leases shorter than Validate allows
+	s.setRouting(r) // tests may use leases shorter than Validate allows
 	return s, rs
 }
 
@@ -49,3 +49,5 @@ func seed(t testing.TB, s *Store, author string, level int) string {
 func ctxT() context.Context { return context.Background() }
 
 func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }
+
+func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -107,7 +108,8 @@ func (r Routing) Validate() error {
 // Store is the Redis case store.
 type Store struct {
 	rdb        redis.UniversalClient
-	routing    Routing
+	routing    atomic.Pointer[Routing]
+	shadow     atomic.Pointer[Routing] // candidate settings under shadow test; nil: none
 	ingest     *redis.Script
 	claim      *redis.Script
 	transition *redis.Script
@@ -127,15 +129,19 @@ func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
 		return nil, err
 	}
 	script := func(body string) *redis.Script { return redis.NewScript(luaPrelude + "\n" + body) }
-	return &Store{
-		rdb: rdb, routing: routing, timeout: 5 * time.Second, now: time.Now, metrics: newStoreMetrics(),
+	st := &Store{
+		rdb: rdb, timeout: 5 * time.Second, now: time.Now, metrics: newStoreMetrics(),
 		ingest: script(luaIngest), claim: script(luaClaim),
 		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
-	}, nil
+	}
+	st.setRouting(routing)
+	return st, nil
 }
 
+func (s *Store) setRouting(r Routing) { s.routing.Store(&r) }
+
 // Routing returns the routing in force.
-func (s *Store) Routing() Routing { return s.routing }
+func (s *Store) Routing() Routing { return *s.routing.Load() }
 
 // Post is a post as triage records it.
 type Post struct {
@@ -201,12 +207,13 @@ func (r Routing) Flagged(level int, pHigh float64) (flagged, queue bool) {
 func (s *Store) Record(ctx context.Context, p Post, res classifier.Result, unclassified bool) (Outcome, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	flagged, queue := s.routing.Flagged(res.Level, res.PHigh)
+	routing := s.Routing()
+	flagged, queue := routing.Flagged(res.Level, res.PHigh)
 	if unclassified {
 		flagged, queue = true, true
 	}
 	if !flagged {
-		if err := s.recordScore(ctx, p.ID, res, false); err != nil {
+		if err := s.recordScore(ctx, p.ID, res, false, queue); err != nil {
 			return "", "", err
 		}
 		return OutcomeNotFlagged, "", nil
@@ -218,8 +225,8 @@ func (s *Store) Record(ctx context.Context, p Post, res classifier.Result, uncla
 		return "", "", fmt.Errorf("encode post entry: %w", err)
 	}
 	level := res.Level
-	if queue && level < s.routing.QueueLevel {
-		level = s.routing.QueueLevel // queued on p_high or for review: sorts as the lowest queued level
+	if queue && level < routing.QueueLevel {
+		level = routing.QueueLevel // queued on p_high or for review: sorts as the lowest queued level
 	}
 	uc := "0"
 	if unclassified {
@@ -227,11 +234,11 @@ func (s *Store) Record(ctx context.Context, p Post, res classifier.Result, uncla
 	}
 	out, err := s.ingest.Run(ctx, s.rdb, []string{keyQueue}, tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID,
 		CaseID(p.AuthorID, p.ID), level, strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry,
-		s.routing.QueueLevel, uc, p.CreatedAt.UnixMilli()).StringSlice()
+		routing.QueueLevel, uc, p.CreatedAt.UnixMilli()).StringSlice()
 	if err != nil {
 		return "", "", fmt.Errorf("ingest script: %w", err)
 	}
-	if err := s.recordScore(ctx, p.ID, res, true); err != nil {
+	if err := s.recordScore(ctx, p.ID, res, true, queue); err != nil {
 		return "", "", err
 	}
 	return Outcome(out[1]), out[0], nil
@@ -240,18 +247,21 @@ func (s *Store) Record(ctx context.Context, p Post, res classifier.Result, uncla
 // maxScores caps the rolling score record (ids and scores, no text).
 const maxScores = 500_000
 
-// recordScore appends to the rolling record of recent scores.
-func (s *Store) recordScore(ctx context.Context, postID string, res classifier.Result, flagged bool) error {
+// recordScore appends to the rolling record of recent scores and counts
+// how a shadow candidate, if any, would have routed the post.
+func (s *Store) recordScore(ctx context.Context, postID string, res classifier.Result, flagged, queued bool) error {
 	f := "0"
 	if flagged {
 		f = "1"
 	}
-	err := s.rdb.XAdd(ctx, &redis.XAddArgs{
+	pipe := s.rdb.Pipeline()
+	pipe.XAdd(ctx, &redis.XAddArgs{
 		Stream: keyScores, MaxLen: maxScores, Approx: true,
 		Values: []string{"post", postID, "level", strconv.Itoa(res.Level),
 			"p_high", strconv.FormatFloat(res.PHigh, 'f', 4, 64), "flagged", f},
-	}).Err()
-	if err != nil {
+	})
+	shadowCount(ctx, pipe, s.shadow.Load(), res.Level, res.PHigh, queued)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("record score: %w", err)
 	}
 	return nil
@@ -283,8 +293,9 @@ func (s *Store) Claim(ctx context.Context, actor string, role Role, caseID strin
 	if role.AtLeast(RoleSupervisor) {
 		sup = "1"
 	}
+	routing := s.Routing()
 	out, err := s.claim.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID,
-		s.routing.Lease.Milliseconds(), s.routing.CapTotal, s.routing.CapHigh, sup).StringSlice()
+		routing.Lease.Milliseconds(), routing.CapTotal, routing.CapHigh, sup).StringSlice()
 	if err != nil {
 		return Lease{}, fmt.Errorf("claim script: %w", err)
 	}
@@ -295,7 +306,7 @@ func (s *Store) Claim(ctx context.Context, actor string, role Role, caseID strin
 	if level, err := strconv.Atoi(out[3]); err == nil && level >= 0 && level <= 10 {
 		waited, _ := strconv.ParseInt(out[4], 10, 64)
 		s.metrics.timeToClaim.WithLabelValues(out[3]).Observe(float64(waited) / 1000)
-		if t := s.routing.ClaimTargets[level]; t > 0 && time.Duration(waited)*time.Millisecond > t {
+		if t := routing.ClaimTargets[level]; t > 0 && time.Duration(waited)*time.Millisecond > t {
 			s.metrics.targetMissed.WithLabelValues(out[3]).Inc()
 		}
 	}
@@ -346,8 +357,9 @@ func (s *Store) run(ctx context.Context, actor, caseID, token, action string, ar
 	defer cancel()
 	a := [3]string{}
 	copy(a[:], args)
+	routing := s.Routing()
 	out, err := s.transition.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID, token, action,
-		s.routing.Lease.Milliseconds(), a[0], a[1], a[2], s.routing.Retention.Milliseconds()).StringSlice()
+		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds()).StringSlice()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s script: %w", action, err)
 	}

@@ -155,7 +155,9 @@ func TestZombieLease(t *testing.T) {
 		t.Fatalf("rejection not audited: %+v", ev)
 	}
 	// An expired lease nobody swept can be claimed directly.
-	s.routing.Lease = time.Second
+	r := s.Routing()
+	r.Lease = time.Second
+	s.setRouting(r)
 	time.Sleep(1100 * time.Millisecond)
 	if _, err := s.Claim(ctx, "carol", RoleVolunteer, c); err != nil {
 		t.Fatalf("claim of an expired, unswept lease: %v", err)

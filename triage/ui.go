@@ -82,8 +82,15 @@ func NewUI(o UIOptions) (*UI, error) {
 		"segments": segmentsOf,
 		"ts":       func(ms int64) string { return time.UnixMilli(ms).Local().Format("01-02 15:04:05") },
 		"clean":    stripBidi,
+		"pct":      func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
+		"dur": func(d time.Duration) string {
+			if d == 0 {
+				return ""
+			}
+			return d.String()
+		},
 	}
-	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "rows"} {
+	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator", "rows"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/rows.html", "web/templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -107,6 +114,12 @@ func NewUI(o UIOptions) (*UI, error) {
 		{"POST", "/cases/{id}/reassign", RoleSupervisor, u.reassignPost},
 		{"GET", "/mine", RoleVolunteer, u.minePage},
 		{"GET", "/supervisor", RoleSupervisor, u.supervisorPage},
+		{"GET", "/moderator", RoleModerator, u.moderatorPage},
+		{"POST", "/moderator/preview", RoleModerator, u.moderatorPost},
+		{"POST", "/moderator/settings", RoleModerator, u.moderatorPost},
+		{"POST", "/moderator/shadow", RoleModerator, u.moderatorPost},
+		{"POST", "/moderator/stop-shadow", RoleModerator, u.moderatorPost},
+		{"POST", "/moderator/rollback", RoleModerator, u.moderatorPost},
 	}
 	return u, nil
 }

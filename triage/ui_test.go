@@ -77,6 +77,8 @@ func TestUIAccess(t *testing.T) {
 		"GET /cases/{id}": "volunteer", "POST /cases/{id}/claim": "volunteer", "POST /cases/{id}/release": "volunteer",
 		"POST /cases/{id}/escalate": "volunteer", "POST /cases/{id}/resolve": "volunteer", "POST /cases/{id}/notes": "volunteer",
 		"POST /cases/{id}/reassign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor",
+		"GET /moderator": "moderator", "POST /moderator/preview": "moderator", "POST /moderator/settings": "moderator",
+		"POST /moderator/shadow": "moderator", "POST /moderator/stop-shadow": "moderator", "POST /moderator/rollback": "moderator",
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, r := range ui.Routes() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -173,71 +171,15 @@ func parseLogLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// routingFile is the JSON form of routing settings.
-type routingFile struct {
-	WatchLevel   *int              `json:"watch_level"`
-	QueueLevel   *int              `json:"queue_level"`
-	PHigh        *float64          `json:"p_high"`
-	Lease        string            `json:"lease"`
-	CapTotal     *int              `json:"cap_total"`
-	CapHigh      *int              `json:"cap_high"`
-	Retention    string            `json:"retention"`
-	ClaimTargets map[string]string `json:"claim_targets"`
-}
-
 // loadRouting reads a thresholds file over the defaults.
 func loadRouting(path string) (triage.Routing, error) {
-	r := triage.DefaultRouting()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return r, fmt.Errorf("thresholds: %w", err)
+		return triage.Routing{}, fmt.Errorf("thresholds: %w", err)
 	}
-	var f routingFile
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return r, fmt.Errorf("thresholds: %s: %v", path, err)
-	}
-	set := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&r.WatchLevel, f.WatchLevel)
-	set(&r.QueueLevel, f.QueueLevel)
-	set(&r.CapTotal, f.CapTotal)
-	set(&r.CapHigh, f.CapHigh)
-	if f.PHigh != nil {
-		r.PHigh = *f.PHigh
-	}
-	dur := func(name, v string, dst *time.Duration) error {
-		if v == "" {
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("thresholds: %s: %q is not a duration like 15m", name, v)
-		}
-		*dst = d
-		return nil
-	}
-	if err := dur("lease", f.Lease, &r.Lease); err != nil {
-		return r, err
-	}
-	if err := dur("retention", f.Retention, &r.Retention); err != nil {
-		return r, err
-	}
-	for k, v := range f.ClaimTargets {
-		l, err := strconv.Atoi(k)
-		if err != nil || l < 0 || l > 10 {
-			return r, fmt.Errorf("thresholds: claim_targets: level %q is not 0-10", k)
-		}
-		if err := dur("claim_targets."+k, v, &r.ClaimTargets[l]); err != nil {
-			return r, err
-		}
-	}
-	if err := r.Validate(); err != nil {
-		return r, fmt.Errorf("thresholds: %w", err)
+	r, err := triage.ParseRouting(b, triage.DefaultRouting())
+	if err != nil {
+		return r, fmt.Errorf("thresholds: %s: %w", path, err)
 	}
 	return r, nil
 }

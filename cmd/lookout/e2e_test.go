@@ -145,16 +145,16 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}()
 
-	start := func() (*exec.Cmd, *bytes.Buffer) {
-		var stderr bytes.Buffer
+	start := func() (*exec.Cmd, *syncBuffer) {
+		stderr := &syncBuffer{}
 		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(),
 			"--listen", "127.0.0.1:0", "--model", "", "--group", "crash", "--session-timeout", "2s",
 			"--log-level", "warn")
-		cmd.Stderr = &stderr
+		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		return cmd, &stderr
+		return cmd, stderr
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
 	for i := 0; i < 5; i++ {
@@ -165,6 +165,11 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	<-produced
 	cmd, stderr := start()
+	defer func() {
+		if t.Failed() {
+			t.Logf("service log:\n%s", stderr.String())
+		}
+	}()
 	waitCommitted(t, brokers, "crash", 90*time.Second)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	exited := make(chan error, 1)
@@ -226,4 +231,23 @@ func TestTwoConsumersShareAndHandOver(t *testing.T) {
 		first.authorOf[id] = second.authorOf[id]
 	}
 	checkLedger(t, rs.Client, first)
+}
+
+// syncBuffer is a bytes.Buffer safe for a subprocess to write while the
+// test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

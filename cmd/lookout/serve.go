@@ -101,13 +101,13 @@ type serviceHooks struct {
 // runService runs the pipeline, the sweeper and the HTTP server until ctx
 // ends, then stops them in reverse order within cfg.ShutdownTimeout.
 func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient, log *slog.Logger, hooks *serviceHooks) error {
-	routing := triage.DefaultRouting()
+	routing, source := triage.DefaultRouting(), "defaults"
 	if cfg.Thresholds != "" {
 		r, err := loadRouting(cfg.Thresholds)
 		if err != nil {
 			return err
 		}
-		routing = r
+		routing, source = r, cfg.Thresholds
 	}
 	cls, err := loadClassifier(cfg.Model)
 	if err != nil {
@@ -125,6 +125,15 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err != nil {
 		return fmt.Errorf("routing: %w", err)
 	}
+	// Settings live in Redis, versioned; a thresholds file only seeds them
+	// when Redis has none. Every instance applies changes within seconds.
+	seedCtx, cancelSeed := context.WithTimeout(ctx, 10*time.Second)
+	sv, err := store.SeedSettings(seedCtx, routing, source)
+	cancelSeed()
+	if err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	log.Info("routing settings in force", "version", sv.Version, "by", sv.By)
 	if hooks != nil && hooks.store != nil {
 		hooks.store(store)
 	}
@@ -189,6 +198,7 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	sweeper := triage.NewSweeper(store, 5*time.Second, log, reg)
 	wg.Go(func() { sweeper.Run(bgCtx) })
 	wg.Go(func() { ready.run(bgCtx, consumer) })
+	wg.Go(func() { store.WatchSettings(bgCtx, 2*time.Second, log.With("component", "triage.settings")) })
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)

@@ -51,6 +51,9 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			if p.Level == nil || *p.Level < 0 || *p.Level > 10 {
 				return fmt.Errorf("train: %s has a line without a level 0-10", path)
 			}
+			if p.Text == "" {
+				continue // an exported label whose text retention removed
+			}
 			examples = append(examples, classifier.Example{Text: p.Text, Level: *p.Level})
 		}
 	}

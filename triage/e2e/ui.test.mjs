@@ -148,3 +148,33 @@ test('desktop screenshots and the English switch', async () => {
   assert.match(await page.textContent('button.primary.big'), /Next case/);
   await ctx.close();
 });
+
+test('a moderator previews, saves and sees the history of a threshold change', async () => {
+  const { ctx, page } = await newUser('moderator', desktop);
+  await page.goto(base + '/moderator');
+  assert.equal(await page.inputValue('input[name=queue_level]'), '6');
+  // A bad value is refused with the field named.
+  await page.fill('input[name=lease]', 'forever');
+  await page.click('#preview-button');
+  assert.match(await page.textContent('#settings-error'), /lease/);
+  await page.fill('input[name=lease]', '15m0s');
+  // Preview: what queue level 5 would have produced over the last day.
+  await page.fill('input[name=queue_level]', '5');
+  await page.click('#preview-button');
+  await page.waitForSelector('#preview table');
+  const rows = await page.$$eval('#preview tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
+  assert.equal(rows.length, 11);
+  const posts = rows.reduce((a, r) => a + +r[1], 0);
+  assert.ok(posts > 0, 'the preview counts recorded scores');
+  const now = rows.reduce((a, r) => a + +r[2], 0), proposed = rows.reduce((a, r) => a + +r[3], 0);
+  assert.ok(proposed >= now, 'a lower queue level queues at least as many posts');
+  // Save with a reason; the history shows the new version.
+  await page.fill('input[name=why]', '夜间志愿者充足，放宽入队等级');
+  await page.click('#save-button');
+  await page.waitForSelector('.flash.ok');
+  assert.match(await page.textContent('.flash'), /设置已保存/);
+  assert.equal(await page.inputValue('input[name=queue_level]'), '5');
+  assert.match(await page.textContent('#history'), /放宽入队等级/);
+  await page.screenshot({ path: join(shots, 'moderator-desktop.png'), fullPage: true });
+  await ctx.close();
+});

@@ -84,6 +84,8 @@ elseif action == 'resolve' then
   if a3 ~= '' then detail = detail .. ' follow_up=' .. a3 end
   audit(now, cid, actor, 'resolved', detail)
   local f = redis.call('HMGET', c, 'level', 'created_ms')
+  -- The outcome record feeds precision per level and labeled exports.
+  redis.call('XADD', P .. 'outcomes', '*', 'case', cid, 'level', f[1], 'outcome', a1, 'corrected', a2)
   return {'ok', '0', f[1], tostring(now - tonumber(f[2]))}
 end
 return redis.error_reply('unknown action')

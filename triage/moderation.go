@@ -1,0 +1,347 @@
+package triage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SetShadow puts candidate settings under shadow test: every post is
+// also routed by them, without creating anything, and the differences
+// are counted. The counts start again at zero.
+func (s *Store) SetShadow(ctx context.Context, actor string, r Routing) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(r)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, keyShadow, b, 0)
+		p.Del(ctx, keyShadowStats)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("set shadow: %w", err)
+	}
+	s.shadow.Store(&r)
+	return s.auditEvent(ctx, "", actor, "shadow_started", "")
+}
+
+// ClearShadow ends the shadow test.
+func (s *Store) ClearShadow(ctx context.Context, actor string) error {
+	if err := s.rdb.Del(ctx, keyShadow).Err(); err != nil {
+		return fmt.Errorf("clear shadow: %w", err)
+	}
+	s.shadow.Store(nil)
+	return s.auditEvent(ctx, "", actor, "shadow_stopped", "")
+}
+
+func (s *Store) loadShadow(ctx context.Context) {
+	raw, err := s.rdb.Get(ctx, keyShadow).Bytes()
+	if err == redis.Nil {
+		s.shadow.Store(nil)
+		return
+	}
+	if err != nil {
+		return // keep what we had
+	}
+	if r, err := ParseRouting(raw, DefaultRouting()); err == nil {
+		s.shadow.Store(&r)
+	}
+}
+
+// shadowCount records how the shadow candidate would have routed a post.
+func shadowCount(ctx context.Context, p redis.Pipeliner, cand *Routing, level int, pHigh float64, activeQueue bool) {
+	if cand == nil {
+		return
+	}
+	_, q := cand.Flagged(level, pHigh)
+	p.HIncrBy(ctx, keyShadowStats, "compared", 1)
+	switch {
+	case q && !activeQueue:
+		p.HIncrBy(ctx, keyShadowStats, "extra:"+strconv.Itoa(level), 1)
+	case !q && activeQueue:
+		p.HIncrBy(ctx, keyShadowStats, "missing:"+strconv.Itoa(level), 1)
+	}
+}
+
+// ShadowReport compares the shadow candidate with the settings in force.
+type ShadowReport struct {
+	Active    bool      `json:"active"`
+	Candidate *Routing  `json:"candidate,omitempty"`
+	Compared  int64     `json:"compared"`
+	Extra     [11]int64 `json:"extra"`   // posts the candidate would queue and the active settings do not, by level
+	Missing   [11]int64 `json:"missing"` // posts the active settings queue and the candidate would not, by level
+}
+
+// Shadow returns the shadow test's counts.
+func (s *Store) Shadow(ctx context.Context) (ShadowReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var rep ShadowReport
+	raw, err := s.rdb.Get(ctx, keyShadow).Bytes()
+	if err != nil && err != redis.Nil {
+		return rep, fmt.Errorf("shadow: %w", err)
+	}
+	if err == nil {
+		if r, err := ParseRouting(raw, DefaultRouting()); err == nil {
+			rep.Active, rep.Candidate = true, &r
+		}
+	}
+	m, err := s.rdb.HGetAll(ctx, keyShadowStats).Result()
+	if err != nil {
+		return rep, fmt.Errorf("shadow: %w", err)
+	}
+	rep.Compared, _ = strconv.ParseInt(m["compared"], 10, 64)
+	for l := 0; l <= 10; l++ {
+		rep.Extra[l], _ = strconv.ParseInt(m["extra:"+strconv.Itoa(l)], 10, 64)
+		rep.Missing[l], _ = strconv.ParseInt(m["missing:"+strconv.Itoa(l)], 10, 64)
+	}
+	return rep, nil
+}
+
+// Preview is what settings would have produced over recorded scores.
+type Preview struct {
+	Since    time.Time     `json:"since"`
+	Posts    int           `json:"posts"`
+	ByLevel  [11]int       `json:"posts_by_level"`
+	Current  [11]int       `json:"current_queued_by_level"`  // queued under the settings in force
+	Proposed [11]int       `json:"proposed_queued_by_level"` // queued under the proposal
+	Hours    []PreviewHour `json:"hours"`
+}
+
+// PreviewHour is one hour of a preview.
+type PreviewHour struct {
+	Hour     time.Time `json:"hour"`
+	Current  int       `json:"current_queued"`
+	Proposed int       `json:"proposed_queued"`
+}
+
+// Preview routes every score recorded since `since` (ids and scores only)
+// by the settings in force and by proposed, and counts both.
+func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) (Preview, error) {
+	if err := proposed.Validate(); err != nil {
+		field, msg, _ := splitField(err)
+		return Preview{}, &ValidationError{Field: field, Msg: msg}
+	}
+	current := s.Routing()
+	pv := Preview{Since: since}
+	hours := map[int64]*PreviewHour{}
+	start := strconv.FormatInt(since.UnixMilli(), 10)
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, keyScores, start, "+", 5000).Result()
+		if err != nil {
+			return pv, fmt.Errorf("preview: %w", err)
+		}
+		for _, m := range msgs {
+			level, _ := strconv.Atoi(fmt.Sprint(m.Values["level"]))
+			pHigh, _ := strconv.ParseFloat(fmt.Sprint(m.Values["p_high"]), 64)
+			if level < 0 || level > 10 {
+				continue
+			}
+			ms, _ := strconv.ParseInt(m.ID[:indexByte(m.ID, '-')], 10, 64)
+			h := time.UnixMilli(ms).UTC().Truncate(time.Hour)
+			ph := hours[h.Unix()]
+			if ph == nil {
+				ph = &PreviewHour{Hour: h}
+				hours[h.Unix()] = ph
+			}
+			pv.Posts++
+			pv.ByLevel[level]++
+			if _, q := current.Flagged(level, pHigh); q {
+				pv.Current[level]++
+				ph.Current++
+			}
+			if _, q := proposed.Flagged(level, pHigh); q {
+				pv.Proposed[level]++
+				ph.Proposed++
+			}
+		}
+		if len(msgs) < 5000 {
+			break
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+	for t := since.UTC().Truncate(time.Hour); !t.After(s.now().UTC()); t = t.Add(time.Hour) {
+		if ph := hours[t.Unix()]; ph != nil {
+			pv.Hours = append(pv.Hours, *ph)
+		} else {
+			pv.Hours = append(pv.Hours, PreviewHour{Hour: t})
+		}
+	}
+	return pv, nil
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func splitField(err error) (field, msg string, ok bool) {
+	s := err.Error()
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == ':' && s[i+1] == ' ' {
+			return s[:i], s[i+2:], true
+		}
+	}
+	return "settings", s, false
+}
+
+// Precision is how often a level's cases were real, from resolved
+// outcomes: a false positive is a miss; a duplicate counts for nothing.
+type Precision struct {
+	Since   time.Time        `json:"since"`
+	ByLevel [11]PrecisionRow `json:"by_level"`
+	ByWeek  []PrecisionWeek  `json:"by_week"`
+}
+
+// PrecisionRow counts one level's resolutions.
+type PrecisionRow struct {
+	Resolved       int     `json:"resolved"` // excluding duplicates
+	FalsePositives int     `json:"false_positives"`
+	Precision      float64 `json:"precision"` // 0 when nothing resolved
+	// MeanCorrected is the mean level volunteers gave the false positives.
+	MeanCorrected float64 `json:"mean_corrected_level"`
+}
+
+// PrecisionWeek is one ISO week, all levels together.
+type PrecisionWeek struct {
+	Week string `json:"week"` // e.g. 2026-W48
+	PrecisionRow
+}
+
+// Precision computes precision per level and per week from the
+// resolutions recorded since `since`.
+func (s *Store) Precision(ctx context.Context, since time.Time) (Precision, error) {
+	out := Precision{Since: since}
+	weeks := map[string]*PrecisionRow{}
+	var corrected [11]float64
+	var weekOrder []string
+	start := strconv.FormatInt(since.UnixMilli(), 10)
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, keyOutcomes, start, "+", 5000).Result()
+		if err != nil {
+			return out, fmt.Errorf("precision: %w", err)
+		}
+		for _, m := range msgs {
+			level, err := strconv.Atoi(fmt.Sprint(m.Values["level"]))
+			if err != nil || level < 0 || level > 10 {
+				continue
+			}
+			outcome := fmt.Sprint(m.Values["outcome"])
+			if outcome == "duplicate" {
+				continue
+			}
+			ms, _ := strconv.ParseInt(m.ID[:indexByte(m.ID, '-')], 10, 64)
+			y, w := time.UnixMilli(ms).UTC().ISOWeek()
+			wk := fmt.Sprintf("%d-W%02d", y, w)
+			if weeks[wk] == nil {
+				weeks[wk] = &PrecisionRow{}
+				weekOrder = append(weekOrder, wk)
+			}
+			row := &out.ByLevel[level]
+			row.Resolved++
+			weeks[wk].Resolved++
+			if outcome == "false_positive" {
+				row.FalsePositives++
+				weeks[wk].FalsePositives++
+				c, _ := strconv.Atoi(fmt.Sprint(m.Values["corrected"]))
+				corrected[level] += float64(c)
+			}
+		}
+		if len(msgs) < 5000 {
+			break
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+	fill := func(r *PrecisionRow) {
+		if r.Resolved > 0 {
+			r.Precision = float64(r.Resolved-r.FalsePositives) / float64(r.Resolved)
+		}
+	}
+	for l := range out.ByLevel {
+		fill(&out.ByLevel[l])
+		if out.ByLevel[l].FalsePositives > 0 {
+			out.ByLevel[l].MeanCorrected = corrected[l] / float64(out.ByLevel[l].FalsePositives)
+		}
+	}
+	for _, wk := range weekOrder {
+		r := weeks[wk]
+		fill(r)
+		out.ByWeek = append(out.ByWeek, PrecisionWeek{Week: wk, PrecisionRow: *r})
+	}
+	return out, nil
+}
+
+// ExportLabels writes one JSON line per post of every resolved case whose
+// outcome labels it: false positives carry the volunteer's corrected
+// level; confirmed cases the level the post was graded. Text is included
+// only while retention keeps it. Duplicates and "other" are left out.
+// Returns the lines written and how many carried text.
+func (s *Store) ExportLabels(ctx context.Context, w io.Writer) (lines, withText int, err error) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	start := "-"
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, keyOutcomes, start, "+", 1000).Result()
+		if err != nil {
+			return lines, withText, fmt.Errorf("export: %w", err)
+		}
+		for _, m := range msgs {
+			outcome := fmt.Sprint(m.Values["outcome"])
+			if outcome == "duplicate" || outcome == "other" {
+				continue
+			}
+			caseID := fmt.Sprint(m.Values["case"])
+			posts, err := s.rdb.LRange(ctx, keyCasePosts(caseID), 0, -1).Result()
+			if err != nil {
+				return lines, withText, fmt.Errorf("export: %w", err)
+			}
+			rec := map[string]any{"case": caseID, "outcome": outcome}
+			if len(posts) == 0 { // text expired: the label without it
+				level, _ := strconv.Atoi(fmt.Sprint(m.Values["level"]))
+				rec["level"] = labelLevel(outcome, fmt.Sprint(m.Values["corrected"]), level)
+				if err := enc.Encode(rec); err != nil {
+					return lines, withText, err
+				}
+				lines++
+				continue
+			}
+			for _, raw := range posts {
+				var e postEntry
+				if json.Unmarshal([]byte(raw), &e) != nil {
+					continue
+				}
+				r := map[string]any{"case": caseID, "post": e.ID, "outcome": outcome, "text": e.Text,
+					"graded_level": e.Level, "level": labelLevel(outcome, fmt.Sprint(m.Values["corrected"]), e.Level)}
+				if err := enc.Encode(r); err != nil {
+					return lines, withText, err
+				}
+				lines++
+				withText++
+			}
+		}
+		if len(msgs) < 1000 {
+			return lines, withText, nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+func labelLevel(outcome, corrected string, graded int) int {
+	if outcome == "false_positive" {
+		if c, err := strconv.Atoi(corrected); err == nil {
+			return c
+		}
+	}
+	return graded
+}

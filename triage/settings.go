@@ -1,0 +1,271 @@
+package triage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Settings keys live with the rest of triage (hash tag {t}).
+const (
+	keySettings        = tag + "settings"         // string: the current SettingsVersion as JSON
+	keySettingsHistory = tag + "settings:history" // list: every SettingsVersion, oldest first
+	keySettingsSeq     = tag + "settings:seq"     // counter: versions
+	keyShadow          = tag + "shadow"           // string: the candidate Routing under shadow test, JSON
+	keyShadowStats     = tag + "shadow:stats"     // hash: compared, extra:<level>, missing:<level>
+	keyOutcomes        = tag + "outcomes"         // stream: resolutions (case, level, outcome, corrected level)
+)
+
+// routingJSON is the JSON form of Routing: durations as Go duration
+// strings, claim targets by level.
+type routingJSON struct {
+	WatchLevel   *int              `json:"watch_level,omitempty"`
+	QueueLevel   *int              `json:"queue_level,omitempty"`
+	PHigh        *float64          `json:"p_high,omitempty"`
+	Lease        string            `json:"lease,omitempty"`
+	CapTotal     *int              `json:"cap_total,omitempty"`
+	CapHigh      *int              `json:"cap_high,omitempty"`
+	Retention    string            `json:"retention,omitempty"`
+	ClaimTargets map[string]string `json:"claim_targets,omitempty"`
+}
+
+// MarshalJSON writes every setting.
+func (r Routing) MarshalJSON() ([]byte, error) {
+	j := routingJSON{WatchLevel: &r.WatchLevel, QueueLevel: &r.QueueLevel, PHigh: &r.PHigh,
+		Lease: r.Lease.String(), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: r.Retention.String(),
+		ClaimTargets: map[string]string{}}
+	for l, d := range r.ClaimTargets {
+		if d > 0 {
+			j.ClaimTargets[strconv.Itoa(l)] = d.String()
+		}
+	}
+	return json.Marshal(j)
+}
+
+// ParseRouting reads JSON settings over base: absent fields keep base's
+// values; unknown fields and bad values are errors that name the field.
+func ParseRouting(b []byte, base Routing) (Routing, error) {
+	r := base
+	var j routingJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return r, &ValidationError{Field: strings.Trim(f, `"`), Msg: "unknown setting"}
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return r, &ValidationError{Field: te.Field, Msg: "wrong type"}
+		}
+		return r, &ValidationError{Field: "settings", Msg: "not a JSON object"}
+	}
+	set := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&r.WatchLevel, j.WatchLevel)
+	set(&r.QueueLevel, j.QueueLevel)
+	set(&r.CapTotal, j.CapTotal)
+	set(&r.CapHigh, j.CapHigh)
+	if j.PHigh != nil {
+		r.PHigh = *j.PHigh
+	}
+	dur := func(field, v string, dst *time.Duration) error {
+		if v == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return &ValidationError{Field: field, Msg: fmt.Sprintf("%q is not a duration like 15m", v)}
+		}
+		*dst = d
+		return nil
+	}
+	if err := dur("lease", j.Lease, &r.Lease); err != nil {
+		return r, err
+	}
+	if err := dur("retention", j.Retention, &r.Retention); err != nil {
+		return r, err
+	}
+	if j.ClaimTargets != nil {
+		r.ClaimTargets = [11]time.Duration{}
+		for k, v := range j.ClaimTargets {
+			l, err := strconv.Atoi(k)
+			if err != nil || l < 0 || l > 10 {
+				return r, &ValidationError{Field: "claim_targets", Msg: fmt.Sprintf("level %q is not 0-10", k)}
+			}
+			if err := dur("claim_targets."+k, v, &r.ClaimTargets[l]); err != nil {
+				return r, err
+			}
+		}
+	}
+	if err := r.Validate(); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return r, &ValidationError{Field: field, Msg: msg}
+	}
+	return r, nil
+}
+
+// SettingsVersion is one saved version of the routing settings.
+type SettingsVersion struct {
+	Version int64     `json:"version"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Why     string    `json:"why"`
+	Routing Routing   `json:"routing"`
+}
+
+func decodeVersion(s string) (SettingsVersion, error) {
+	var raw struct {
+		Version int64           `json:"version"`
+		By      string          `json:"by"`
+		At      time.Time       `json:"at"`
+		Why     string          `json:"why"`
+		Routing json.RawMessage `json:"routing"`
+	}
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return SettingsVersion{}, fmt.Errorf("settings record: %w", err)
+	}
+	r, err := ParseRouting(raw.Routing, DefaultRouting())
+	if err != nil {
+		return SettingsVersion{}, fmt.Errorf("settings record v%d: %w", raw.Version, err)
+	}
+	return SettingsVersion{Version: raw.Version, By: raw.By, At: raw.At, Why: raw.Why, Routing: r}, nil
+}
+
+const maxWhyBytes = 1000
+
+// SaveSettings validates and saves new routing settings as the next
+// version, audited. Every instance applies them within its watch interval.
+func (s *Store) SaveSettings(ctx context.Context, actor, why string, r Routing) (SettingsVersion, error) {
+	if err := r.Validate(); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return SettingsVersion{}, &ValidationError{Field: field, Msg: msg}
+	}
+	why = strings.TrimSpace(why)
+	if why == "" || len(why) > maxWhyBytes {
+		return SettingsVersion{}, &ValidationError{Field: "why", Msg: "say why, in at most 1000 bytes"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	v, err := s.rdb.Incr(ctx, keySettingsSeq).Result()
+	if err != nil {
+		return SettingsVersion{}, fmt.Errorf("save settings: %w", err)
+	}
+	sv := SettingsVersion{Version: v, By: actor, At: s.now().UTC(), Why: why, Routing: r}
+	b, err := json.Marshal(sv)
+	if err != nil {
+		return SettingsVersion{}, err
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, keySettings, b, 0)
+		p.RPush(ctx, keySettingsHistory, b)
+		return nil
+	})
+	if err != nil {
+		return SettingsVersion{}, fmt.Errorf("save settings: %w", err)
+	}
+	if err := s.auditEvent(ctx, "", actor, "settings_changed", "version="+strconv.FormatInt(v, 10)); err != nil {
+		return SettingsVersion{}, err
+	}
+	s.setRouting(r)
+	return sv, nil
+}
+
+// CurrentSettings returns the saved settings; ok is false when none were
+// ever saved.
+func (s *Store) CurrentSettings(ctx context.Context) (sv SettingsVersion, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	raw, err := s.rdb.Get(ctx, keySettings).Result()
+	if err == redis.Nil {
+		return SettingsVersion{}, false, nil
+	}
+	if err != nil {
+		return SettingsVersion{}, false, fmt.Errorf("read settings: %w", err)
+	}
+	sv, err = decodeVersion(raw)
+	return sv, err == nil, err
+}
+
+// SettingsHistory returns every saved version, newest first.
+func (s *Store) SettingsHistory(ctx context.Context) ([]SettingsVersion, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	raws, err := s.rdb.LRange(ctx, keySettingsHistory, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("settings history: %w", err)
+	}
+	out := make([]SettingsVersion, 0, len(raws))
+	for i := len(raws) - 1; i >= 0; i-- {
+		if v, err := decodeVersion(raws[i]); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// Rollback saves an earlier version's settings as the newest version.
+func (s *Store) Rollback(ctx context.Context, actor string, version int64, why string) (SettingsVersion, error) {
+	hist, err := s.SettingsHistory(ctx)
+	if err != nil {
+		return SettingsVersion{}, err
+	}
+	for _, v := range hist {
+		if v.Version == version {
+			return s.SaveSettings(ctx, actor, fmt.Sprintf("rollback to v%d: %s", version, why), v.Routing)
+		}
+	}
+	return SettingsVersion{}, &ValidationError{Field: "version", Msg: fmt.Sprintf("no version %d", version)}
+}
+
+// SeedSettings saves r as the first version when Redis holds none, and
+// otherwise applies what Redis holds: Redis wins over a settings file.
+func (s *Store) SeedSettings(ctx context.Context, r Routing, source string) (SettingsVersion, error) {
+	cur, ok, err := s.CurrentSettings(ctx)
+	if err != nil {
+		return SettingsVersion{}, err
+	}
+	if ok {
+		s.setRouting(cur.Routing)
+		return cur, nil
+	}
+	return s.SaveSettings(ctx, "system", "seeded from "+source, r)
+}
+
+// WatchSettings applies saved settings as they change, checking every
+// interval, until ctx ends.
+func (s *Store) WatchSettings(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	var applied int64
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		cur, ok, err := s.CurrentSettings(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("reading settings failed; keeping the ones in force", "err", err)
+		case ok && cur.Version != applied:
+			s.setRouting(cur.Routing)
+			s.loadShadow(ctx)
+			applied = cur.Version
+			log.Info("settings applied", "version", cur.Version)
+		default:
+			s.loadShadow(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
