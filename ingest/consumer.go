@@ -156,7 +156,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		JoinGroupBackoff:  500 * time.Millisecond,
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.metrics.kafkaErrors.Inc() }),
+		// kafka-go's errors are protocol and connection errors, never
+		// message content: counted, and logged at debug level.
+		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
+			c.metrics.kafkaErrors.Inc()
+			c.log.Debug("kafka client error", "err", fmt.Sprintf(f, a...))
+		}),
 	})
 	dlq := &kafka.Writer{
 		Addr:         kafka.TCP(o.Brokers...),

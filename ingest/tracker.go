@@ -2,48 +2,45 @@ package ingest
 
 import "sync"
 
-// tracker keeps, for each partition, the offsets fetched and not yet
-// committed, in fetch order, and which of them are done. The commit point
-// of a partition is one past the last offset of its contiguous done
-// prefix: a slow message holds back every later one in its partition, so
-// a crash redelivers it and everything after it, never skips it.
+// tracker keeps, for each partition, the offsets fetched and not yet done
+// (a multiset: after a rebalance kafka-go may deliver an offset again, and
+// may still deliver stale messages of the old assignment; every copy is
+// handled and counted). The commit point of a partition is its smallest
+// outstanding offset, or one past the highest offset fetched when none is
+// outstanding: a slow message holds back every later one in its
+// partition, so a crash redelivers it and everything after it, never
+// skips it. Within one assignment kafka-go delivers a partition's offsets
+// in order, so everything below the highest fetched offset was fetched.
 type tracker struct {
 	mu    sync.Mutex
 	parts map[int]*partTrack
 }
 
 type partTrack struct {
-	pending   []int64 // fetched, not yet passed by the commit point, in fetch order
-	done      map[int64]struct{}
-	commit    int64 // next offset to commit (one past the done prefix); -1: none yet
-	committed int64 // last offset committed to the broker; -1: none yet
+	outstanding map[int64]int // offset -> copies fetched and not yet done
+	maxFetched  int64         // highest offset fetched; -1: none
+	low         int64         // lowest offset fetched; a commit must pass it to mean progress
+	committed   int64         // last offset committed to the broker; -1: none yet
 }
 
 func newTracker() *tracker { return &tracker{parts: make(map[int]*partTrack)} }
 
-// fetched records a fetched offset. An offset at or below the last one
-// fetched means the partition was re-assigned and is being read again
-// from its committed offset: the partition's pending list starts over.
+// fetched records a fetched offset.
 func (t *tracker) fetched(partition int, offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.parts[partition]
 	if p == nil {
-		p = &partTrack{done: make(map[int64]struct{}), commit: -1, committed: -1}
+		p = &partTrack{outstanding: make(map[int64]int), maxFetched: -1, low: offset, committed: -1}
 		t.parts[partition] = p
 	}
-	if n := len(p.pending); n > 0 && offset <= p.pending[n-1] {
-		p.pending = p.pending[:0]
-		for o := range p.done {
-			if o < offset {
-				delete(p.done, o)
-			}
-		}
-	}
-	p.pending = append(p.pending, offset)
+	p.outstanding[offset]++
+	p.maxFetched = max(p.maxFetched, offset)
+	p.low = min(p.low, offset)
 }
 
-// markDone records that the outcome of the message at offset is durable.
+// markDone records that the outcome of one fetched copy of the message at
+// offset is durable.
 func (t *tracker) markDone(partition int, offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -51,33 +48,29 @@ func (t *tracker) markDone(partition int, offset int64) {
 	if p == nil {
 		return
 	}
-	p.done[offset] = struct{}{}
-	i := 0
-	for ; i < len(p.pending); i++ {
-		o := p.pending[i]
-		if _, ok := p.done[o]; !ok {
-			break
-		}
-		delete(p.done, o)
-		p.commit = o + 1
-	}
-	if i > 0 {
-		p.pending = append(p.pending[:0], p.pending[i:]...)
+	if n := p.outstanding[offset]; n > 1 {
+		p.outstanding[offset] = n - 1
+	} else {
+		delete(p.outstanding, offset)
 	}
 }
 
-// toCommit returns, for each partition whose commit point moved since its
+// toCommit returns, for each partition whose commit point moved past its
 // last commit, the offset to commit.
 func (t *tracker) toCommit() map[int]int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out map[int]int64
 	for part, p := range t.parts {
-		if p.commit > p.committed {
+		point := p.maxFetched + 1
+		for o := range p.outstanding {
+			point = min(point, o)
+		}
+		if point > p.committed && point > p.low {
 			if out == nil {
 				out = make(map[int]int64)
 			}
-			out[part] = p.commit
+			out[part] = point
 		}
 	}
 	return out
@@ -94,13 +87,15 @@ func (t *tracker) committed(offsets map[int]int64) {
 	}
 }
 
-// inFlight counts fetched messages not yet passed by a commit point.
+// inFlight counts fetched copies not yet done.
 func (t *tracker) inFlight() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
 	for _, p := range t.parts {
-		n += len(p.pending)
+		for _, c := range p.outstanding {
+			n += c
+		}
 	}
 	return n
 }

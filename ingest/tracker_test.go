@@ -33,8 +33,8 @@ func TestTrackerCommitsOnlyContiguousPrefix(t *testing.T) {
 }
 
 // TestTrackerRefetchAfterRebalance: a partition read again from an
-// earlier offset starts over; the commit point never passes an offset
-// that is not done.
+// earlier offset (after a rebalance), with every copy still handled: the
+// commit point waits for every copy and never passes an unfinished one.
 func TestTrackerRefetchAfterRebalance(t *testing.T) {
 	tr := newTracker()
 	for o := int64(0); o < 5; o++ {
@@ -42,14 +42,36 @@ func TestTrackerRefetchAfterRebalance(t *testing.T) {
 	}
 	tr.markDone(1, 0)
 	tr.markDone(1, 3)
-	// Rebalance: the partition comes back from its committed offset 1.
+	// Rebalance: the partition comes back from its committed offset 1,
+	// while the first copies of 1, 2 and 4 are still being handled.
 	for o := int64(1); o < 5; o++ {
 		tr.fetched(1, o)
 	}
-	tr.markDone(1, 1)
+	tr.markDone(1, 1) // first copy of 1
 	tr.markDone(1, 2)
+	if got := tr.toCommit()[1]; got != 1 {
+		t.Fatalf("commit point %d, want 1: the second copy of 1 is in flight", got)
+	}
+	for _, o := range []int64{1, 2, 3, 4} { // second copies
+		tr.markDone(1, o)
+	}
 	if got := tr.toCommit()[1]; got != 4 {
-		t.Fatalf("commit point %d, want 4 (3 was done before the rebalance)", got)
+		t.Fatalf("commit point %d, want 4: the first copy of 4 is in flight", got)
+	}
+	tr.markDone(1, 4)
+	if got := tr.toCommit()[1]; got != 5 {
+		t.Fatalf("commit point %d, want 5", got)
+	}
+	// A stale message of the old assignment, delivered late, holds the
+	// commit point at itself until it is done.
+	tr.committed(map[int]int64{1: 5})
+	tr.fetched(1, 3)
+	if got, ok := tr.toCommit()[1]; ok {
+		t.Fatalf("commit %d while a stale copy is in flight", got)
+	}
+	tr.markDone(1, 3)
+	if n := tr.inFlight(); n != 0 {
+		t.Fatalf("in flight %d", n)
 	}
 }
 

@@ -149,7 +149,7 @@ func TestCrashRecovery(t *testing.T) {
 		stderr := &syncBuffer{}
 		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(),
 			"--listen", "127.0.0.1:0", "--model", "", "--group", "crash", "--session-timeout", "2s",
-			"--log-level", "warn")
+			"--log-level", "debug")
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -167,6 +167,11 @@ func TestCrashRecovery(t *testing.T) {
 	cmd, stderr := start()
 	defer func() {
 		if t.Failed() {
+			if gi := kc.GroupInfo("crash"); gi != nil {
+				for _, m := range gi.Members {
+					t.Logf("group %s state %s epoch %d: member %s assigned %v", gi.Group, gi.State, gi.Epoch, m.MemberID, m.Assignment)
+				}
+			}
 			t.Logf("service log:\n%s", stderr.String())
 		}
 	}()
