@@ -90,6 +90,7 @@ type QueueCollector struct {
 	claimed, escalated, watched *prometheus.Desc
 	up                          *prometheus.Desc
 	memUsed, memMax             *prometheus.Desc
+	precision, resolved         *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of s's queue figures.
@@ -107,12 +108,14 @@ func NewQueueCollector(s *Store) *QueueCollector {
 		up:        d("redis_up", "1 when the last scrape read Redis."),
 		memUsed:   d("redis_used_memory_bytes", "Redis used_memory at scrape time."),
 		memMax:    d("redis_maxmemory_bytes", "Redis maxmemory (0: no limit)."),
+		precision: d("outcome_precision_ratio", "Share of resolved cases at a level that were not false positives, last 28 days.", "level"),
+		resolved:  d("outcome_resolved_cases", "Resolved cases at a level, last 28 days (duplicates excluded).", "level"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.overdue, c.claimed, c.escalated, c.watched, c.up, c.memUsed, c.memMax} {
+	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.overdue, c.claimed, c.escalated, c.watched, c.up, c.memUsed, c.memMax, c.precision, c.resolved} {
 		ch <- d
 	}
 }
@@ -138,4 +141,14 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.watched, prometheus.GaugeValue, float64(st.Watch))
 	ch <- prometheus.MustNewConstMetric(c.memUsed, prometheus.GaugeValue, float64(st.UsedMemory))
 	ch <- prometheus.MustNewConstMetric(c.memMax, prometheus.GaugeValue, float64(st.MaxMemory))
+	if p, err := c.store.Precision(ctx, c.store.now().AddDate(0, 0, -28)); err == nil {
+		for l, r := range p.ByLevel {
+			if r.Resolved == 0 {
+				continue
+			}
+			lv := strconv.Itoa(l)
+			ch <- prometheus.MustNewConstMetric(c.precision, prometheus.GaugeValue, r.Precision, lv)
+			ch <- prometheus.MustNewConstMetric(c.resolved, prometheus.GaugeValue, float64(r.Resolved), lv)
+		}
+	}
 }

@@ -14,16 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Settings keys live with the rest of triage (hash tag {t}).
-const (
-	keySettings        = tag + "settings"         // string: the current SettingsVersion as JSON
-	keySettingsHistory = tag + "settings:history" // list: every SettingsVersion, oldest first
-	keySettingsSeq     = tag + "settings:seq"     // counter: versions
-	keyShadow          = tag + "shadow"           // string: the candidate Routing under shadow test, JSON
-	keyShadowStats     = tag + "shadow:stats"     // hash: compared, extra:<level>, missing:<level>
-	keyOutcomes        = tag + "outcomes"         // stream: resolutions (case, level, outcome, corrected level)
-)
-
 // routingJSON is the JSON form of Routing: durations as Go duration
 // strings, claim targets by level.
 type routingJSON struct {

@@ -38,6 +38,8 @@ var (
 	luaSweep string
 	//go:embed lua/audit.lua
 	luaAudit string
+	//go:embed lua/repair.lua
+	luaRepair string
 )
 
 // Errors of case operations. The HTTP layer maps them to status codes.
@@ -115,6 +117,7 @@ type Store struct {
 	transition *redis.Script
 	sweep      *redis.Script
 	audit      *redis.Script
+	repair     *redis.Script
 	timeout    time.Duration
 	metrics    *storeMetrics
 	// now is the app clock: note timestamps and input checks only. Leases
@@ -133,6 +136,7 @@ func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
 		rdb: rdb, timeout: 5 * time.Second, now: time.Now, metrics: newStoreMetrics(),
 		ingest: script(luaIngest), claim: script(luaClaim),
 		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
+		repair: script(luaRepair),
 	}
 	st.setRouting(routing)
 	return st, nil
@@ -472,4 +476,24 @@ func (s *Store) Sweep(ctx context.Context) (expired, followups int, err error) {
 		return 0, 0, fmt.Errorf("sweep script: %w", err)
 	}
 	return int(out[0]), int(out[1]), nil
+}
+
+// Repair makes every volunteer's held set and the lease index agree with
+// the cases (a case claimed without a lease entry is put back in the
+// index, so it can expire). Safe to run at any time, from any instance.
+func (s *Store) Repair(ctx context.Context) (int, error) {
+	fixed := 0
+	iter := s.rdb.Scan(ctx, 0, keyHeldPattern, 200).Iterator()
+	for iter.Next(ctx) {
+		user := strings.TrimPrefix(iter.Val(), tag+"held:")
+		n, err := s.repair.Run(ctx, s.rdb, []string{keyQueue}, tag, user).Int()
+		if err != nil {
+			return fixed, fmt.Errorf("repair: %w", err)
+		}
+		fixed += n
+	}
+	if err := iter.Err(); err != nil {
+		return fixed, fmt.Errorf("repair: %w", err)
+	}
+	return fixed, nil
 }

@@ -406,3 +406,30 @@ func TestConcurrentClaims(t *testing.T) {
 	}
 	t.Logf("%d claims by 40 volunteers in %v; %d contested cases, one winner each", claims, duration, contested)
 }
+
+// TestRepair: a claimed case missing from the lease index is put back, so
+// it can expire; a held entry that no longer matches its case is dropped.
+// Running it twice changes nothing more.
+func TestRepair(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	c := seed(t, s, "repair-author", 8)
+	if _, err := s.Claim(ctx, "vol", RoleVolunteer, c); err != nil {
+		t.Fatal(err)
+	}
+	rs.Client.ZRem(ctx, keyLeases, c)
+	rs.Client.HSet(ctx, keyCase(c), "lease_ms", 1) // and its lease ran out
+	rs.Client.SAdd(ctx, keyHeld("vol"), "c-gone")
+	if n, err := s.Repair(ctx); err != nil || n != 2 {
+		t.Fatalf("repair: %d fixed, %v; want 2", n, err)
+	}
+	if n, _ := s.Repair(ctx); n != 0 {
+		t.Fatalf("second repair fixed %d", n)
+	}
+	if exp, _, err := s.Sweep(ctx); err != nil || exp != 1 {
+		t.Fatalf("sweep after repair: %d expired, %v", exp, err)
+	}
+	if cs, _ := s.peek(ctx, c); cs.State != "pending" {
+		t.Fatalf("case %+v, want pending", cs)
+	}
+}

@@ -40,7 +40,7 @@ func NewSweeper(s *Store, interval time.Duration, log *slog.Logger, reg promethe
 func (sw *Sweeper) Run(ctx context.Context) {
 	t := time.NewTicker(sw.interval)
 	defer t.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -55,6 +55,14 @@ func (sw *Sweeper) Run(ctx context.Context) {
 			}
 			sw.expired.Add(float64(exp))
 			sw.followups.Add(float64(fol))
+			if n%12 == 0 { // about a minute at the default interval
+				if fixed, err := sw.store.Repair(ctx); err != nil && ctx.Err() == nil {
+					sw.errors.Inc()
+					sw.log.Warn("repair failed", "err", err)
+				} else if fixed > 0 {
+					sw.log.Warn("repaired case indexes", "fixed", fixed)
+				}
+			}
 		}
 	}
 }

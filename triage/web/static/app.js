@@ -64,7 +64,9 @@
       }
       if (res.status === 409 || res.status === 401 || res.status === 404) {
         var lost = document.getElementById('lease-lost');
-        lost.textContent = el.getAttribute('data-lost') + (res.body && res.body.error ? res.body.error : res.status);
+        // Say why in the page's language: a 409 means the lease expired, was
+        // released or went to someone else; other codes are shown as is.
+        lost.textContent = el.getAttribute('data-lost') + (res.status === 409 ? el.getAttribute('data-stale') : String(res.status));
         lost.hidden = false;
         el.hidden = true;
         document.querySelectorAll('.actions button, .actions select, .actions textarea, .actions input').forEach(function (b) { b.disabled = true; });
