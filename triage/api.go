@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -178,7 +179,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			writeError(w, http.StatusRequestEntityTooLarge, "request body over 64 KiB")
 			return false
 		}
-		writeError(w, http.StatusBadRequest, "body must be a JSON object of the documented fields: "+jsonProblem(err))
+		writeError(w, http.StatusBadRequest, "body must be a JSON object of the documented fields ("+
+			strings.Join(jsonFields(v), ", ")+"): "+jsonProblem(err))
 		return false
 	}
 	return true
@@ -193,11 +195,35 @@ func jsonProblem(err error) string {
 	case errors.As(err, &te):
 		return "field " + strconv.Quote(te.Field) + " has the wrong type"
 	}
-	// "json: unknown field \"x\"" names only the field, never a value.
-	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
-		return s[len("json: "):]
+	// The name of an unknown field is the client's input: not echoed.
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return "an unknown field"
 	}
 	return "malformed"
+}
+
+// jsonFields lists the JSON field names of the struct v points to.
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []string
+	if t.Kind() != reflect.Struct {
+		return out
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous {
+			out = append(out, jsonFields(reflect.New(f.Type).Interface())...)
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // caseError maps store errors to statuses.

@@ -230,7 +230,8 @@ func TestHTTPGuards(t *testing.T) {
 		t.Fatalf("100 KB body: %d %v", code, body)
 	}
 	// Unknown fields and bad JSON are 400 with a message.
-	if code, body := e.do(t, "admin", "POST", "/api/v1/users", map[string]any{"nmae": "x"}); code != 400 || !strings.Contains(body["error"].(string), "nmae") {
+	if code, body := e.do(t, "admin", "POST", "/api/v1/users", map[string]any{"nmae": "x"}); code != 400 ||
+		!strings.Contains(body["error"].(string), "name, role, password") || strings.Contains(body["error"].(string), "nmae") {
 		t.Fatalf("unknown field: %d %v", code, body)
 	}
 	// Login: cookie attributes, a new token each time, throttling (S2, S7).

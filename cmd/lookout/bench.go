@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ import (
 func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
 	var model, data, peer, out string
 	var passes, rounds int
+	var e2e bool
+	var cpuProfile string
 	fs := newFlagSet("bench", stderr)
 	fs.StringVar(&model, "model", "models/risk.model", "trained model file")
 	fs.StringVar(&data, "data", "../shared/data/weibo_random/posts.jsonl,../shared/data/sos4k/train.jsonl", "posts (JSON Lines with text), comma-separated; each file is timed")
@@ -32,8 +35,21 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.IntVar(&passes, "passes", 2, "passes over each file in a round")
 	fs.IntVar(&rounds, "rounds", 5, "rounds; each times lookout then the peer, and the median is reported")
 	fs.StringVar(&out, "out", "", "also write the figures to this file")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.BoolVar(&e2e, "e2e", false, "also measure end to end: kfake -> scoring -> a real redis-server (needs redis-server on PATH)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	runtime.GOMAXPROCS(1) // per-core figures
 	var report strings.Builder
@@ -89,7 +105,14 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			fmt.Fprintf(w, "  ratio (median of the rounds' ratios; range %.2f-%.2f)              %8.2fx\n", slices.Min(ratios), slices.Max(ratios), median(ratios))
 		}
 	}
-	fmt.Fprintf(w, "\nresident memory: %s\n", rss())
+	fmt.Fprintf(w, "\nresident memory of the bench process: %s\n", rss())
+	if e2e {
+		first := strings.Split(data, ",")[0]
+		dataDir := filepath.Dir(filepath.Dir(first))
+		if err := benchE2E(ctx, w, cls, dataDir); err != nil {
+			return err
+		}
+	}
 	if out != "" {
 		if err := os.WriteFile(out, []byte(report.String()), 0o644); err != nil {
 			return err

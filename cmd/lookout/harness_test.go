@@ -165,7 +165,7 @@ func waitCommitted(t testing.TB, brokers []string, group string, timeout time.Du
 		if err == nil && len(high) == testPartitions {
 			done := true
 			for p, h := range high {
-				if committed[p] != h {
+				if committed[p] != h && h > 0 { // an empty partition has nothing to commit
 					done = false
 				}
 			}

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"lookout/classifier"
+	"lookout/ingest"
+	"lookout/triage"
+)
+
+// latencyRecorder wraps the store and records, for each flagged post,
+// the time from its created_at to its case being written.
+type latencyRecorder struct {
+	recorder
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (l *latencyRecorder) Record(ctx context.Context, p triage.Post, res classifier.Result, unclassified bool) (triage.Outcome, string, error) {
+	out, id, err := l.recorder.Record(ctx, p, res, unclassified)
+	if err == nil && (out == triage.OutcomeCreated || out == triage.OutcomeJoined) {
+		d := time.Since(p.CreatedAt)
+		l.mu.Lock()
+		l.lat = append(l.lat, d)
+		l.mu.Unlock()
+	}
+	return out, id, err
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(p*float64(len(s)-1))]
+}
+
+// benchE2E runs the end-to-end figures; w gets the report.
+func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, dataDir string) error {
+	runtime.GOMAXPROCS(runtime.NumCPU())
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return errors.New("e2e: needs redis-server on PATH (apt-get install -y redis-server)")
+	}
+	// Posts: ordinary ones and about 5% high-risk tree-hole comments.
+	var calm, risky []string
+	for _, f := range []string{"weibo_random/posts.jsonl", "ewect/posts.jsonl"} {
+		ps, err := readJSONL(filepath.Join(dataDir, f))
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			calm = append(calm, p.Text)
+		}
+	}
+	ps, err := readJSONL(filepath.Join(dataDir, "sos4k/train.jsonl"))
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.Level != nil && *p.Level >= 8 {
+			risky = append(risky, p.Text)
+		}
+	}
+	const n = 40000
+	texts := make([]string, n)
+	for i := range texts {
+		if i%20 == 0 {
+			texts[i] = risky[i/20%len(risky)]
+		} else {
+			texts[i] = calm[i%len(calm)]
+		}
+	}
+
+	// Scoring alone, all cores, same posts.
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	workers := runtime.NumCPU()
+	for g := 0; g < workers; g++ {
+		wg.Go(func() {
+			for i := g; i < n; i += workers {
+				_, _ = cls.Score(texts[i])
+			}
+		})
+	}
+	wg.Wait()
+	scoreRate := float64(n) / time.Since(t0).Seconds()
+
+	// A real redis-server and kfake with 8 partitions.
+	dir, err := os.MkdirTemp("", "lookout-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	port := freePortNumber()
+	rcmd := exec.CommandContext(ctx, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+		"--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction")
+	if err := rcmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = rcmd.Process.Kill(); _ = rcmd.Wait() }()
+	redisURL := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	rdb, err := newRedis(redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	for i := 0; rdb.Ping(ctx).Err() != nil; i++ {
+		if i > 100 {
+			return errors.New("e2e: redis-server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(8, "posts"), kfake.SeedTopics(1, "posts.dlq"))
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	writer := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: "posts", Balancer: &kafka.Hash{},
+		BatchTimeout: 2 * time.Millisecond, BatchSize: 1000, RequiredAcks: kafka.RequireAll}
+	defer writer.Close()
+	message := func(id string, text string, at time.Time) kafka.Message {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		author := "bench-author-" + strconv.Itoa(int(h.Sum32()%20000))
+		v, _ := json.Marshal(map[string]any{"v": 1, "id": id, "author_id": author, "text": text, "created_at": at.Format(time.RFC3339Nano)})
+		return kafka.Message{Key: []byte(author), Value: v}
+	}
+	msgs := make([]kafka.Message, n)
+	now := time.Now()
+	for i := range msgs {
+		msgs[i] = message("pre-"+strconv.Itoa(i), texts[i], now)
+	}
+	for i := 0; i < n; i += 1000 {
+		if err := writer.WriteMessages(ctx, msgs[i:i+1000]...); err != nil {
+			return err
+		}
+	}
+
+	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
+	lr := &latencyRecorder{recorder: store}
+	consume := func(group string) (context.CancelFunc, chan error, error) {
+		c, err := ingest.New(ingest.Options{Brokers: brokers, GroupID: group, Workers: benchWorkers(), Handler: newPipeline(cls, lr, log, nil), Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(cctx) }()
+		return cancel, done, nil
+	}
+	// End-to-end throughput over the preloaded topic.
+	t0 = time.Now()
+	cancel, done, err := consume("bench-e2e")
+	if err != nil {
+		return err
+	}
+	if err := waitGroupDone(ctx, brokers, "bench-e2e", 8, 3*time.Minute); err != nil {
+		cancel()
+		return err
+	}
+	e2eRate := float64(n) / time.Since(t0).Seconds()
+	flagged := len(lr.lat)
+
+	// Post-to-case latency at a steady 2,000 posts/s for 15 s, with the
+	// consumer caught up.
+	lr.mu.Lock()
+	lr.lat = nil
+	lr.mu.Unlock()
+	const rate, seconds = 2000, 15
+	tick := time.NewTicker(10 * time.Millisecond)
+	for i := 0; i < rate*seconds; {
+		<-tick.C
+		batch := make([]kafka.Message, 0, rate/100)
+		for j := 0; j < rate/100; j, i = j+1, i+1 {
+			batch = append(batch, message("live-"+strconv.Itoa(i), texts[i%n], time.Now()))
+		}
+		if err := writer.WriteMessages(ctx, batch...); err != nil {
+			tick.Stop()
+			cancel()
+			return err
+		}
+	}
+	tick.Stop()
+	if err := waitGroupDone(ctx, brokers, "bench-e2e", 8, time.Minute); err != nil {
+		cancel()
+		return err
+	}
+	cancel()
+	<-done
+	lr.mu.Lock()
+	lat := lr.lat
+	lr.mu.Unlock()
+
+	// Claim latency: 50 volunteers claim the next case and resolve it.
+	var cmu sync.Mutex
+	var claims []time.Duration
+	deadline := time.Now().Add(10 * time.Second)
+	for v := 0; v < 50; v++ {
+		name := fmt.Sprintf("bench-vol-%02d", v)
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				l, err := store.Claim(ctx, name, triage.RoleVolunteer, "")
+				d := time.Since(t)
+				if err != nil {
+					return
+				}
+				cmu.Lock()
+				claims = append(claims, d)
+				cmu.Unlock()
+				_ = store.Resolve(ctx, name, l.CaseID, l.Token, triage.Resolution{Outcome: "reached_safe"})
+			}
+		})
+	}
+	wg.Wait()
+
+	// Start-up to ready, and resident memory after a full pass, of a
+	// `lookout serve` process.
+	startup, rss, err := benchServe(ctx, brokers, redisURL)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\nend to end (kfake, 8 partitions -> scoring -> redis-server 7, AOF everysec; %d posts, %d flagged, %d cores)\n", n, flagged, runtime.NumCPU())
+	fmt.Fprintf(w, "  scoring only, all cores                         %8.0f posts/s\n", scoreRate)
+	fmt.Fprintf(w, "  end to end                                      %8.0f posts/s  (%.0f%% of scoring only)\n", e2eRate, 100*e2eRate/scoreRate)
+	fmt.Fprintf(w, "  post to case at %d posts/s (%d flagged)       p50 %v  p99 %v\n", rate, len(lat), pct(lat, 0.5).Round(100*time.Microsecond), pct(lat, 0.99).Round(100*time.Microsecond))
+	fmt.Fprintf(w, "  claim with 50 concurrent volunteers (%d claims)  p50 %v  p99 %v\n", len(claims), pct(claims, 0.5).Round(10*time.Microsecond), pct(claims, 0.99).Round(10*time.Microsecond))
+	fmt.Fprintf(w, "  lookout serve: start to ready %v, resident memory after %d posts %s\n", startup.Round(time.Millisecond), n, rss)
+	return nil
+}
+
+// waitGroupDone waits until the group has committed every partition's end.
+func waitGroupDone(ctx context.Context, brokers []string, group string, parts int, timeout time.Duration) error {
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	ids := make([]int, parts)
+	reqs := make([]kafka.OffsetRequest, parts)
+	for i := range ids {
+		ids[i], reqs[i] = i, kafka.LastOffsetOf(i)
+	}
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		of, err1 := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{"posts": ids}})
+		lo, err2 := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{"posts": reqs}})
+		if err1 == nil && err2 == nil {
+			committed := map[int]int64{}
+			for _, p := range of.Topics["posts"] {
+				committed[p.Partition] = p.CommittedOffset
+			}
+			// A group with no commit yet reports no partitions: compare
+			// against every partition's end.
+			doneAll := len(lo.Topics["posts"]) == parts
+			for _, p := range lo.Topics["posts"] {
+				if c, ok := committed[p.Partition]; !ok || c != p.LastOffset {
+					doneAll = false
+				}
+			}
+			if doneAll {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("group %s did not finish within %v", group, timeout)
+}
+
+// benchServe starts this binary as `lookout serve` with a new group,
+// times it to ready, waits until it has read the whole topic, and reads
+// its resident memory.
+func benchServe(ctx context.Context, brokers []string, redisURL string) (time.Duration, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, "", err
+	}
+	port := freePortNumber()
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, self, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", redisURL,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--group", "bench-serve", "--log-level", "error")
+	if err := cmd.Start(); err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var startup time.Duration
+	for i := 0; ; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				startup = time.Since(t0)
+				break
+			}
+		}
+		if i > 3000 {
+			return 0, "", errors.New("serve did not become ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := waitGroupDone(ctx, brokers, "bench-serve", 8, 3*time.Minute); err != nil {
+		return 0, "", err
+	}
+	return startup, procRSS(cmd.Process.Pid), nil
+}
+
+func procRSS(pid int) string {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func freePortNumber() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+
+func benchWorkers() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil {
+		return n
+	}
+	return 16
+}
