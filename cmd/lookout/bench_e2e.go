@@ -353,7 +353,6 @@ func freePortNumber() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-
 func benchWorkers() int {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil {
 		return n
