@@ -33,18 +33,21 @@ import (
 // the time from its created_at to its case being written.
 type latencyRecorder struct {
 	recorder
-	mu  sync.Mutex
-	lat []time.Duration
+	mu    sync.Mutex
+	lat   []time.Duration
+	first time.Time // when the first post was recorded
 }
 
 func (l *latencyRecorder) Record(ctx context.Context, p triage.Post, res classifier.Result, unclassified bool) (triage.Outcome, string, error) {
 	out, id, err := l.recorder.Record(ctx, p, res, unclassified)
-	if err == nil && (out == triage.OutcomeCreated || out == triage.OutcomeJoined) {
-		d := time.Since(p.CreatedAt)
-		l.mu.Lock()
-		l.lat = append(l.lat, d)
-		l.mu.Unlock()
+	l.mu.Lock()
+	if l.first.IsZero() {
+		l.first = time.Now()
 	}
+	if err == nil && (out == triage.OutcomeCreated || out == triage.OutcomeJoined) {
+		l.lat = append(l.lat, time.Since(p.CreatedAt))
+	}
+	l.mu.Unlock()
 	return out, id, err
 }
 
@@ -186,7 +189,10 @@ func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, data
 		cancel()
 		return err
 	}
-	e2eRate := float64(n) / time.Since(t0).Seconds()
+	joinAndAll := time.Since(t0)
+	lr.mu.Lock()
+	e2eRate := float64(n) / time.Since(lr.first).Seconds() // from the first post handled: the group join is not throughput
+	lr.mu.Unlock()
 	flagged := len(lr.lat)
 
 	// Post-to-case latency at a steady 2,000 posts/s for 15 s, with the
@@ -251,7 +257,7 @@ func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, data
 
 	fmt.Fprintf(w, "\nend to end (kfake, 8 partitions -> scoring -> redis-server 7, AOF everysec; %d posts, %d flagged, %d cores)\n", n, flagged, runtime.NumCPU())
 	fmt.Fprintf(w, "  scoring only, all cores                         %8.0f posts/s\n", scoreRate)
-	fmt.Fprintf(w, "  end to end                                      %8.0f posts/s  (%.0f%% of scoring only)\n", e2eRate, 100*e2eRate/scoreRate)
+	fmt.Fprintf(w, "  end to end                                      %8.0f posts/s  (%.0f%% of scoring only; %v with the group join)\n", e2eRate, 100*e2eRate/scoreRate, joinAndAll.Round(time.Millisecond))
 	fmt.Fprintf(w, "  post to case at %d posts/s (%d flagged)       p50 %v  p99 %v\n", rate, len(lat), pct(lat, 0.5).Round(100*time.Microsecond), pct(lat, 0.99).Round(100*time.Microsecond))
 	fmt.Fprintf(w, "  claim with 50 concurrent volunteers (%d claims)  p50 %v  p99 %v\n", len(claims), pct(claims, 0.5).Round(10*time.Microsecond), pct(claims, 0.99).Round(10*time.Microsecond))
 	fmt.Fprintf(w, "  lookout serve: start to ready %v, resident memory after %d posts %s\n", startup.Round(time.Millisecond), n, rss)
