@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +13,11 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"lookout/ingest"
 	"lookout/triage"
@@ -74,6 +81,11 @@ type serveConfig struct {
 	SessionTimeout  time.Duration
 	Hotline         string
 	Emergency       string
+	KafkaTLS        bool
+	KafkaCA         string
+	KafkaSASL       string
+	KafkaUser       string
+	KafkaPassword   string
 	InsecureDev     bool
 }
 
@@ -93,6 +105,11 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "Kafka consumer group session timeout: how soon a dead instance's partitions move")
 	fs.StringVar(&c.Hotline, "hotline", "400-161-9995", "crisis hotline shown on every case page")
 	fs.StringVar(&c.Emergency, "emergency", "110 / 120", "emergency numbers shown on every case page")
+	fs.BoolVar(&c.KafkaTLS, "kafka-tls", false, "connect to Kafka over TLS")
+	fs.StringVar(&c.KafkaCA, "kafka-ca", "", "PEM file of the CA that signed the brokers' certificates (default: the system roots)")
+	fs.StringVar(&c.KafkaSASL, "kafka-sasl", "none", "Kafka SASL mechanism: none, plain, scram-sha-256 or scram-sha-512")
+	fs.StringVar(&c.KafkaUser, "kafka-user", "", "Kafka SASL user")
+	fs.StringVar(&c.KafkaPassword, "kafka-password", "", "Kafka SASL password (prefer the environment variable)")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "allow plain-HTTP cookies and unauthenticated Redis and Kafka off loopback")
 }
 
@@ -137,12 +154,75 @@ func (c *serveConfig) validate() error {
 			return errors.New("redis-url: a Redis off loopback needs a password (or --insecure-dev)")
 		}
 	}
+	switch c.KafkaSASL {
+	case "none", "":
+	case "plain", "scram-sha-256", "scram-sha-512":
+		if c.KafkaUser == "" || c.KafkaPassword == "" {
+			return fmt.Errorf("kafka-user, kafka-password: required with kafka-sasl %s", c.KafkaSASL)
+		}
+	default:
+		return fmt.Errorf("kafka-sasl: %q is not none, plain, scram-sha-256 or scram-sha-512", c.KafkaSASL)
+	}
+	if c.KafkaCA != "" && !c.KafkaTLS {
+		return errors.New("kafka-ca: set --kafka-tls too")
+	}
+	if !c.InsecureDev {
+		for _, b := range c.brokerList() {
+			host, _, _ := net.SplitHostPort(b)
+			if !isLoopback(host) && (!c.KafkaTLS || c.KafkaSASL == "none" || c.KafkaSASL == "") {
+				return errors.New("kafka-tls, kafka-sasl: brokers off loopback need TLS and SASL (or --insecure-dev)")
+			}
+		}
+	}
 	if c.Thresholds != "" {
 		if _, err := loadRouting(c.Thresholds); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// kafkaSecurity builds the TLS and SASL settings for the reader (Dialer)
+// and the dead-letter writer (Transport).
+func (c *serveConfig) kafkaSecurity() (*kafka.Dialer, *kafka.Transport, error) {
+	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	var transport *kafka.Transport
+	if !c.KafkaTLS && (c.KafkaSASL == "none" || c.KafkaSASL == "") {
+		return dialer, transport, nil
+	}
+	transport = &kafka.Transport{DialTimeout: 10 * time.Second}
+	if c.KafkaTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.KafkaCA != "" {
+			pem, err := os.ReadFile(c.KafkaCA)
+			if err != nil {
+				return nil, nil, fmt.Errorf("kafka-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, nil, fmt.Errorf("kafka-ca: %s holds no PEM certificate", c.KafkaCA)
+			}
+			tc.RootCAs = pool
+		}
+		dialer.TLS, transport.TLS = tc, tc
+	}
+	var mech sasl.Mechanism
+	switch c.KafkaSASL {
+	case "plain":
+		mech = plain.Mechanism{Username: c.KafkaUser, Password: c.KafkaPassword}
+	case "scram-sha-256", "scram-sha-512":
+		algo := scram.SHA256
+		if c.KafkaSASL == "scram-sha-512" {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, c.KafkaUser, c.KafkaPassword)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kafka-sasl: %w", err)
+		}
+		mech = m
+	}
+	dialer.SASLMechanism, transport.SASL = mech, mech
+	return dialer, transport, nil
 }
 
 func (c *serveConfig) brokerList() []string {

@@ -24,10 +24,19 @@ import (
 // the store and a stop function.
 func runInProcess(t *testing.T, brokers []string, redisURL, group string) (string, *triage.Store, func()) {
 	t.Helper()
-	cfg := serveConfig{Brokers: strings.Join(brokers, ","), Topic: "posts", DeadLetterTopic: "posts.dlq", Group: group,
-		RedisURL: redisURL, Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10, Workers: 4, LogLevel: "warn",
-		ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second}
-	rdb, err := newRedis(redisURL)
+	return runInProcessWith(t, func(c *serveConfig) { c.Brokers, c.RedisURL, c.Group = strings.Join(brokers, ","), redisURL, group })
+}
+
+// runInProcessWith is runInProcess with the configuration tweaked by set.
+func runInProcessWith(t *testing.T, set func(*serveConfig)) (string, *triage.Store, func()) {
+	t.Helper()
+	cfg := serveConfig{Topic: "posts", DeadLetterTopic: "posts.dlq", Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10,
+		Workers: 4, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none"}
+	set(&cfg)
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := newRedis(cfg.RedisURL)
 	if err != nil {
 		t.Fatal(err)
 	}

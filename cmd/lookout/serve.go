@@ -141,7 +141,12 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err := store.Register(reg); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	dialer, transport, err := cfg.kafkaSecurity()
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	consumer, err := ingest.New(ingest.Options{
+		Dialer: dialer, Transport: transport,
 		Brokers: cfg.brokerList(), Topic: cfg.Topic, DeadLetterTopic: cfg.DeadLetterTopic, GroupID: cfg.Group,
 		MaxMessageBytes: cfg.MaxMessageBytes, Workers: cfg.Workers,
 		DrainTimeout: cfg.ShutdownTimeout / 2, SessionTimeout: cfg.SessionTimeout,
@@ -151,7 +156,7 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	ready := newReadiness(rdb, cfg.brokerList(), reg)
+	ready := newReadiness(rdb, cfg.brokerList(), dialer, reg)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -264,6 +269,7 @@ func loadClassifier(path string) (*classifier.Classifier, error) {
 type readiness struct {
 	rdb     redis.UniversalClient
 	brokers []string
+	dialer  *kafka.Dialer
 	state   atomic.Value // readyState
 	gauge   prometheus.Gauge
 }
@@ -273,8 +279,8 @@ type readyState struct {
 	Checks map[string]string `json:"checks"`
 }
 
-func newReadiness(rdb redis.UniversalClient, brokers []string, reg prometheus.Registerer) *readiness {
-	r := &readiness{rdb: rdb, brokers: brokers, gauge: prometheus.NewGauge(prometheus.GaugeOpts{
+func newReadiness(rdb redis.UniversalClient, brokers []string, dialer *kafka.Dialer, reg prometheus.Registerer) *readiness {
+	r := &readiness{rdb: rdb, brokers: brokers, dialer: dialer, gauge: prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "lookout", Name: "ready", Help: "1 when Redis answers and a Kafka broker is reachable (as /readyz)."})}
 	reg.MustRegister(r.gauge)
 	r.state.Store(readyState{Checks: map[string]string{"redis": "not checked", "kafka": "not checked"}})
@@ -290,7 +296,7 @@ func (r *readiness) run(ctx context.Context, c *ingest.Consumer) {
 		} else {
 			st.Checks["redis"] = "ok"
 		}
-		conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(cctx, "tcp", r.brokers[0])
+		conn, err := r.dialer.DialContext(cctx, "tcp", r.brokers[0])
 		if err != nil {
 			st.Ready, st.Checks["kafka"] = false, "not reachable"
 		} else {
