@@ -36,13 +36,15 @@ test-deps:
 
 PEER_DIR ?= $(HOME)/.cache/lookout/peer
 
-# bench times the hot functions (go test -bench) and the whole scorer on
-# one core against the peer pipeline on the same posts, and writes the
-# figures to bench/latest.txt.
+# bench times the hot functions (go test -bench), claim and resolve with 50
+# volunteers, the whole scorer on one core against the peer pipeline on the
+# same posts, and the pipeline end to end (kfake -> scoring -> a real
+# redis-server); the figures go to bench/latest.txt.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./classifier/
 	@test -d $(PEER_DIR)/node_modules || { mkdir -p $(PEER_DIR) && cp -r ../shared/bench/peer/. $(PEER_DIR)/ && chmod -R u+w $(PEER_DIR) && (cd $(PEER_DIR) && npm ci --silent); }
-	$(GO) run ./cmd/lookout bench --peer $(PEER_DIR) --out bench/latest.txt
+	$(GO) test -run '^$$' -bench ClaimResolve -benchtime 2000x ./triage/
+	$(GO) run ./cmd/lookout bench --peer $(PEER_DIR) --e2e --out bench/latest.txt
 
 lint:
 	$(GO) vet ./...

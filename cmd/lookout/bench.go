@@ -27,6 +27,7 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	var model, data, peer, out string
 	var passes, rounds int
 	var e2e bool
+	var workers int
 	var cpuProfile string
 	fs := newFlagSet("bench", stderr)
 	fs.StringVar(&model, "model", "models/risk.model", "trained model file")
@@ -35,6 +36,7 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.IntVar(&passes, "passes", 2, "passes over each file in a round")
 	fs.IntVar(&rounds, "rounds", 5, "rounds; each times lookout then the peer, and the median is reported")
 	fs.StringVar(&out, "out", "", "also write the figures to this file")
+	fs.IntVar(&workers, "workers", 16, "with --e2e: posts handled in parallel")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.BoolVar(&e2e, "e2e", false, "also measure end to end: kfake -> scoring -> a real redis-server (needs redis-server on PATH)")
 	if err := parseFlags(fs, args, env); err != nil {
@@ -109,7 +111,7 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if e2e {
 		first := strings.Split(data, ",")[0]
 		dataDir := filepath.Dir(filepath.Dir(first))
-		if err := benchE2E(ctx, w, cls, dataDir); err != nil {
+		if err := benchE2E(ctx, w, cls, dataDir, workers); err != nil {
 			return err
 		}
 	}

@@ -61,7 +61,7 @@ func pct(d []time.Duration, p float64) time.Duration {
 }
 
 // benchE2E runs the end-to-end figures; w gets the report.
-func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, dataDir string) error {
+func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, dataDir string, workers int) error {
 	runtime.GOMAXPROCS(runtime.NumCPU())
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -100,10 +100,10 @@ func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, data
 	// Scoring alone, all cores, same posts.
 	t0 := time.Now()
 	var wg sync.WaitGroup
-	workers := runtime.NumCPU()
-	for g := 0; g < workers; g++ {
+	cores := runtime.NumCPU()
+	for g := 0; g < cores; g++ {
 		wg.Go(func() {
-			for i := g; i < n; i += workers {
+			for i := g; i < n; i += cores {
 				_, _ = cls.Score(texts[i])
 			}
 		})
@@ -170,7 +170,7 @@ func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, data
 	log := slog.New(slog.DiscardHandler)
 	lr := &latencyRecorder{recorder: store}
 	consume := func(group string) (context.CancelFunc, chan error, error) {
-		c, err := ingest.New(ingest.Options{Brokers: brokers, GroupID: group, Workers: benchWorkers(), Handler: newPipeline(cls, lr, log, nil), Logger: log})
+		c, err := ingest.New(ingest.Options{Brokers: brokers, GroupID: group, Workers: workers, Handler: newPipeline(cls, lr, log, nil), Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -357,11 +357,4 @@ func freePortNumber() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-func benchWorkers() int {
-	if n, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil {
-		return n
-	}
-	return 16
 }
