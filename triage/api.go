@@ -77,6 +77,7 @@ func NewAPI(o APIOptions) *API {
 		{"PUT", "/api/v1/settings/shadow", RoleModerator, a.putShadow},
 		{"DELETE", "/api/v1/settings/shadow", RoleModerator, a.deleteShadow},
 		{"GET", "/api/v1/stats/precision", RoleModerator, a.precision},
+		{"POST", "/api/v1/authors/erase", RoleAdmin, a.eraseAuthor},
 		{"GET", "/api/v1/users", RoleAdmin, a.listUsers},
 		{"POST", "/api/v1/users", RoleAdmin, a.addUser},
 	}
@@ -651,4 +652,26 @@ func (a *API) precision(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// eraseAuthor handles a deletion request: every record of the author goes.
+// The author id is taken from the body, never from the URL (URLs are logged
+// by proxies).
+func (a *API) eraseAuthor(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		AuthorID string `json:"author_id"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.AuthorID == "" {
+		writeError(w, http.StatusBadRequest, "author_id: required")
+		return
+	}
+	n, err := a.store.ForgetAuthor(r.Context(), u.Name, req.AuthorID)
+	if err != nil {
+		a.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"cases_erased": n})
 }

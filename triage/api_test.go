@@ -93,6 +93,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"PUT /api/v1/settings/shadow":      "moderator",
 		"DELETE /api/v1/settings/shadow":   "moderator",
 		"GET /api/v1/stats/precision":      "moderator",
+		"POST /api/v1/authors/erase":       "admin",
 		"GET /api/v1/users":                "admin",
 		"POST /api/v1/users":               "admin",
 	}

@@ -40,6 +40,8 @@ var (
 	luaAudit string
 	//go:embed lua/repair.lua
 	luaRepair string
+	//go:embed lua/forget.lua
+	luaForget string
 )
 
 // Errors of case operations. The HTTP layer maps them to status codes.
@@ -118,6 +120,7 @@ type Store struct {
 	sweep      *redis.Script
 	audit      *redis.Script
 	repair     *redis.Script
+	forget     *redis.Script
 	timeout    time.Duration
 	metrics    *storeMetrics
 	// now is the app clock: note timestamps and input checks only. Leases
@@ -136,7 +139,7 @@ func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
 		rdb: rdb, timeout: 5 * time.Second, now: time.Now, metrics: newStoreMetrics(),
 		ingest: script(luaIngest), claim: script(luaClaim),
 		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
-		repair: script(luaRepair),
+		repair: script(luaRepair), forget: script(luaForget),
 	}
 	st.setRouting(routing)
 	return st, nil
@@ -496,4 +499,42 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 		return fixed, fmt.Errorf("repair: %w", err)
 	}
 	return fixed, nil
+}
+
+// ForgetAuthor erases every case of an author on a deletion request:
+// post text, notes and identity are deleted, and the cases leave every
+// queue and index, keeping only ids, levels and outcomes under no author.
+// Each erasure is audited without content. Returns the cases erased.
+func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 4*s.timeout)
+	defer cancel()
+	akey := AuthorKey(authorID)
+	seen := map[string]bool{}
+	var start []string
+	for _, k := range []string{keyOpen, keyLast} {
+		id, err := s.rdb.HGet(ctx, k, akey).Result()
+		if err != nil && err != redis.Nil {
+			return 0, fmt.Errorf("forget author: %w", err)
+		}
+		if id != "" {
+			start = append(start, id)
+		}
+	}
+	n := 0
+	for _, id := range start {
+		// Each case links the author's previous one: follow the chain.
+		for id != "" && !seen[id] {
+			seen[id] = true
+			prev, err := s.forget.Run(ctx, s.rdb, []string{keyQueue}, tag, id, actor).Text()
+			if err != nil {
+				return n, fmt.Errorf("forget author: %w", err)
+			}
+			n++
+			id = prev
+		}
+	}
+	if err := s.auditEvent(ctx, "", actor, "author_erased", "cases="+strconv.Itoa(n)); err != nil {
+		return n, err
+	}
+	return n, nil
 }

@@ -433,3 +433,68 @@ func TestRepair(t *testing.T) {
 		t.Fatalf("case %+v, want pending", cs)
 	}
 }
+
+// TestForgetAuthor (S8): a deletion request removes every record of the
+// author from Redis (text, identity, notes) across their open and
+// resolved cases, is audited without content, and leaves other people's
+// cases alone. Retention never touches an open case.
+func TestForgetAuthor(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	const author = "weibo-uid-FORGETME"
+	old := seed(t, s, author, 7)
+	l, _ := s.Claim(ctx, "vol", RoleVolunteer, old)
+	if err := s.AddNote(ctx, "vol", old, l.Token, "called FORGETME"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resolve(ctx, "vol", old, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
+		t.Fatal(err)
+	}
+	open := seed(t, s, author, 9)
+	other := seed(t, s, "someone-else", 8)
+	// Retention: the resolved case's text expires, the open ones never.
+	for _, id := range []string{open, other} {
+		if ttl := rs.Client.PTTL(ctx, keyCasePosts(id)).Val(); ttl != -1 {
+			t.Fatalf("open case %s has a TTL %v", id, ttl)
+		}
+	}
+	n, err := s.ForgetAuthor(ctx, "admin", author)
+	if err != nil || n != 2 {
+		t.Fatalf("forget: %d cases, %v; want 2", n, err)
+	}
+	keys, _ := rs.Client.Keys(ctx, "*").Result()
+	for _, k := range keys {
+		var dump string
+		switch rs.Client.Type(ctx, k).Val() {
+		case "string":
+			dump = rs.Client.Get(ctx, k).Val()
+		case "hash":
+			dump = fmt.Sprint(rs.Client.HGetAll(ctx, k).Val())
+		case "list":
+			dump = fmt.Sprint(rs.Client.LRange(ctx, k, 0, -1).Val())
+		case "set":
+			dump = fmt.Sprint(rs.Client.SMembers(ctx, k).Val())
+		case "stream":
+			dump = fmt.Sprint(rs.Client.XRange(ctx, k, "-", "+").Val())
+		}
+		if strings.Contains(dump, "FORGETME") || strings.Contains(dump, AuthorKey(author)) {
+			t.Fatalf("%s still holds the author: %s", k, dump)
+		}
+	}
+	for _, id := range []string{old, open} {
+		c, _ := s.peek(ctx, id)
+		if c.State != "deleted" {
+			t.Fatalf("case %s state %s", id, c.State)
+		}
+	}
+	if c, _ := s.peek(ctx, other); c.State != "pending" {
+		t.Fatal("another person's case was touched")
+	}
+	if ids, _ := s.rdb.ZRange(ctx, keyQueue, 0, -1).Result(); len(ids) != 1 || ids[0] != other {
+		t.Fatalf("queue %v", ids)
+	}
+	ev, _ := s.Audit(ctx, open, 0)
+	if last := ev[len(ev)-1]; last.Action != "author_erased" || last.Actor != "admin" {
+		t.Fatalf("erasure not audited: %+v", last)
+	}
+}
