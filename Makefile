@@ -44,7 +44,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./classifier/
 	@test -d $(PEER_DIR)/node_modules || { mkdir -p $(PEER_DIR) && cp -r ../shared/bench/peer/. $(PEER_DIR)/ && chmod -R u+w $(PEER_DIR) && (cd $(PEER_DIR) && npm ci --silent); }
 	$(GO) test -run '^$$' -bench ClaimResolve -benchtime 2000x ./triage/
-	$(GO) run ./cmd/lookout bench --peer $(PEER_DIR) --e2e --out bench/latest.txt
+	$(GO) run ./cmd/lookout bench --peer $(PEER_DIR) --e2e --scale --out bench/latest.txt
 
 lint:
 	$(GO) vet ./...

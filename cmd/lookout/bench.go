@@ -26,7 +26,7 @@ import (
 func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
 	var model, data, peer, out string
 	var passes, rounds int
-	var e2e bool
+	var e2e, scale bool
 	var workers int
 	var cpuProfile string
 	fs := newFlagSet("bench", stderr)
@@ -36,6 +36,7 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.IntVar(&passes, "passes", 2, "passes over each file in a round")
 	fs.IntVar(&rounds, "rounds", 5, "rounds; each times lookout then the peer, and the median is reported")
 	fs.StringVar(&out, "out", "", "also write the figures to this file")
+	fs.BoolVar(&scale, "scale", false, "also run 1, 2 and 4 serve processes in one group on 8 partitions, with a ledger check")
 	fs.IntVar(&workers, "workers", 16, "with --e2e: posts handled in parallel")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.BoolVar(&e2e, "e2e", false, "also measure end to end: kfake -> scoring -> a real redis-server (needs redis-server on PATH)")
@@ -112,6 +113,12 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		first := strings.Split(data, ",")[0]
 		dataDir := filepath.Dir(filepath.Dir(first))
 		if err := benchE2E(ctx, w, cls, dataDir, workers); err != nil {
+			return err
+		}
+	}
+	if scale {
+		dataDir := filepath.Dir(filepath.Dir(strings.Split(data, ",")[0]))
+		if err := benchScale(ctx, w, dataDir); err != nil {
 			return err
 		}
 	}
