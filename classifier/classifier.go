@@ -9,7 +9,6 @@ package classifier
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 )
 
@@ -114,15 +113,4 @@ func evidence(text string, n *normalized, hits []hit) []Evidence {
 		out = append(out, Evidence{Start: start, End: end, Text: string(orig[start:end]), Kind: h.kind})
 	}
 	return out
-}
-
-// Validate checks a Result, for decoders that receive one from outside.
-func (r Result) Validate() error {
-	if r.Level < 0 || r.Level > 10 {
-		return fmt.Errorf("level %d out of 0-10", r.Level)
-	}
-	if r.PHigh < 0 || r.PHigh > 1 {
-		return fmt.Errorf("p_high %v out of 0-1", r.PHigh)
-	}
-	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,10 +106,6 @@ type Consumer struct {
 	log     *slog.Logger
 	metrics *metrics
 	track   *tracker
-	joined  atomic.Bool
-	// progress is the unix-nano time of the last message fetched or
-	// committed, for the readiness watchdog.
-	progress atomic.Int64
 }
 
 // New returns a Consumer; Run starts it.
@@ -126,10 +121,6 @@ func New(opts Options) (*Consumer, error) {
 		track:   newTracker(),
 	}, nil
 }
-
-// Joined reports whether the consumer has fetched from or committed to
-// the group since it started: the ingest half of readiness.
-func (c *Consumer) Joined() bool { return c.joined.Load() }
 
 type work struct {
 	msg kafka.Message
@@ -236,8 +227,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		c.joined.Store(true)
-		c.progress.Store(time.Now().UnixNano())
 		c.metrics.consumed.Inc()
 		c.metrics.lag.WithLabelValues(strconv.Itoa(msg.Partition)).Set(float64(msg.HighWaterMark - msg.Offset - 1))
 		c.track.fetched(msg.Partition, msg.Offset)
@@ -303,8 +292,6 @@ func (c *Consumer) commit(ctx context.Context, reader *kafka.Reader) {
 		return
 	}
 	c.track.committed(offsets)
-	c.joined.Store(true)
-	c.progress.Store(time.Now().UnixNano())
 }
 
 // process makes one message's outcome durable: a handled post or a
@@ -369,6 +356,3 @@ func (c *Consumer) deadLetter(ctx context.Context, dlq *kafka.Writer, msg kafka.
 	c.metrics.deadLettered.WithLabelValues(string(de.Reason)).Inc()
 	return nil
 }
-
-// LastProgress is when the consumer last fetched or committed.
-func (c *Consumer) LastProgress() time.Time { return time.Unix(0, c.progress.Load()) }

@@ -124,18 +124,16 @@ func (a *API) wrap(rt route) http.Handler {
 		var u User
 		if rt.Min != "" {
 			var err error
-			u, err = a.store.Session(r.Context(), sessionToken(r))
-			if err != nil {
-				if errors.Is(err, ErrNoSession) {
-					writeError(sw, http.StatusUnauthorized, "log in first")
-				} else {
-					a.internal(sw, err)
-				}
+			u, err = a.store.authorize(r.Context(), sessionToken(r), rt.Min, rt.Method+" "+rt.Pattern)
+			switch {
+			case errors.Is(err, ErrNoSession):
+				writeError(sw, http.StatusUnauthorized, "log in first")
 				return
-			}
-			if !u.Role.AtLeast(rt.Min) {
-				_ = a.store.auditEvent(r.Context(), "", u.Name, "denied", rt.Method+" "+rt.Pattern)
-				writeError(sw, http.StatusForbidden, "your role may not do this")
+			case errors.Is(err, ErrForbidden):
+				writeError(sw, http.StatusForbidden, err.Error())
+				return
+			case err != nil:
+				a.internal(sw, err)
 				return
 			}
 		}

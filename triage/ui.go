@@ -157,21 +157,21 @@ func (u *UI) wrap(rt route) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		var user User
 		if rt.Min != "" {
-			c, err := r.Cookie(sessionCookie)
-			if err == nil {
-				user, err = u.store.Session(r.Context(), c.Value)
+			token := ""
+			if c, err := r.Cookie(sessionCookie); err == nil {
+				token = c.Value
 			}
-			if err != nil {
-				if r.Method == http.MethodGet && rt.Pattern != "/queue/rows" {
-					http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-				} else {
-					http.Error(w, T(langOf(r), "login"), http.StatusUnauthorized)
-				}
-				return
-			}
-			if !user.Role.AtLeast(rt.Min) {
-				_ = u.store.auditEvent(r.Context(), "", user.Name, "denied", rt.Method+" "+rt.Pattern)
+			var err error
+			user, err = u.store.authorize(r.Context(), token, rt.Min, rt.Method+" "+rt.Pattern)
+			switch {
+			case errors.Is(err, ErrForbidden):
 				http.Error(w, T(langOf(r), "msg_forbidden"), http.StatusForbidden)
+				return
+			case err != nil && r.Method == http.MethodGet && rt.Pattern != "/queue/rows":
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			case err != nil:
+				http.Error(w, T(langOf(r), "login"), http.StatusUnauthorized)
 				return
 			}
 		}

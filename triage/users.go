@@ -231,3 +231,21 @@ func tokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
 }
+
+// ErrForbidden is a role too low for the route.
+var ErrForbidden = errors.New("your role may not do this")
+
+// authorize resolves a session token to its user and checks that the
+// user's role is at least min; a denial is audited. route names what was
+// asked for, in the audit entry.
+func (s *Store) authorize(ctx context.Context, token string, min Role, route string) (User, error) {
+	u, err := s.Session(ctx, token)
+	if err != nil {
+		return User{}, err
+	}
+	if !u.Role.AtLeast(min) {
+		_ = s.auditEvent(ctx, "", u.Name, "denied", route)
+		return User{}, ErrForbidden
+	}
+	return u, nil
+}

@@ -147,7 +147,7 @@ func (c *serveConfig) validate() error {
 	}
 	u, err := url.Parse(c.RedisURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return errors.New("redis-url: must be redis://[user:password@]host:port[/db] or rediss://...")
+		return errors.New("redis-url: must be redis://[user:password@]host:port[/db], or rediss:// for TLS")
 	}
 	if !c.InsecureDev {
 		if _, hasPass := u.User.Password(); !hasPass && !isLoopback(u.Hostname()) {

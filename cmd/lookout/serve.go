@@ -202,7 +202,7 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	defer stopBackground()
 	sweeper := triage.NewSweeper(store, 5*time.Second, log, reg)
 	wg.Go(func() { sweeper.Run(bgCtx) })
-	wg.Go(func() { ready.run(bgCtx, consumer) })
+	wg.Go(func() { ready.run(bgCtx) })
 	wg.Go(func() { store.WatchSettings(bgCtx, 2*time.Second, log.With("component", "triage.settings")) })
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -287,7 +287,7 @@ func newReadiness(rdb redis.UniversalClient, brokers []string, dialer *kafka.Dia
 	return r
 }
 
-func (r *readiness) run(ctx context.Context, c *ingest.Consumer) {
+func (r *readiness) run(ctx context.Context) {
 	for {
 		st := readyState{Ready: true, Checks: map[string]string{"model": "ok"}}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
