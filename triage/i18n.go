@@ -152,6 +152,8 @@ var messages = map[string][2]string{ // zh, en
 	"settings_in_force":         {"当前生效的设置", "Settings in force"},
 	"watch_level":               {"观察名单起始等级", "Watch list from level"},
 	"queue_level":               {"志愿者队列起始等级", "Volunteer queue from level"},
+	"emergency_level":           {"紧急路线起始等级", "Emergency route from level"},
+	"emergency_cases":           {"紧急个案（等待领取）", "Emergency cases waiting"},
 	"p_high_threshold":          {"高风险概率阈值（达到即入队）", "p_high threshold (queued at or above)"},
 	"lease":                     {"租约时长", "Lease length"},
 	"cap_total":                 {"每人最多个案数", "Cases per volunteer"},

@@ -41,6 +41,7 @@ type storeMetrics struct {
 	timeToClaim, timeToResolve *prometheus.HistogramVec
 	targetMissed               *prometheus.CounterVec
 	escalations, outcomes      *prometheus.CounterVec
+	overdueEscalated           prometheus.Counter
 }
 
 func newStoreMetrics() *storeMetrics {
@@ -58,6 +59,8 @@ func newStoreMetrics() *storeMetrics {
 			Name: "escalations_total", Help: "Cases escalated to supervisors, by reason."}, []string{"reason"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "triage",
 			Name: "outcomes_total", Help: "Resolved cases by outcome code."}, []string{"outcome"}),
+		overdueEscalated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "triage",
+			Name: "overdue_escalated_total", Help: "Pending cases moved to the top of the queue for passing their claim target."}),
 	}
 	for l := 0; l <= 10; l++ {
 		lv := strconv.Itoa(l)
@@ -75,7 +78,7 @@ func newStoreMetrics() *storeMetrics {
 // Register adds the store's case metrics to reg.
 func (s *Store) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	for _, c := range []prometheus.Collector{m.timeToClaim, m.timeToResolve, m.targetMissed, m.escalations, m.outcomes} {
+	for _, c := range []prometheus.Collector{m.timeToClaim, m.timeToResolve, m.targetMissed, m.escalations, m.outcomes, m.overdueEscalated} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

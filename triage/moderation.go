@@ -117,9 +117,11 @@ type Preview struct {
 
 // PreviewHour is one hour of a preview.
 type PreviewHour struct {
-	Hour     time.Time `json:"hour"`
-	Current  int       `json:"current_queued"`
-	Proposed int       `json:"proposed_queued"`
+	Hour            time.Time `json:"hour"`
+	Current         int       `json:"current_queued"`
+	Proposed        int       `json:"proposed_queued"`
+	CurrentByLevel  [11]int   `json:"current_queued_by_level"`
+	ProposedByLevel [11]int   `json:"proposed_queued_by_level"`
 }
 
 // Preview routes every score recorded since `since` (ids and scores only)
@@ -156,10 +158,12 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 			if _, q := current.Flagged(level, pHigh); q {
 				pv.Current[level]++
 				ph.Current++
+				ph.CurrentByLevel[level]++
 			}
 			if _, q := proposed.Flagged(level, pHigh); q {
 				pv.Proposed[level]++
 				ph.Proposed++
+				ph.ProposedByLevel[level]++
 			}
 		}
 		if len(msgs) < 5000 {

@@ -19,6 +19,7 @@ import (
 type routingJSON struct {
 	WatchLevel   *int              `json:"watch_level,omitempty"`
 	QueueLevel   *int              `json:"queue_level,omitempty"`
+	Emergency    *int              `json:"emergency_level,omitempty"`
 	PHigh        *float64          `json:"p_high,omitempty"`
 	Lease        string            `json:"lease,omitempty"`
 	CapTotal     *int              `json:"cap_total,omitempty"`
@@ -29,7 +30,7 @@ type routingJSON struct {
 
 // MarshalJSON writes every setting.
 func (r Routing) MarshalJSON() ([]byte, error) {
-	j := routingJSON{WatchLevel: &r.WatchLevel, QueueLevel: &r.QueueLevel, PHigh: &r.PHigh,
+	j := routingJSON{WatchLevel: &r.WatchLevel, QueueLevel: &r.QueueLevel, Emergency: &r.EmergencyLevel, PHigh: &r.PHigh,
 		Lease: r.Lease.String(), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: r.Retention.String(),
 		ClaimTargets: map[string]string{}}
 	for l, d := range r.ClaimTargets {
@@ -65,6 +66,7 @@ func ParseRouting(b []byte, base Routing) (Routing, error) {
 	}
 	set(&r.WatchLevel, j.WatchLevel)
 	set(&r.QueueLevel, j.QueueLevel)
+	set(&r.EmergencyLevel, j.Emergency)
 	set(&r.CapTotal, j.CapTotal)
 	set(&r.CapHigh, j.CapHigh)
 	if j.PHigh != nil {

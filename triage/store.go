@@ -64,20 +64,23 @@ var scriptErrors = map[string]error{
 
 // Routing decides what a score becomes.
 type Routing struct {
-	WatchLevel int           // from this level a post opens or joins a watch-list case; default 5
-	QueueLevel int           // from this level a case is in the volunteer queue; default 6
-	PHigh      float64       // a post with p_high at or above this is queued even at a lower level; default 0.9
-	Lease      time.Duration // claim lease; default 15 min
-	CapTotal   int           // cases one volunteer may hold; default 3
-	CapHigh    int           // cases at level 9-10 one volunteer may hold; default 2
-	Retention  time.Duration // how long a resolved case keeps its text; default 30 days
+	WatchLevel int // from this level a post opens or joins a watch-list case; default 5
+	QueueLevel int // from this level a case is in the volunteer queue; default 6
+	// EmergencyLevel is where the emergency route starts (default 9):
+	// supervisors see these cases at once, and CapHigh counts them.
+	EmergencyLevel int
+	PHigh          float64       // a post with p_high at or above this is queued even at a lower level; default 0.9
+	Lease          time.Duration // claim lease; default 15 min
+	CapTotal       int           // cases one volunteer may hold; default 3
+	CapHigh        int           // cases at level 9-10 one volunteer may hold; default 2
+	Retention      time.Duration // how long a resolved case keeps its text; default 30 days
 	// ClaimTargets is the time from post to claim per level (index 0-10); zero: none.
 	ClaimTargets [11]time.Duration
 }
 
 // DefaultRouting is TRIAGE.md's default routing.
 func DefaultRouting() Routing {
-	r := Routing{WatchLevel: 5, QueueLevel: 6, PHigh: 0.9, Lease: 15 * time.Minute,
+	r := Routing{WatchLevel: 5, QueueLevel: 6, EmergencyLevel: 9, PHigh: 0.9, Lease: 15 * time.Minute,
 		CapTotal: 3, CapHigh: 2, Retention: 30 * 24 * time.Hour}
 	r.ClaimTargets[10] = 5 * time.Minute
 	r.ClaimTargets[9] = 10 * time.Minute
@@ -95,6 +98,8 @@ func (r Routing) Validate() error {
 		return fmt.Errorf("watch_level: %d is outside 1-10", r.WatchLevel)
 	case r.QueueLevel < r.WatchLevel || r.QueueLevel > 10:
 		return fmt.Errorf("queue_level: %d must be between watch_level (%d) and 10", r.QueueLevel, r.WatchLevel)
+	case r.EmergencyLevel < r.QueueLevel || r.EmergencyLevel > 10:
+		return fmt.Errorf("emergency_level: %d must be between queue_level (%d) and 10", r.EmergencyLevel, r.QueueLevel)
 	case r.PHigh <= 0 || r.PHigh > 1:
 		return fmt.Errorf("p_high: %v is outside (0, 1]", r.PHigh)
 	case r.Lease < time.Minute || r.Lease > 24*time.Hour:
@@ -302,7 +307,7 @@ func (s *Store) Claim(ctx context.Context, actor string, role Role, caseID strin
 	}
 	routing := s.Routing()
 	out, err := s.claim.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID,
-		routing.Lease.Milliseconds(), routing.CapTotal, routing.CapHigh, sup).StringSlice()
+		routing.Lease.Milliseconds(), routing.CapTotal, routing.CapHigh, sup, routing.EmergencyLevel).StringSlice()
 	if err != nil {
 		return Lease{}, fmt.Errorf("claim script: %w", err)
 	}
@@ -469,14 +474,22 @@ func (s *Store) AddNote(ctx context.Context, actor, caseID, token, text string) 
 	return err
 }
 
-// Sweep returns expired leases to the queue and brings due follow-ups
-// back. It is safe to run concurrently from many instances.
+// Sweep returns expired leases to the queue, brings due follow-ups back,
+// and moves cases past their claim target to the top of the queue. It is
+// safe to run concurrently from many instances.
 func (s *Store) Sweep(ctx context.Context) (expired, followups int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	out, err := s.sweep.Run(ctx, s.rdb, []string{keyQueue}, tag, 200).Int64Slice()
+	args := []any{tag, 200}
+	for _, t := range s.Routing().ClaimTargets {
+		args = append(args, t.Milliseconds())
+	}
+	out, err := s.sweep.Run(ctx, s.rdb, []string{keyQueue}, args...).Int64Slice()
 	if err != nil {
 		return 0, 0, fmt.Errorf("sweep script: %w", err)
+	}
+	if out[2] > 0 {
+		s.metrics.overdueEscalated.Add(float64(out[2]))
 	}
 	return int(out[0]), int(out[1]), nil
 }

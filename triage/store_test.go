@@ -498,3 +498,47 @@ func TestForgetAuthor(t *testing.T) {
 		t.Fatalf("erasure not audited: %+v", last)
 	}
 }
+
+// TestOverdueMovesUp: a pending case past its claim target moves to the
+// top of the queue, once, audited, and stays there when its author posts
+// again; the emergency level sets where the high-risk cap applies.
+func TestOverdueMovesUp(t *testing.T) {
+	s, _ := newTestStore(t, func(r *Routing) {
+		r.ClaimTargets[6] = 500 * time.Millisecond
+		r.EmergencyLevel = 8
+		r.CapHigh = 1
+	})
+	ctx := ctxT()
+	low := seed(t, s, "overdue-low", 6)
+	high := seed(t, s, "overdue-high", 9)
+	time.Sleep(600 * time.Millisecond)
+	if _, _, err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seed(t, s, "overdue-low", 6) // a new post by the same person
+	if _, _, err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := s.rdb.ZRange(ctx, keyQueue, 0, -1).Result()
+	if len(ids) != 2 || ids[0] != low || ids[1] != high {
+		t.Fatalf("queue %v, want the overdue level-6 case %s first", ids, low)
+	}
+	ev, _ := s.Audit(ctx, low, 0)
+	n := 0
+	for _, e := range ev {
+		if e.Action == "overdue" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d overdue audit events, want 1", n)
+	}
+	// Emergency level 8, cap 1: after one case at 9, a second at 8 is capped.
+	if _, err := s.Claim(ctx, "vol", RoleVolunteer, high); err != nil {
+		t.Fatal(err)
+	}
+	e8 := seed(t, s, "overdue-e8", 8)
+	if _, err := s.Claim(ctx, "vol", RoleVolunteer, e8); !errors.Is(err, ErrCap) {
+		t.Fatalf("second emergency case: %v, want ErrCap", err)
+	}
+}

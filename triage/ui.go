@@ -497,8 +497,8 @@ func (u *UI) minePage(w http.ResponseWriter, r *http.Request, user User) {
 }
 
 type supervisorData struct {
-	Escalated, Claimed, Overdue []Case
-	Now                         int64
+	Escalated, Claimed, Overdue, Emergency []Case
+	Now                                    int64
 }
 
 func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
@@ -517,9 +517,13 @@ func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
 		u.fail(w, r, err)
 		return
 	}
+	emergency := u.store.Routing().EmergencyLevel
 	for _, c := range pending {
 		if c.Overdue {
 			d.Overdue = append(d.Overdue, c)
+		}
+		if c.Level >= emergency {
+			d.Emergency = append(d.Emergency, c)
 		}
 	}
 	d.Now = time.Now().UnixMilli()

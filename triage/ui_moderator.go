@@ -24,7 +24,7 @@ type moderatorData struct {
 // routingFromForm reads the settings form over the settings in force.
 func (u *UI) routingFromForm(r *http.Request) (Routing, error) {
 	j := map[string]any{}
-	for _, f := range []string{"watch_level", "queue_level", "cap_total", "cap_high"} {
+	for _, f := range []string{"watch_level", "queue_level", "emergency_level", "cap_total", "cap_high"} {
 		if v := strings.TrimSpace(r.PostFormValue(f)); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {

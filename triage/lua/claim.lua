@@ -1,19 +1,21 @@
 -- claim: lease a case to a volunteer. With an empty case id, claim the most
 -- urgent pending case the caller may take (their caps permitting).
 -- KEYS[1] queue
--- ARGV: prefix, actor, case_id|'', lease_ms, cap_total, cap_high, may_take_escalated(0|1)
+-- ARGV: prefix, actor, case_id|'', lease_ms, cap_total, cap_high, may_take_escalated(0|1),
+--       emergency_level (cap_high counts cases at or above it)
 -- Returns {case_id, token, lease_deadline_ms, level, waited_ms} or {err_code}:
 --   'none' (nothing to claim), 'cap' (caller holds too many), 'not_found',
 --   'taken' (someone else holds it), 'not_claimable'.
 local actor, want = ARGV[2], ARGV[3]
 local lease, cap_total, cap_high = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local sup = ARGV[7] == '1'
+local emergency = tonumber(ARGV[8])
 local held_key = P .. 'held:' .. actor
 local held = redis.call('SMEMBERS', held_key)
 if #held >= cap_total then return {'cap'} end
 local high = 0
 for _, id in ipairs(held) do
-  if tonumber(redis.call('HGET', P .. 'case:' .. id, 'level') or 0) >= 9 then high = high + 1 end
+  if tonumber(redis.call('HGET', P .. 'case:' .. id, 'level') or 0) >= emergency then high = high + 1 end
 end
 
 local function take(cid, from_state)
@@ -23,7 +25,7 @@ local function take(cid, from_state)
   local token = tostring(redis.call('INCR', P .. 'fence'))
   local deadline = now + lease
   redis.call('HSET', c, 'state', 'claimed', 'owner', actor, 'token', token, 'lease_ms', deadline,
-    'claimed_ms', now, 'updated_ms', now)
+    'claimed_ms', now, 'updated_ms', now, 'overdue', 0)
   redis.call('HINCRBY', c, 'claims', 1)
   redis.call('ZREM', P .. 'queue', cid)
   redis.call('ZREM', P .. 'escalated', cid)
@@ -49,14 +51,14 @@ if want ~= '' then
   if not (f[1] == 'pending' or f[1] == 'watch' or (f[1] == 'escalated' and sup)) then
     return {'not_claimable'}
   end
-  if tonumber(f[2]) >= 9 and high >= cap_high then return {'cap'} end
+  if tonumber(f[2]) >= emergency and high >= cap_high then return {'cap'} end
   return take(want, f[1])
 end
 
 local ids = redis.call('ZRANGE', P .. 'queue', 0, 99)
 for _, cid in ipairs(ids) do
   local lvl = tonumber(redis.call('HGET', P .. 'case:' .. cid, 'level') or 0)
-  if lvl < 9 or high < cap_high then
+  if lvl < emergency or high < cap_high then
     return take(cid, 'pending')
   end
 end

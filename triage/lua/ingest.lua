@@ -39,7 +39,10 @@ if cid then
       redis.call('ZADD', P .. 'watch', now, cid)
     end
   elseif state == 'pending' then
-    redis.call('ZADD', P .. 'queue', priority(lvl, tonumber(redis.call('HGET', c, 'pending_ms')) or created), cid)
+    local pf = redis.call('HMGET', c, 'pending_ms', 'overdue')
+    local band = lvl
+    if pf[2] == '1' then band = 11 end -- overdue cases stay on top
+    redis.call('ZADD', P .. 'queue', priority(band, tonumber(pf[1]) or created), cid)
   end
   redis.call('HSET', P .. 'postcase', post_id, cid)
   audit(now, cid, 'system', 'post_added', 'level=' .. level)

@@ -1,9 +1,13 @@
--- sweep: return expired leases to the queue and bring due follow-ups back.
+-- sweep: return expired leases to the queue, bring due follow-ups back,
+-- and move pending cases past their claim target to the top of the queue
+-- (once each, audited: supervisors are told by the UI, metric and alert).
 -- Safe to run any number of times, from any number of instances.
 -- KEYS[1] queue
--- ARGV: prefix, batch
--- Returns {expired_count, followups_count}.
+-- ARGV: prefix, batch, claim target ms for levels 0..10 (0: none)
+-- Returns {expired_count, followups_count, overdue_count}.
 local batch = tonumber(ARGV[2])
+local targets = {}
+for l = 0, 10 do targets[l] = tonumber(ARGV[3 + l]) end
 local now = now_ms()
 local expired, followups = 0, 0
 for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, batch)) do
@@ -37,4 +41,18 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'followups', '-inf', now, 
     end
   end
 end
-return {expired, followups}
+local overdue = 0
+for _, cid in ipairs(redis.call('ZRANGE', P .. 'queue', 0, 999)) do
+  local c = P .. 'case:' .. cid
+  local f = redis.call('HMGET', c, 'level', 'pending_ms', 'overdue')
+  local lvl, since = tonumber(f[1]), tonumber(f[2])
+  local t = targets[lvl]
+  if f[3] ~= '1' and t and t > 0 and since and now - since > t then
+    redis.call('HSET', c, 'overdue', 1)
+    -- Above every level: an overdue case is the most urgent of all.
+    redis.call('ZADD', P .. 'queue', priority(11, since), cid)
+    audit(now, cid, 'system', 'overdue', 'level=' .. lvl)
+    overdue = overdue + 1
+  end
+end
+return {expired, followups, overdue}
