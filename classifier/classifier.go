@@ -100,11 +100,23 @@ func (c *Classifier) Score(text string) (Result, error) {
 // in sos4k/train; it stands in for p_high when no model is loaded.
 var rulePHigh = [11]float64{0.05, 0.05, 0.08, 0.15, 0.3, 0.4, 0.6, 0.75, 0.85, 0.9, 0.95}
 
-// evidence maps hits back to spans of the original text.
+// evidence maps hits back to spans of the original text. A hit inside a
+// longer one is left out (永别 inside 永别了各位): volunteers see each
+// phrase once, under its most specific kind.
 func evidence(text string, n *normalized, hits []hit) []Evidence {
 	orig := []rune(text)
 	out := make([]Evidence, 0, len(hits))
-	for _, h := range hits {
+	for i, h := range hits {
+		inside := false
+		for j, o := range hits {
+			if i != j && o.start <= h.start && h.end <= o.end && (o.end-o.start > h.end-h.start || j < i) {
+				inside = true
+				break
+			}
+		}
+		if inside {
+			continue
+		}
 		start := int(n.orig[h.start])
 		end := int(n.orig[h.end-1]) + 1
 		if end > len(orig) || start >= end {
