@@ -3,7 +3,7 @@
 
 GO ?= go
 
-.PHONY: demo build test test-deps bench lint clean
+.PHONY: demo build test test-deps bench soak lint clean
 
 demo:
 	$(GO) run ./cmd/lookout demo
@@ -52,3 +52,8 @@ lint:
 
 clean:
 	rm -rf bin
+
+# soak runs lookout under steady load for 30 minutes with a random fault
+# every 2 minutes, then checks recovery, memory and the ledger.
+soak: test-deps
+	LOOKOUT_SOAK=30m $(GO) test -count=1 -timeout 45m -run TestSoak -v ./cmd/lookout/

@@ -250,7 +250,9 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 		scored[m.Values["post"].(string)] = true
 	}
 	var lost, dup, wrong int
+	var lostIDs []string
 	for id, flagged := range l.flagged {
+		before := lost
 		switch {
 		case flagged && timeline[id] == 0:
 			lost++
@@ -263,9 +265,12 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 		case !flagged && !scored[id]:
 			lost++
 		}
+		if lost > before && len(lostIDs) < 10 {
+			lostIDs = append(lostIDs, fmt.Sprintf("%s(flagged=%v)", id, flagged))
+		}
 	}
 	if lost+dup+wrong > 0 {
-		t.Fatalf("ledger: %d lost, %d duplicated, %d wrongly flagged of %d posts", lost, dup, wrong, len(l.flagged))
+		t.Fatalf("ledger: %d lost, %d duplicated, %d wrongly flagged of %d posts; lost: %v", lost, dup, wrong, len(l.flagged), lostIDs)
 	}
 	// One open case per author.
 	open, err := rdb.HGetAll(ctx, "lookout:{t}:open").Result()
