@@ -1,0 +1,84 @@
+package triage
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"lookout/classifier"
+)
+
+// TestRetentionReleasesContent (R12, scaled down): 2,000 cases with long
+// posts are resolved; after the retention period every content key is
+// gone, Redis memory falls back to near its level before the posts, the
+// audit remains, and no content key ever lacked a TTL after resolution.
+func TestRetentionReleasesContent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 2,000 cases")
+	}
+	s, rs := newTestStore(t, func(r *Routing) { r.Retention = 2 * time.Second; r.CapTotal = 50 })
+	ctx := ctxT()
+	mem := func() int64 { return infoInt(rs.Client.Info(ctx, "memory").Val(), "used_memory") }
+	base := mem()
+	text := strings.Repeat("今天真的撑不下去了，", 100) // ~3 KB a post
+	const n = 2000
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		_, id, err := s.Record(ctx, Post{ID: fmt.Sprintf("ret-%d", i), AuthorID: fmt.Sprintf("ret-a-%d", i), Text: text, CreatedAt: time.Now()},
+			classifier.Result{Level: 7, PHigh: 0.8}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		actor := fmt.Sprintf("vol-%d", i%40)
+		l, err := s.Claim(ctx, actor, RoleVolunteer, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddNote(ctx, actor, id, l.Token, "note "+text[:30]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Resolve(ctx, actor, id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := mem()
+	// Every content key of a resolved case carries a TTL.
+	for _, id := range ids[:50] {
+		for _, k := range []string{keyCasePosts(id), keyCaseNotes(id), keyCasePII(id)} {
+			// -1: no TTL (a failure); -2: already expired and gone.
+			if ttl := rs.Client.PTTL(ctx, k).Val(); ttl.Nanoseconds() == -1 {
+				t.Fatalf("%s has no TTL", k)
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := 0
+		for _, id := range ids {
+			left += int(rs.Client.Exists(ctx, keyCasePosts(id), keyCaseNotes(id), keyCasePII(id)).Val())
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d content keys remain after retention", left)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	after := mem()
+	content := peak - base
+	residue := after - base
+	t.Logf("used memory: before %d KB, with %d resolved cases %d KB, after retention %d KB", base/1024, n, peak/1024, after/1024)
+	// What stays is the ids-only record (case hash, audit, post index):
+	// bounded per case, and far smaller than the text that went.
+	if residue > content/2 || residue/n > 3072 {
+		t.Fatalf("after retention %d bytes of %d remain (%d a case): memory did not return near baseline", residue, content, residue/n)
+	}
+	if ev, _ := s.Audit(ctx, ids[0], 0); len(ev) < 4 {
+		t.Fatalf("audit of a resolved case: %d events", len(ev))
+	}
+}
