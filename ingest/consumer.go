@@ -46,11 +46,15 @@ type Options struct {
 	CommitInterval  time.Duration // how often done prefixes are committed; default 200ms
 	DrainTimeout    time.Duration // bound on finishing in-flight work at shutdown; default 10s
 	SessionTimeout  time.Duration // consumer group session timeout; default 10s
-	Dialer          *kafka.Dialer // TLS and SASL; nil for plain TCP
-	Transport       *kafka.Transport
-	Handler         Handler
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// StallTimeout: when nothing is fetched for this long while the last
+	// fetch left messages behind (lag > 0), the watchdog restarts the
+	// reader. Default 60s.
+	StallTimeout time.Duration
+	Dialer       *kafka.Dialer // TLS and SASL; nil for plain TCP
+	Transport    *kafka.Transport
+	Handler      Handler
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 }
 
 func (o *Options) setDefaults() {
@@ -77,6 +81,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.SessionTimeout == 0 {
 		o.SessionTimeout = 10 * time.Second
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = 60 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -106,6 +113,9 @@ type Consumer struct {
 	log     *slog.Logger
 	metrics *metrics
 	track   *tracker
+
+	lagMu sync.Mutex
+	lag   map[int]int64 // partition -> messages behind at its last fetch
 }
 
 // New returns a Consumer; Run starts it.
@@ -119,6 +129,7 @@ func New(opts Options) (*Consumer, error) {
 		log:     opts.Logger.With("component", "ingest"),
 		metrics: newMetrics(opts.Registerer),
 		track:   newTracker(),
+		lag:     make(map[int]int64),
 	}, nil
 }
 
@@ -130,7 +141,7 @@ type work struct {
 // messages in flight (bounded by DrainTimeout), commits, and returns.
 func (c *Consumer) Run(ctx context.Context) error {
 	o := c.opts
-	reader := kafka.NewReader(kafka.ReaderConfig{
+	readerConfig := kafka.ReaderConfig{
 		Brokers:           o.Brokers,
 		GroupID:           o.GroupID,
 		Topic:             o.Topic,
@@ -153,7 +164,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.metrics.kafkaErrors.Inc()
 			c.log.Debug("kafka client error", "err", fmt.Sprintf(f, a...))
 		}),
-	})
+	}
+	// The reader can be replaced by the watchdog; the committer reads it
+	// under readerMu.
+	var readerMu sync.Mutex
+	reader := kafka.NewReader(readerConfig)
+	currentReader := func() *kafka.Reader {
+		readerMu.Lock()
+		defer readerMu.Unlock()
+		return reader
+	}
 	dlq := &kafka.Writer{
 		Addr:         kafka.TCP(o.Brokers...),
 		Topic:        o.DeadLetterTopic,
@@ -197,7 +217,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			case <-commitCtx.Done():
 				return
 			case <-t.C:
-				c.commit(commitCtx, reader)
+				c.commit(commitCtx, currentReader())
 			}
 		}
 	}()
@@ -208,10 +228,28 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var fetchErr error
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		msg, err := reader.FetchMessage(ctx)
+		fetchCtx, cancelFetch := context.WithTimeout(ctx, o.StallTimeout)
+		msg, err := reader.FetchMessage(fetchCtx)
+		cancelFetch()
 		if err != nil {
 			if ctx.Err() != nil {
 				break
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				// Nothing fetched for StallTimeout: normal when caught up,
+				// a stall when the last fetches left messages behind.
+				if c.lagging() {
+					c.metrics.readerRestarts.Inc()
+					c.log.Warn("no progress while lagging; restarting the Kafka reader", "after", o.StallTimeout)
+					old := reader
+					readerMu.Lock()
+					reader = kafka.NewReader(readerConfig)
+					readerMu.Unlock()
+					if err := old.Close(); err != nil {
+						c.log.Warn("closing the stalled reader", "err", err)
+					}
+				}
+				continue
 			}
 			if errors.Is(err, io.EOF) {
 				fetchErr = fmt.Errorf("fetch: %w", err)
@@ -228,7 +266,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		backoff = 50 * time.Millisecond
 		c.metrics.consumed.Inc()
-		c.metrics.lag.WithLabelValues(strconv.Itoa(msg.Partition)).Set(float64(msg.HighWaterMark - msg.Offset - 1))
+		behind := msg.HighWaterMark - msg.Offset - 1
+		c.metrics.lag.WithLabelValues(strconv.Itoa(msg.Partition)).Set(float64(behind))
+		c.lagMu.Lock()
+		c.lag[msg.Partition] = behind
+		c.lagMu.Unlock()
 		c.track.fetched(msg.Partition, msg.Offset)
 		h := fnv.New32a()
 		h.Write(msg.Key)
@@ -256,7 +298,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	stopCommits()
 	<-commitDone
 	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	c.commit(finalCtx, reader)
+	c.commit(finalCtx, currentReader())
 	cancel()
 	errs := []error{fetchErr}
 	if err := reader.Close(); err != nil {
@@ -355,4 +397,17 @@ func (c *Consumer) deadLetter(ctx context.Context, dlq *kafka.Writer, msg kafka.
 	}
 	c.metrics.deadLettered.WithLabelValues(string(de.Reason)).Inc()
 	return nil
+}
+
+// lagging reports whether any partition had messages behind at its last
+// fetch.
+func (c *Consumer) lagging() bool {
+	c.lagMu.Lock()
+	defer c.lagMu.Unlock()
+	for _, l := range c.lag {
+		if l > 0 {
+			return true
+		}
+	}
+	return false
 }

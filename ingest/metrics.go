@@ -3,13 +3,14 @@ package ingest
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	consumed      prometheus.Counter
-	deadLettered  *prometheus.CounterVec
-	retries       *prometheus.CounterVec
-	commitSeconds prometheus.Histogram
-	commitErrors  prometheus.Counter
-	kafkaErrors   prometheus.Counter
-	lag           *prometheus.GaugeVec
+	consumed       prometheus.Counter
+	deadLettered   *prometheus.CounterVec
+	retries        *prometheus.CounterVec
+	commitSeconds  prometheus.Histogram
+	commitErrors   prometheus.Counter
+	kafkaErrors    prometheus.Counter
+	lag            *prometheus.GaugeVec
+	readerRestarts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "lookout", Subsystem: "ingest", Name: "kafka_errors_total",
 			Help: "Errors reported by the Kafka client (fetch, group, connection).",
 		}),
+		readerRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "reader_restarts_total",
+			Help: "Kafka readers restarted by the watchdog after no progress while lagging.",
+		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "lookout", Subsystem: "ingest", Name: "consumer_lag_messages",
 			Help: "Messages behind the partition's high watermark at the last fetch.",
@@ -51,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.retries.WithLabelValues(step)
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.kafkaErrors, m.lag)
+		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.kafkaErrors, m.lag, m.readerRestarts)
 	}
 	return m
 }
