@@ -125,7 +125,7 @@ func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, data
 	}
 	defer func() { _ = rcmd.Process.Kill(); _ = rcmd.Wait() }()
 	redisURL := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	rdb, err := newRedis(redisURL)
+	rdb, err := newRedis(redisURL, "")
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func benchScale(ctx context.Context, w io.Writer, dataDir string) error {
 			return err
 		}
 		redisURL := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-		rdb, _ := newRedis(redisURL)
+		rdb, _ := newRedis(redisURL, "")
 		for i := 0; rdb.Ping(ctx).Err() != nil && i < 100; i++ {
 			time.Sleep(50 * time.Millisecond)
 		}

@@ -78,7 +78,7 @@ func TestBrowserUI(t *testing.T) {
 	cfg := serveConfig{Brokers: strings.Join(brokers, ","), Topic: "posts", DeadLetterTopic: "posts.dlq", Group: "browser",
 		RedisURL: rs.URL(), Listen: fmt.Sprintf("127.0.0.1:%d", port), MaxMessageBytes: 64 << 10, Workers: 4,
 		LogLevel: "warn", ShutdownTimeout: 10 * time.Second, SessionTimeout: 6 * time.Second}
-	rdb, _ := newRedis(rs.URL())
+	rdb, _ := newRedis(rs.URL(), "")
 	defer rdb.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -71,6 +71,7 @@ type serveConfig struct {
 	DeadLetterTopic string
 	Group           string
 	RedisURL        string
+	RedisCA         string
 	Listen          string
 	Model           string
 	Thresholds      string
@@ -95,6 +96,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DeadLetterTopic, "dlq-topic", "posts.dlq", "dead-letter topic for malformed posts")
 	fs.StringVar(&c.Group, "group", "lookout", "Kafka consumer group id; instances with the same id share the work")
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis URL (redis:// or rediss://, with user and password)")
+	fs.StringVar(&c.RedisCA, "redis-ca", "", "PEM file of the CA that signed Redis's TLS certificate (rediss://; default: the system roots)")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address for the API, UI, /metrics, /healthz and /readyz")
 	fs.StringVar(&c.Model, "model", "models/risk.model", "trained model file; empty grades with the knowledge layer alone")
 	fs.StringVar(&c.Thresholds, "thresholds", "", "JSON file of routing settings (levels, p_high, lease, caps, retention)")
@@ -148,6 +150,9 @@ func (c *serveConfig) validate() error {
 	u, err := url.Parse(c.RedisURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		return errors.New("redis-url: must be redis://[user:password@]host:port[/db], or rediss:// for TLS")
+	}
+	if c.RedisCA != "" && u.Scheme != "rediss" {
+		return errors.New("redis-ca: needs a rediss:// redis-url")
 	}
 	if !c.InsecureDev {
 		if _, hasPass := u.User.Password(); !hasPass && !isLoopback(u.Hostname()) {

@@ -88,7 +88,7 @@ func TestRedisChecks(t *testing.T) {
 	ctx := context.Background()
 	t.Run("evicting policy refused", func(t *testing.T) {
 		rs := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
-		rdb, _ := newRedis(rs.URL())
+		rdb, _ := newRedis(rs.URL(), "")
 		defer rdb.Close()
 		err := checkRedis(ctx, rdb, discardLogger())
 		if err == nil || !strings.Contains(err.Error(), "maxmemory-policy") || !strings.Contains(err.Error(), "allkeys-lru") {
@@ -97,7 +97,7 @@ func TestRedisChecks(t *testing.T) {
 	})
 	t.Run("noeviction accepted, AOF off warned", func(t *testing.T) {
 		rs := redistest.Start(t, "--appendonly", "no")
-		rdb, _ := newRedis(rs.URL())
+		rdb, _ := newRedis(rs.URL(), "")
 		defer rdb.Close()
 		var logs bytes.Buffer
 		if err := checkRedis(ctx, rdb, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {

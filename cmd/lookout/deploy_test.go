@@ -154,7 +154,7 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 	cfg := serveConfig{Brokers: strings.Join(brokers, ","), Topic: "posts", DeadLetterTopic: "posts.dlq", Group: "metrics",
 		RedisURL: rs.URL(), Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10, Workers: 4, LogLevel: "warn",
 		ShutdownTimeout: 10 * time.Second, SessionTimeout: 6 * time.Second}
-	rdb, _ := newRedis(rs.URL())
+	rdb, _ := newRedis(rs.URL(), "")
 	defer rdb.Close()
 	addr := make(chan string, 1)
 	var store *triage.Store

@@ -26,7 +26,7 @@ func startService(t *testing.T, brokers, redisURL, group string) (stop func() er
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	rdb, err := newRedis(redisURL)
+	rdb, err := newRedis(redisURL, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	rdb, err := newRedis(redisURL)
+	rdb, err := newRedis(redisURL, "")
 	if err != nil {
 		return fmt.Errorf("redis-url: %w", err)
 	}

@@ -36,7 +36,7 @@ func runInProcessWith(t *testing.T, set func(*serveConfig)) (string, *triage.Sto
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	rdb, err := newRedis(cfg.RedisURL)
+	rdb, err := newRedis(cfg.RedisURL, cfg.RedisCA)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,9 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,13 @@ func TestProductionModeRefusesInsecureKafka(t *testing.T) {
 // selfSignedTLS makes a CA-less self-signed certificate for 127.0.0.1 and
 // writes it as the CA file lookout trusts.
 func selfSignedTLS(t *testing.T) (*tls.Config, string) {
+	cfg, ca, _ := selfSignedFiles(t)
+	return cfg, ca
+}
+
+// selfSignedFiles is selfSignedTLS that also writes the key, for servers
+// configured by file (redis-server).
+func selfSignedFiles(t *testing.T) (*tls.Config, string, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -69,11 +78,84 @@ func selfSignedTLS(t *testing.T) (*tls.Config, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
+	dir := t.TempDir()
+	ca, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "key.pem")
 	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, ca
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, ca, keyFile
+}
+
+// TestRedisOverTLSWithACL (S6): lookout works with a TLS-only Redis whose
+// default user is off and whose only account is an ACL user; a wrong
+// password or a plain connection is refused with an error that carries
+// no secret.
+func TestRedisOverTLSWithACL(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not found")
+	}
+	_, ca, key := selfSignedFiles(t)
+	port := freeTCPPort(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--tls-cert-file", ca, "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no",
+		"--dir", dir, "--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction",
+		"--user", "default", "off", "--user", "lookout", "on", ">redis-secret", "~*", "&*", "+@all")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatal("TLS redis-server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	url := "rediss://lookout:redis-secret@127.0.0.1:" + strconv.Itoa(port) + "/0"
+	rdb, err := newRedis(url, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if err := checkRedis(context.Background(), rdb, discardLogger()); err != nil {
+		t.Fatalf("TLS + ACL Redis refused: %v", err)
+	}
+	for _, bad := range []struct{ url, ca string }{
+		{"rediss://lookout:wrong-secret@127.0.0.1:" + strconv.Itoa(port) + "/0", ca},
+		{"redis://lookout:redis-secret@127.0.0.1:" + strconv.Itoa(port) + "/0", ""},
+		{"rediss://127.0.0.1:" + strconv.Itoa(port) + "/0", ca},
+	} {
+		c, err := newRedis(bad.url, bad.ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkRedis(context.Background(), c, discardLogger())
+		c.Close()
+		if err == nil {
+			t.Errorf("%s was accepted", strings.Replace(bad.url, "secret", "***", 1))
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("the error carries the password: %v", err)
+		}
+	}
+	kc := startKafka(t)
+	brokers := kc.ListenAddrs()
+	produce(t, brokers, []kafka.Message{postMsg("tls-redis-1", "tls-author", "今晚就吃掉攒的安眠药，永别了")})
+	_, _, stop := runInProcessWith(t, func(c *serveConfig) {
+		c.Brokers, c.RedisURL, c.RedisCA, c.Group = strings.Join(brokers, ","), url, ca, "tls-redis"
+	})
+	waitCommitted(t, brokers, "tls-redis", 30*time.Second)
+	stop()
+	if n := rdb.HLen(context.Background(), "lookout:{t}:postcase").Val(); n != 1 {
+		t.Fatalf("%d cases in the TLS Redis, want 1", n)
+	}
 }
 
 // TestKafkaOverTLSWithSCRAM (S6): lookout consumes and dead-letters over

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -42,7 +44,7 @@ func cmdServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		return fmt.Errorf("configuration: %w", err)
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	rdb, err := newRedis(cfg.RedisURL)
+	rdb, err := newRedis(cfg.RedisURL, cfg.RedisCA)
 	if err != nil {
 		return fmt.Errorf("configuration: redis-url: %w", err)
 	}
@@ -53,10 +55,26 @@ func cmdServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	return runService(ctx, cfg, rdb, log, nil)
 }
 
-func newRedis(rawURL string) (*redis.Client, error) {
+// newRedis connects to a redis:// or rediss:// URL; caFile, when set, is
+// the PEM CA that signed the server's TLS certificate.
+func newRedis(rawURL, caFile string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if caFile != "" {
+		if opts.TLSConfig == nil {
+			return nil, errors.New("redis-ca needs a rediss:// URL")
+		}
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis-ca: %s holds no PEM certificate", caFile)
+		}
+		opts.TLSConfig.RootCAs = pool
 	}
 	opts.DialTimeout = 3 * time.Second
 	opts.ReadTimeout = 3 * time.Second

@@ -32,7 +32,7 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	if verb != "list" && name == "" {
 		return errors.New("name: required")
 	}
-	rdb, err := newRedis(redisURL)
+	rdb, err := newRedis(redisURL, "")
 	if err != nil {
 		return fmt.Errorf("redis-url: %w", err)
 	}
