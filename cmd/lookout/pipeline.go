@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +37,7 @@ type pipeline struct {
 	store   recorder
 	log     *slog.Logger
 	metrics *pipelineMetrics
+	crash   *crashPoint // fault injection for the crash tests; nil in normal runs
 }
 
 var _ ingest.Handler = (*pipeline)(nil)
@@ -45,15 +50,18 @@ func newPipeline(s scorer, r recorder, log *slog.Logger, reg prometheus.Register
 // panic) becomes an unclassified case for human review, never "not
 // flagged". Only a storage error is returned, so the post is retried.
 func (p *pipeline) Handle(ctx context.Context, post ingest.Post) error {
+	p.crash.at("fetched")
 	start := time.Now()
 	res, unclassified := p.score(post.Text)
 	p.metrics.scoreSeconds.Observe(time.Since(start).Seconds())
+	p.crash.at("scored")
 	out, _, err := p.store.Record(ctx, triage.Post{ID: post.ID, AuthorID: post.AuthorID, Text: post.Text,
 		CreatedAt: post.CreatedAt, Source: post.Source, URL: post.URL, ThreadID: post.ThreadID}, res, unclassified)
 	if err != nil {
 		p.metrics.storeErrors.Inc()
 		return fmt.Errorf("record post: %w", err)
 	}
+	p.crash.at("recorded") // durable in Redis, not yet committed
 	p.metrics.scored.Inc()
 	if out != triage.OutcomeNotFlagged {
 		p.metrics.flagged.WithLabelValues(strconv.Itoa(res.Level)).Inc()
@@ -121,4 +129,37 @@ func newPipelineMetrics(reg prometheus.Registerer) *pipelineMetrics {
 		reg.MustRegister(m.scored, m.storeErrors, m.flagged, m.outcomes, m.failures, m.scoreSeconds, m.postToCase)
 	}
 	return m
+}
+
+// crashPoint kills the process (SIGKILL, no cleanup) the n-th time a
+// named point is reached: fault injection for the crash tests, set by
+// LOOKOUT_CRASH_AT=point:n (points: fetched, scored, recorded). Unset, it
+// does nothing.
+type crashPoint struct {
+	point string
+	left  atomic.Int64
+}
+
+func parseCrashPoint(v string) (*crashPoint, error) {
+	if v == "" {
+		return nil, nil
+	}
+	point, n, ok := strings.Cut(v, ":")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil || count < 1 || (point != "fetched" && point != "scored" && point != "recorded") {
+		return nil, fmt.Errorf("LOOKOUT_CRASH_AT: %q is not fetched|scored|recorded:N", v)
+	}
+	c := &crashPoint{point: point}
+	c.left.Store(int64(count))
+	return c, nil
+}
+
+func (c *crashPoint) at(point string) {
+	if c == nil || c.point != point {
+		return
+	}
+	if c.left.Add(-1) == 0 {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
 }

@@ -52,8 +52,15 @@ func cmdServe(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err := checkRedis(ctx, rdb, log); err != nil {
 		return err
 	}
-	return runService(ctx, cfg, rdb, log, nil)
+	crash, err := parseCrashPoint(env(crashEnv))
+	if err != nil {
+		return err
+	}
+	return runService(ctx, cfg, rdb, log, &serviceHooks{crash: crash})
 }
+
+// crashEnv names the fault-injection setting of the crash tests.
+const crashEnv = "LOOKOUT_CRASH_AT"
 
 // newRedis connects to a redis:// or rediss:// URL; caFile, when set, is
 // the PEM CA that signed the server's TLS certificate.
@@ -114,6 +121,7 @@ func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger) error 
 type serviceHooks struct {
 	listening func(addr string)
 	store     func(*triage.Store)
+	crash     *crashPoint
 }
 
 // runService runs the pipeline, the sweeper and the HTTP server until ctx
@@ -159,6 +167,10 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err := store.Register(reg); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	pipe := newPipeline(cls, store, log, reg)
+	if hooks != nil {
+		pipe.crash = hooks.crash
+	}
 	dialer, transport, err := cfg.kafkaSecurity()
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -168,7 +180,7 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 		Brokers: cfg.brokerList(), Topic: cfg.Topic, DeadLetterTopic: cfg.DeadLetterTopic, GroupID: cfg.Group,
 		MaxMessageBytes: cfg.MaxMessageBytes, Workers: cfg.Workers,
 		DrainTimeout: cfg.ShutdownTimeout / 2, SessionTimeout: cfg.SessionTimeout,
-		Handler: newPipeline(cls, store, log, reg),
+		Handler: pipe,
 		Logger:  log, Registerer: reg,
 	})
 	if err != nil {
