@@ -155,12 +155,15 @@ func (p panicky) Score(text string) (classifier.Result, error) {
 		panic("classifier bug on " + text)
 	case strings.Contains(text, "ERROR"):
 		return classifier.Result{}, errors.New("model failure")
+	case strings.Contains(text, "SLOW"):
+		time.Sleep(2 * time.Second)
 	}
 	return p.inner.Score(text)
 }
 
-// TestClassifierFailures (R5): errors and panics in the classifier leave
-// the process running and turn the post into a queued case for review.
+// TestClassifierFailures (R5): errors, panics and timeouts in the
+// classifier leave the process running and turn the post into a queued
+// case for review.
 func TestClassifierFailures(t *testing.T) {
 	rs := redistest.Start(t)
 	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
@@ -168,8 +171,9 @@ func TestClassifierFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPipeline(panicky{classifier.New(classifier.Options{})}, store, discardLogger(), nil)
+	p.scoreTimeout = 200 * time.Millisecond
 	ctx := context.Background()
-	for i, text := range []string{"PANIC 今天天气不错", "ERROR 今天天气不错", "今天天气不错"} {
+	for i, text := range []string{"PANIC 今天天气不错", "ERROR 今天天气不错", "SLOW 今天天气不错", "今天天气不错"} {
 		post := ingest.Post{ID: fmt.Sprintf("r5-%d", i), AuthorID: fmt.Sprintf("r5-author-%d", i), Text: text, CreatedAt: time.Now()}
 		if err := p.Handle(ctx, post); err != nil {
 			t.Fatalf("%q: %v", text, err)
@@ -179,8 +183,8 @@ func TestClassifierFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) != 2 || !cases[0].Unclassified || !cases[1].Unclassified {
-		t.Fatalf("want 2 unclassified cases for review, got %+v", cases)
+	if len(cases) != 3 || !cases[0].Unclassified || !cases[1].Unclassified || !cases[2].Unclassified {
+		t.Fatalf("want 3 unclassified cases for review, got %+v", cases)
 	}
 }
 

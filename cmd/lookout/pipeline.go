@@ -38,12 +38,16 @@ type pipeline struct {
 	log     *slog.Logger
 	metrics *pipelineMetrics
 	crash   *crashPoint // fault injection for the crash tests; nil in normal runs
+	// scoreTimeout bounds one post's scoring; past it the post is queued
+	// for review and the late result is dropped.
+	scoreTimeout time.Duration
 }
 
 var _ ingest.Handler = (*pipeline)(nil)
 
 func newPipeline(s scorer, r recorder, log *slog.Logger, reg prometheus.Registerer) *pipeline {
-	return &pipeline{scorer: s, store: r, log: log.With("component", "pipeline"), metrics: newPipelineMetrics(reg)}
+	return &pipeline{scorer: s, store: r, log: log.With("component", "pipeline"), metrics: newPipelineMetrics(reg),
+		scoreTimeout: 2 * time.Second}
 }
 
 // Handle scores a post and records it. A classifier failure (error or
@@ -73,23 +77,48 @@ func (p *pipeline) Handle(ctx context.Context, post ingest.Post) error {
 	return nil
 }
 
+type scored struct {
+	res      classifier.Result
+	err      error
+	panicked bool
+}
+
+// score grades a post in its own goroutine, so that a classifier stuck on
+// one post cannot hold its worker: past scoreTimeout the post is queued
+// for review (the late result is dropped).
 func (p *pipeline) score(text string) (res classifier.Result, unclassified bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			p.metrics.failures.WithLabelValues("panic").Inc()
-			p.log.Error("classifier panicked; post queued for review") // the panic value may quote text
-			res, unclassified = classifier.Result{Model: "unclassified"}, true
-		}
+	done := make(chan scored, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- scored{panicked: true} // the panic value may quote text: not logged
+			}
+		}()
+		r, err := p.scorer.Score(text)
+		done <- scored{res: r, err: err}
 	}()
-	res, err := p.scorer.Score(text)
-	switch {
-	case errors.Is(err, classifier.ErrEmpty):
-		return res, false // nothing to grade: level 0
-	case err != nil:
-		p.metrics.failures.WithLabelValues("error").Inc()
-		return classifier.Result{Model: res.Model}, true
+	timer := time.NewTimer(p.scoreTimeout)
+	defer timer.Stop()
+	var out scored
+	select {
+	case out = <-done:
+	case <-timer.C:
+		p.metrics.failures.WithLabelValues("timeout").Inc()
+		p.log.Error("classifier timed out; post queued for review", "after", p.scoreTimeout)
+		return classifier.Result{Model: "unclassified"}, true
 	}
-	return res, false
+	switch {
+	case out.panicked:
+		p.metrics.failures.WithLabelValues("panic").Inc()
+		p.log.Error("classifier panicked; post queued for review")
+		return classifier.Result{Model: "unclassified"}, true
+	case errors.Is(out.err, classifier.ErrEmpty):
+		return out.res, false // nothing to grade: level 0
+	case out.err != nil:
+		p.metrics.failures.WithLabelValues("error").Inc()
+		return classifier.Result{Model: out.res.Model}, true
+	}
+	return out.res, false
 }
 
 type pipelineMetrics struct {
@@ -122,7 +151,7 @@ func newPipelineMetrics(reg prometheus.Registerer) *pipelineMetrics {
 	for l := 0; l <= 10; l++ {
 		m.flagged.WithLabelValues(strconv.Itoa(l))
 	}
-	for _, k := range []string{"panic", "error"} {
+	for _, k := range []string{"panic", "error", "timeout"} {
 		m.failures.WithLabelValues(k)
 	}
 	if reg != nil {
