@@ -58,6 +58,16 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if err := evaluate(cls, data, negatives, heldOut, stdout); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// evaluate scores labeled posts (data) and ordinary ones (negatives,
+// comma-separated; only the held-out split when heldOut) and prints the
+// report, with ordinary posts flagged by emotion label where known.
+func evaluate(cls *classifier.Classifier, data, negatives string, heldOut bool, stdout io.Writer) error {
 	posts, err := readJSONL(data)
 	if err != nil {
 		return fmt.Errorf("data: %w", err)
@@ -111,5 +121,5 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 			}
 		}
 	}
-	return ctx.Err()
+	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"lookout/triage"
 )
 
 // cmdExportLabels writes outcome-labeled JSON Lines from resolved cases,
@@ -18,15 +16,11 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	rdb, err := newRedis(redisURL, "")
-	if err != nil {
-		return fmt.Errorf("redis-url: %w", err)
-	}
-	defer rdb.Close()
-	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	store, closeStore, err := openStore(redisURL)
 	if err != nil {
 		return err
 	}
+	defer closeStore()
 	w := bufio.NewWriter(stdout)
 	lines, withText, err := store.ExportLabels(ctx, w)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,7 +56,6 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			examples = append(examples, classifier.Example{Text: p.Text, Level: *p.Level})
 		}
 	}
-	var heldOut []string
 	if negatives != "" {
 		for _, path := range strings.Split(negatives, ",") {
 			ps, err := readJSONL(path)
@@ -65,11 +63,9 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 				return fmt.Errorf("negatives: %w", err)
 			}
 			for _, p := range ps {
-				if classifier.HeldOut(p.Text) {
-					heldOut = append(heldOut, p.Text)
-					continue
+				if !classifier.HeldOut(p.Text) { // the held-out 20% is for the figures only
+					examples = append(examples, classifier.Example{Text: p.Text, Negative: true})
 				}
-				examples = append(examples, classifier.Example{Text: p.Text, Negative: true})
 			}
 		}
 	}
@@ -97,24 +93,9 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	cls := classifier.New(classifier.Options{Model: loaded})
-	ps, err := readJSONL(val)
-	if err != nil {
-		return fmt.Errorf("val: %w", err)
+	fmt.Fprintf(stdout, "\nvalidation %s; ordinary posts: the 20%% held out of training\n", val)
+	if err := evaluate(classifier.New(classifier.Options{Model: loaded}), val, negatives, true, stdout); err != nil {
+		return err
 	}
-	var labeled, neg []classifier.Prediction
-	for _, p := range ps {
-		if p.Level == nil {
-			return errors.New("val: a line has no level")
-		}
-		res, _ := cls.Score(p.Text)
-		labeled = append(labeled, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
-	}
-	for _, t := range heldOut {
-		res, _ := cls.Score(t)
-		neg = append(neg, classifier.Prediction{Level: res.Level, PHigh: res.PHigh})
-	}
-	fmt.Fprintf(stdout, "\nvalidation %s; ordinary posts: the %d held out of training\n", val, len(heldOut))
-	classifier.Evaluate(labeled, neg).Print(stdout)
 	return ctx.Err()
 }

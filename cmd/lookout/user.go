@@ -32,15 +32,11 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	if verb != "list" && name == "" {
 		return errors.New("name: required")
 	}
-	rdb, err := newRedis(redisURL, "")
-	if err != nil {
-		return fmt.Errorf("redis-url: %w", err)
-	}
-	defer rdb.Close()
-	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	store, closeStore, err := openStore(redisURL)
 	if err != nil {
 		return err
 	}
+	defer closeStore()
 	const actor = "cli"
 	switch verb {
 	case "add":
@@ -75,4 +71,18 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 		}
 	}
 	return nil
+}
+
+// openStore connects the case store for the command-line tools.
+func openStore(redisURL string) (*triage.Store, func(), error) {
+	rdb, err := newRedis(redisURL, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis-url: %w", err)
+	}
+	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return store, func() { rdb.Close() }, nil
 }
