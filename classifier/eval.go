@@ -36,19 +36,13 @@ type ThresholdRow struct {
 // assumed not at high risk) graded by the same classifier.
 func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	r := Report{N: len(labeled), NegN: len(negatives)}
-	var tp, fp, fn, g910, g910hit int
+	var high binCounts
+	var g910, g910hit int
 	var absErr float64
 	correct := 0
 	for _, p := range labeled {
-		gh, ph := p.Gold >= HighRiskLevel, p.Level >= HighRiskLevel
-		switch {
-		case gh && ph:
-			tp++
-		case !gh && ph:
-			fp++
-		case gh && !ph:
-			fn++
-		}
+		ph := p.Level >= HighRiskLevel
+		high.add(p.Gold >= HighRiskLevel, ph)
 		if p.Gold >= 9 {
 			g910++
 			if ph {
@@ -68,7 +62,7 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 			r.NegFlagged++
 		}
 	}
-	r.HighPrecision, r.HighRecall, r.HighF1 = prf(tp, fp, fn)
+	r.HighPrecision, r.HighRecall, r.HighF1 = high.prf()
 	r.Recall910 = ratio(g910hit, g910)
 	r.Accuracy = ratio(correct, len(labeled))
 	r.MAE = ratio64(absErr, len(labeled))
@@ -96,29 +90,38 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	}
 	r.WeightedF1 = ratio64(r.WeightedF1, len(labeled))
 	for _, t := range []float64{0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} {
-		var ttp, tfp, tfn, nf int
+		var at binCounts
+		nf := 0
 		for _, p := range labeled {
-			gh, ph := p.Gold >= HighRiskLevel, p.PHigh >= t
-			switch {
-			case gh && ph:
-				ttp++
-			case !gh && ph:
-				tfp++
-			case gh && !ph:
-				tfn++
-			}
+			at.add(p.Gold >= HighRiskLevel, p.PHigh >= t)
 		}
 		for _, p := range negatives {
 			if p.PHigh >= t {
 				nf++
 			}
 		}
-		pr, rc, _ := prf(ttp, tfp, tfn)
+		pr, rc, _ := at.prf()
 		r.Thresholds = append(r.Thresholds, ThresholdRow{Threshold: t, Precision: pr, Recall: rc,
 			FlagsPer10k: 10000 * ratio(nf, len(negatives))})
 	}
 	return r
 }
+
+// binCounts tallies a binary decision (high risk or not) against the truth.
+type binCounts struct{ tp, fp, fn int }
+
+func (c *binCounts) add(truth, predicted bool) {
+	switch {
+	case truth && predicted:
+		c.tp++
+	case !truth && predicted:
+		c.fp++
+	case truth && !predicted:
+		c.fn++
+	}
+}
+
+func (c binCounts) prf() (p, r, f float64) { return prf(c.tp, c.fp, c.fn) }
 
 func prf(tp, fp, fn int) (p, r, f float64) {
 	p, r = ratio(tp, tp+fp), ratio(tp, tp+fn)

@@ -281,7 +281,8 @@ func platt(docs []trainDoc, oof []float64) (a, b float64) {
 func chooseThreshold(docs []trainDoc, oof []float64, a, b float64) float64 {
 	best, bestF1 := 0.5, -1.0
 	for t := 0.05; t < 0.96; t += 0.01 {
-		var tp, fp, fn, negFlag, neg int
+		var counts binCounts
+		var negFlag, neg int
 		for i, d := range docs {
 			p := sigmoid(a*oof[i] + b)
 			if d.negative {
@@ -291,19 +292,12 @@ func chooseThreshold(docs []trainDoc, oof []float64, a, b float64) float64 {
 				}
 				continue
 			}
-			switch gh, ph := d.level >= HighRiskLevel, p >= t; {
-			case gh && ph:
-				tp++
-			case !gh && ph:
-				fp++
-			case gh && !ph:
-				fn++
-			}
+			counts.add(d.level >= HighRiskLevel, p >= t)
 		}
 		if neg > 0 && float64(negFlag)/float64(neg) > 0.002 {
 			continue
 		}
-		_, _, f := prf(tp, fp, fn)
+		_, _, f := counts.prf()
 		if f > bestF1 {
 			best, bestF1 = t, f
 		}

@@ -75,15 +75,10 @@ func TestBrowserUI(t *testing.T) {
 
 	// Listen on a known free port so the browser knows where to go.
 	port := freeTCPPort(t)
-	cfg := serveConfig{Brokers: strings.Join(brokers, ","), Topic: "posts", DeadLetterTopic: "posts.dlq", Group: "browser",
-		RedisURL: rs.URL(), Listen: fmt.Sprintf("127.0.0.1:%d", port), MaxMessageBytes: 64 << 10, Workers: 4,
-		LogLevel: "warn", ShutdownTimeout: 10 * time.Second, SessionTimeout: 6 * time.Second}
-	rdb, _ := newRedis(rs.URL(), "")
-	defer rdb.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runService(ctx, cfg, rdb, discardLogger(), nil) }()
-	defer func() { cancel(); <-done }()
+	runInProcessWith(t, nil, func(c *serveConfig) {
+		c.Brokers, c.RedisURL, c.Group = strings.Join(brokers, ","), rs.URL(), "browser"
+		c.Listen = fmt.Sprintf("127.0.0.1:%d", port)
+	})
 	waitCommitted(t, brokers, "browser", 30*time.Second)
 
 	shots := os.Getenv("LOOKOUT_ARTIFACTS")

@@ -68,20 +68,9 @@ func TestCanariesNeverLeak(t *testing.T) {
 
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := serveConfig{Brokers: strings.Join(brokers, ","), Topic: "posts", DeadLetterTopic: "posts.dlq", Group: "canary",
-		RedisURL: rs.URL(), Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10, Workers: 2, LogLevel: "debug",
-		ShutdownTimeout: 10 * time.Second, SessionTimeout: 6 * time.Second}
-	rdb, _ := newRedis(rs.URL(), "")
-	defer rdb.Close()
-	addr := make(chan string, 1)
-	var store *triage.Store
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runService(ctx, cfg, rdb, log, &serviceHooks{listening: func(a string) { addr <- a },
-			store: func(s *triage.Store) { store = s }})
-	}()
-	base := "http://" + <-addr
+	base, store, stop := runInProcessWith(t, log, func(c *serveConfig) {
+		c.Brokers, c.RedisURL, c.Group, c.Workers, c.LogLevel = strings.Join(brokers, ","), rs.URL(), "canary", 2, "debug"
+	})
 	waitCommitted(t, brokers, "canary", 30*time.Second)
 	if err := store.AddUser(context.Background(), "test", "vol", triage.RoleVolunteer, "canary-password"); err != nil {
 		t.Fatal(err)
@@ -134,8 +123,7 @@ func TestCanariesNeverLeak(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	cancel()
-	<-done
+	_ = stop()
 	for _, canary := range []string{textCanary, authorCanary, noteCanary} {
 		if strings.Contains(logs.String(), canary) {
 			t.Errorf("logs contain %s", canary)

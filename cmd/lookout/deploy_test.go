@@ -151,19 +151,9 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 	brokers := kc.ListenAddrs()
 	l := mixPosts(t, 9, 200, 7, 0.3, "metrics")
 	produce(t, brokers, l.messages)
-	cfg := serveConfig{Brokers: strings.Join(brokers, ","), Topic: "posts", DeadLetterTopic: "posts.dlq", Group: "metrics",
-		RedisURL: rs.URL(), Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10, Workers: 4, LogLevel: "warn",
-		ShutdownTimeout: 10 * time.Second, SessionTimeout: 6 * time.Second}
-	rdb, _ := newRedis(rs.URL(), "")
-	defer rdb.Close()
-	addr := make(chan string, 1)
-	var store *triage.Store
-	hooks := &serviceHooks{listening: func(a string) { addr <- a }, store: func(s *triage.Store) { store = s }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runService(ctx, cfg, rdb, discardLogger(), hooks) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + <-addr
+	base, store, _ := runInProcessWith(t, nil, func(c *serveConfig) {
+		c.Brokers, c.RedisURL, c.Group = strings.Join(brokers, ","), rs.URL(), "metrics"
+	})
 	waitCommitted(t, brokers, "metrics", 30*time.Second)
 	bg := context.Background()
 	for i, outcome := range []string{"", "reached_safe"} {

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os/exec"
 	"strings"
@@ -20,35 +18,9 @@ import (
 // called; stop returns runService's error.
 func startService(t *testing.T, brokers, redisURL, group string) (stop func() error) {
 	t.Helper()
-	cfg := serveConfig{Brokers: brokers, Topic: "posts", DeadLetterTopic: "posts.dlq", Group: group,
-		RedisURL: redisURL, Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10, Workers: 8, LogLevel: "warn",
-		ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	rdb, err := newRedis(redisURL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	go func() { errc <- runService(ctx, cfg, rdb, log, nil) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-errc:
-			case <-time.After(30 * time.Second):
-				t.Error("service did not stop within 30s")
-			}
-			rdb.Close()
-		})
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
+	_, _, stop = runInProcessWith(t, nil, func(c *serveConfig) {
+		c.Brokers, c.RedisURL, c.Group, c.Workers = brokers, redisURL, group, 8
+	})
 	return stop
 }
 

@@ -20,54 +20,6 @@ import (
 	"lookout/triage"
 )
 
-// runInProcess starts the service with hooks; it returns the base URL,
-// the store and a stop function.
-func runInProcess(t *testing.T, brokers []string, redisURL, group string) (string, *triage.Store, func()) {
-	t.Helper()
-	return runInProcessWith(t, func(c *serveConfig) { c.Brokers, c.RedisURL, c.Group = strings.Join(brokers, ","), redisURL, group })
-}
-
-// runInProcessWith is runInProcess with the configuration tweaked by set.
-func runInProcessWith(t *testing.T, set func(*serveConfig)) (string, *triage.Store, func()) {
-	t.Helper()
-	cfg := serveConfig{Topic: "posts", DeadLetterTopic: "posts.dlq", Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10,
-		Workers: 4, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none"}
-	set(&cfg)
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	rdb, err := newRedis(cfg.RedisURL, cfg.RedisCA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	var store *triage.Store
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runService(ctx, cfg, rdb, discardLogger(), &serviceHooks{listening: func(a string) { addr <- a },
-			store: func(s *triage.Store) { store = s }})
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("service did not start: %v", err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-			rdb.Close()
-		}
-	}
-	t.Cleanup(stop)
-	return base, store, stop
-}
-
 func postMsg(id, author, text string) kafka.Message {
 	v, _ := json.Marshal(map[string]any{"v": 1, "id": id, "author_id": author, "text": text,
 		"created_at": time.Now().UTC().Format(time.RFC3339)})

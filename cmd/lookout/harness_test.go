@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -317,4 +318,63 @@ func lookoutBinary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// runInProcess runs the service in this process against brokers and
+// redisURL in group; see runInProcessWith.
+func runInProcess(t *testing.T, brokers []string, redisURL, group string) (string, *triage.Store, func() error) {
+	t.Helper()
+	return runInProcessWith(t, nil, func(c *serveConfig) { c.Brokers, c.RedisURL, c.Group = strings.Join(brokers, ","), redisURL, group })
+}
+
+// runInProcessWith runs the service in this process with test defaults
+// changed by set, logging to log (nil: discarded). It returns the base URL,
+// the store, and stop, which ends the service (once; also at cleanup) and
+// returns its error.
+func runInProcessWith(t *testing.T, log *slog.Logger, set func(*serveConfig)) (string, *triage.Store, func() error) {
+	t.Helper()
+	cfg := serveConfig{Topic: "posts", DeadLetterTopic: "posts.dlq", Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10,
+		Workers: 4, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none"}
+	set(&cfg)
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if log == nil {
+		log = discardLogger()
+	}
+	rdb, err := newRedis(cfg.RedisURL, cfg.RedisCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	var store *triage.Store
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runService(ctx, cfg, rdb, log, &serviceHooks{listening: func(a string) { addr <- a },
+			store: func(s *triage.Store) { store = s }})
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("service did not start: %v", err)
+	}
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("service did not stop within 30 s")
+			}
+			rdb.Close()
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, store, stop
 }

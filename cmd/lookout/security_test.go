@@ -148,7 +148,7 @@ func TestRedisOverTLSWithACL(t *testing.T) {
 	kc := startKafka(t)
 	brokers := kc.ListenAddrs()
 	produce(t, brokers, []kafka.Message{postMsg("tls-redis-1", "tls-author", "今晚就吃掉攒的安眠药，永别了")})
-	_, _, stop := runInProcessWith(t, func(c *serveConfig) {
+	_, _, stop := runInProcessWith(t, nil, func(c *serveConfig) {
 		c.Brokers, c.RedisURL, c.RedisCA, c.Group = strings.Join(brokers, ","), url, ca, "tls-redis"
 	})
 	waitCommitted(t, brokers, "tls-redis", 30*time.Second)
@@ -188,7 +188,7 @@ func TestKafkaOverTLSWithSCRAM(t *testing.T) {
 			t.Fatal("kfake served a client without SASL")
 		}
 	}
-	base, _, stop := runInProcessWith(t, func(c *serveConfig) {
+	base, _, stop := runInProcessWith(t, nil, func(c *serveConfig) {
 		c.Brokers, c.RedisURL, c.Group = strings.Join(brokers, ","), rs.URL(), "tls"
 		c.KafkaTLS, c.KafkaCA, c.KafkaSASL, c.KafkaUser, c.KafkaPassword = true, ca, "scram-sha-256", "lookout", "kafka-secret"
 	})
