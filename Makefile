@@ -41,9 +41,10 @@ PEER_DIR ?= $(HOME)/.cache/lookout/peer
 # same posts, and the pipeline end to end (kfake -> scoring -> a real
 # redis-server); the figures go to bench/latest.txt.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./classifier/
+	$(GO) test -run '^$$' -bench . -benchmem ./classifier/ ./ingest/
 	@test -d $(PEER_DIR)/node_modules || { mkdir -p $(PEER_DIR) && cp -r ../shared/bench/peer/. $(PEER_DIR)/ && chmod -R u+w $(PEER_DIR) && (cd $(PEER_DIR) && npm ci --silent); }
 	$(GO) test -run '^$$' -bench ClaimResolve -benchtime 2000x ./triage/
+	$(GO) test -run '^$$' -bench RecordBatch -benchmem ./triage/
 	$(GO) run ./cmd/lookout bench --peer $(PEER_DIR) --e2e --scale --out bench/latest.txt
 
 lint:

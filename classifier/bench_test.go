@@ -30,8 +30,12 @@ func BenchmarkSegment(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	words := 0
 	for i := 0; i < b.N; i++ {
-		seg.Cut(texts[i%len(texts)])
+		seg.Words(texts[i%len(texts)], func(string) { words++ })
+	}
+	if words == 0 {
+		b.Fatal("no words")
 	}
 }
 

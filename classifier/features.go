@@ -79,11 +79,10 @@ func (f *featurizer) extract(s *scratch) {
 		}
 	}
 	if f.seg != nil {
-		words := f.seg.Cut(text)
 		prev := uint64(0)
-		for _, w := range words {
+		f.seg.Words(text, func(w string) {
 			if w == " " {
-				continue
+				return
 			}
 			h := hashString(fWord, w)
 			if len(w) > 3 { // more than one CJK character
@@ -93,7 +92,7 @@ func (f *featurizer) extract(s *scratch) {
 				feats = append(feats, mix(mix(fWordBi, prev), h))
 			}
 			prev = h
-		}
+		})
 	}
 	var kinds [8]bool
 	for _, h := range s.hits {

@@ -22,18 +22,22 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Handler makes the outcome of one valid post durable. An error means the
-// outcome is not durable yet; the consumer retries the post (with
-// backoff) and commits nothing past it until it succeeds.
+// Handler makes the outcome of valid posts durable. A worker hands it the
+// posts waiting in its queue, at most MaxBatch at a time, in fetch order
+// (one author's posts always go to the same worker, in order), so the
+// handler can write them in one round trip. An error means no outcome of
+// the batch counts as durable: the consumer retries the whole batch (with
+// backoff) and commits nothing past it until it succeeds, so Handle must
+// be idempotent per post.
 type Handler interface {
-	Handle(ctx context.Context, p Post) error
+	Handle(ctx context.Context, posts []Post) error
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, p Post) error
+type HandlerFunc func(ctx context.Context, posts []Post) error
 
 // Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, p Post) error { return f(ctx, p) }
+func (f HandlerFunc) Handle(ctx context.Context, posts []Post) error { return f(ctx, posts) }
 
 // Options configures a Consumer.
 type Options struct {
@@ -43,6 +47,7 @@ type Options struct {
 	GroupID         string        // default "lookout"
 	MaxMessageBytes int           // default 64 KiB
 	Workers         int           // default 8
+	MaxBatch        int           // most posts handed to the handler at once; default 64
 	CommitInterval  time.Duration // how often done prefixes are committed; default 200ms
 	DrainTimeout    time.Duration // bound on finishing in-flight work at shutdown; default 10s
 	SessionTimeout  time.Duration // consumer group session timeout; default 10s
@@ -72,6 +77,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Workers == 0 {
 		o.Workers = 8
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 64
 	}
 	if o.CommitInterval == 0 {
 		o.CommitInterval = 200 * time.Millisecond
@@ -103,6 +111,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("max message bytes: %d is outside 1 KiB-16 MiB", o.MaxMessageBytes)
 	case o.Workers < 1 || o.Workers > 1024:
 		return fmt.Errorf("workers: %d is outside 1-1024", o.Workers)
+	case o.MaxBatch < 1 || o.MaxBatch > 4096:
+		return fmt.Errorf("max batch: %d is outside 1-4096", o.MaxBatch)
 	}
 	return nil
 }
@@ -131,10 +141,6 @@ func New(opts Options) (*Consumer, error) {
 		track:   newTracker(),
 		lag:     make(map[int]int64),
 	}, nil
-}
-
-type work struct {
-	msg kafka.Message
 }
 
 // Run consumes until ctx is cancelled, then stops fetching, finishes the
@@ -187,9 +193,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	// Work for one author always goes to the same worker, so one person's
 	// posts are handled in order; different people's in parallel.
-	queues := make([]chan work, o.Workers)
+	queues := make([]chan kafka.Message, o.Workers)
 	for i := range queues {
-		queues[i] = make(chan work, 64)
+		queues[i] = make(chan kafka.Message, o.MaxBatch)
 	}
 	// handleCtx outlives ctx by at most DrainTimeout, so in-flight posts
 	// can finish after a SIGTERM.
@@ -198,10 +204,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	for _, q := range queues {
 		workers.Go(func() {
-			for w := range q {
-				if c.process(handleCtx, dlq, w.msg) {
-					c.track.markDone(w.msg.Partition, w.msg.Offset)
+			b := newBatch(o.MaxBatch)
+			for msg := range q {
+				b.reset()
+				b.msgs = append(b.msgs, msg)
+			gather: // and whatever else waits, up to MaxBatch
+				for len(b.msgs) < o.MaxBatch {
+					select {
+					case msg, ok := <-q:
+						if !ok {
+							break gather
+						}
+						b.msgs = append(b.msgs, msg)
+					default:
+						break gather
+					}
 				}
+				c.process(handleCtx, dlq, b)
 			}
 		})
 	}
@@ -275,7 +294,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		h := fnv.New32a()
 		h.Write(msg.Key)
 		select {
-		case queues[h.Sum32()%uint32(len(queues))] <- work{msg: msg}:
+		case queues[h.Sum32()%uint32(len(queues))] <- msg:
 		case <-ctx.Done():
 			// Not handed to a worker: it stays pending, so nothing after
 			// it in its partition is committed; it is redelivered.
@@ -336,23 +355,66 @@ func (c *Consumer) commit(ctx context.Context, reader *kafka.Reader) {
 	c.track.committed(offsets)
 }
 
-// process makes one message's outcome durable: a handled post or a
-// dead-letter record. It retries until it succeeds or ctx ends, and
-// reports whether it succeeded.
-func (c *Consumer) process(ctx context.Context, dlq *kafka.Writer, msg kafka.Message) bool {
-	post, err := DecodePost(msg.Value, c.opts.MaxMessageBytes)
-	if err != nil {
-		var de *DecodeError
-		if !errors.As(err, &de) {
-			de = &DecodeError{Reason: ReasonInvalidJSON}
+// batch is one worker's messages in hand, and their decoded posts.
+type batch struct {
+	msgs  []kafka.Message
+	posts []Post
+	valid []kafka.Message // the messages of posts, in order
+	bad   []badMessage
+}
+
+type badMessage struct {
+	msg kafka.Message
+	err *DecodeError
+}
+
+func newBatch(n int) *batch {
+	return &batch{msgs: make([]kafka.Message, 0, n), posts: make([]Post, 0, n), valid: make([]kafka.Message, 0, n)}
+}
+
+func (b *batch) reset() {
+	clear(b.msgs)
+	clear(b.posts)
+	clear(b.valid)
+	clear(b.bad)
+	b.msgs, b.posts, b.valid, b.bad = b.msgs[:0], b.posts[:0], b.valid[:0], b.bad[:0]
+}
+
+// process makes the outcome of each message durable, a handled post or a
+// dead-letter record, retrying until it succeeds or ctx ends, and marks
+// each done as it succeeds. The valid posts go first, so that a
+// dead-letter topic that is down holds back only its own message.
+func (c *Consumer) process(ctx context.Context, dlq *kafka.Writer, b *batch) {
+	for _, msg := range b.msgs {
+		post, err := DecodePost(msg.Value, c.opts.MaxMessageBytes)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				de = &DecodeError{Reason: ReasonInvalidJSON}
+			}
+			b.bad = append(b.bad, badMessage{msg: msg, err: de})
+			continue
 		}
-		return c.retry(ctx, "dead-letter", func(ctx context.Context) error {
-			return c.deadLetter(ctx, dlq, msg, de)
-		})
+		b.posts = append(b.posts, post)
+		b.valid = append(b.valid, msg)
 	}
-	return c.retry(ctx, "handle", func(ctx context.Context) error {
-		return c.opts.Handler.Handle(ctx, post)
-	})
+	if len(b.posts) > 0 {
+		c.metrics.batchSize.Observe(float64(len(b.posts)))
+		if c.retry(ctx, "handle", func(ctx context.Context) error {
+			return c.opts.Handler.Handle(ctx, b.posts)
+		}) {
+			for _, msg := range b.valid {
+				c.track.markDone(msg.Partition, msg.Offset)
+			}
+		}
+	}
+	for _, bad := range b.bad {
+		if c.retry(ctx, "dead-letter", func(ctx context.Context) error {
+			return c.deadLetter(ctx, dlq, bad.msg, bad.err)
+		}) {
+			c.track.markDone(bad.msg.Partition, bad.msg.Offset)
+		}
+	}
 }
 
 // retry calls fn until it succeeds, backing off up to 5 s between tries.

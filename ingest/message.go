@@ -1,9 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -84,7 +84,7 @@ func DecodePost(value []byte, maxBytes int) (Post, error) {
 		maxBytes = DefaultMaxMessageBytes
 	}
 	switch {
-	case len(strings.TrimSpace(string(value))) == 0:
+	case len(bytes.TrimSpace(value)) == 0:
 		return Post{}, &DecodeError{Reason: ReasonEmpty}
 	case len(value) > maxBytes:
 		return Post{}, &DecodeError{Reason: ReasonTooLarge, Detail: fmt.Sprintf("%d bytes over the limit of %d", len(value), maxBytes)}

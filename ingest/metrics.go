@@ -11,6 +11,7 @@ type metrics struct {
 	kafkaErrors    prometheus.Counter
 	lag            *prometheus.GaugeVec
 	readerRestarts prometheus.Counter
+	batchSize      prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,6 +45,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "lookout", Subsystem: "ingest", Name: "reader_restarts_total",
 			Help: "Kafka readers restarted by the watchdog after no progress while lagging.",
 		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "batch_size",
+			Help:    "Valid posts handed to the handler at once (a worker takes what waits in its queue).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "lookout", Subsystem: "ingest", Name: "consumer_lag_messages",
 			Help: "Messages behind the partition's high watermark at the last fetch.",
@@ -56,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.retries.WithLabelValues(step)
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.kafkaErrors, m.lag, m.readerRestarts)
+		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.kafkaErrors, m.lag, m.readerRestarts, m.batchSize)
 	}
 	return m
 }

@@ -55,9 +55,11 @@ func TestWatchdogRestartsStalledReader(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c, err := New(Options{Brokers: brokers, GroupID: "watchdog", MaxMessageBytes: 1 << 20, StallTimeout: 1500 * time.Millisecond,
 		SessionTimeout: 2 * time.Second, Registerer: reg,
-		Handler: HandlerFunc(func(ctx context.Context, p Post) error {
+		Handler: HandlerFunc(func(ctx context.Context, posts []Post) error {
 			mu.Lock()
-			seen[p.ID] = true
+			for _, p := range posts {
+				seen[p.ID] = true
+			}
 			mu.Unlock()
 			return nil
 		})})

@@ -134,42 +134,28 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 	current := s.Routing()
 	pv := Preview{Since: since}
 	hours := map[int64]*PreviewHour{}
-	start := strconv.FormatInt(since.UnixMilli(), 10)
-	for {
-		msgs, err := s.rdb.XRangeN(ctx, keyScores, start, "+", 5000).Result()
-		if err != nil {
-			return pv, fmt.Errorf("preview: %w", err)
+	err := s.EachScore(ctx, since, func(r ScoreRecord) {
+		h := r.At.UTC().Truncate(time.Hour)
+		ph := hours[h.Unix()]
+		if ph == nil {
+			ph = &PreviewHour{Hour: h}
+			hours[h.Unix()] = ph
 		}
-		for _, m := range msgs {
-			level, _ := strconv.Atoi(fmt.Sprint(m.Values["level"]))
-			pHigh, _ := strconv.ParseFloat(fmt.Sprint(m.Values["p_high"]), 64)
-			if level < 0 || level > 10 {
-				continue
-			}
-			ms, _ := strconv.ParseInt(m.ID[:indexByte(m.ID, '-')], 10, 64)
-			h := time.UnixMilli(ms).UTC().Truncate(time.Hour)
-			ph := hours[h.Unix()]
-			if ph == nil {
-				ph = &PreviewHour{Hour: h}
-				hours[h.Unix()] = ph
-			}
-			pv.Posts++
-			pv.ByLevel[level]++
-			if _, q := current.Flagged(level, pHigh); q {
-				pv.Current[level]++
-				ph.Current++
-				ph.CurrentByLevel[level]++
-			}
-			if _, q := proposed.Flagged(level, pHigh); q {
-				pv.Proposed[level]++
-				ph.Proposed++
-				ph.ProposedByLevel[level]++
-			}
+		pv.Posts++
+		pv.ByLevel[r.Level]++
+		if _, q := current.Flagged(r.Level, r.PHigh); q {
+			pv.Current[r.Level]++
+			ph.Current++
+			ph.CurrentByLevel[r.Level]++
 		}
-		if len(msgs) < 5000 {
-			break
+		if _, q := proposed.Flagged(r.Level, r.PHigh); q {
+			pv.Proposed[r.Level]++
+			ph.Proposed++
+			ph.ProposedByLevel[r.Level]++
 		}
-		start = "(" + msgs[len(msgs)-1].ID
+	})
+	if err != nil {
+		return pv, fmt.Errorf("preview: %w", err)
 	}
 	for t := since.UTC().Truncate(time.Hour); !t.After(s.now().UTC()); t = t.Add(time.Hour) {
 		if ph := hours[t.Unix()]; ph != nil {

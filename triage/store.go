@@ -213,70 +213,127 @@ func (r Routing) Flagged(level int, pHigh float64) (flagged, queue bool) {
 }
 
 // Record makes the outcome of one scored post durable: a case (new or
-// joined) when it is flagged, or an entry in the score record when not.
-// unclassified marks a post the classifier failed on: it is queued for
-// human review whatever its score.
+// joined) when it is flagged, and an entry in the score record. unclassified
+// marks a post the classifier failed on: it is queued for human review
+// whatever its score.
 func (s *Store) Record(ctx context.Context, p Post, res classifier.Result, unclassified bool) (Outcome, string, error) {
+	out, err := s.RecordBatch(ctx, []Scored{{Post: p, Result: res, Unclassified: unclassified}}, nil)
+	if err != nil {
+		return "", "", err
+	}
+	return out[0].Outcome, out[0].CaseID, nil
+}
+
+// Scored is a post and its score, to record.
+type Scored struct {
+	Post         Post
+	Result       classifier.Result
+	Unclassified bool // the classifier failed: queued for review whatever the score
+}
+
+// Recorded is what became of one recorded post.
+type Recorded struct {
+	Outcome Outcome
+	CaseID  string // "" when not flagged
+}
+
+// RecordBatch records each post as Record does, in one round trip to
+// Redis, and appends the outcomes, in order, to out. On an error none of
+// the outcomes is known, though some may be durable: recording again is
+// safe (idempotent on the post id; the score record may then hold a post
+// twice).
+func (s *Store) RecordBatch(ctx context.Context, posts []Scored, out []Recorded) ([]Recorded, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	routing := s.Routing()
-	flagged, queue := routing.Flagged(res.Level, res.PHigh)
-	if unclassified {
-		flagged, queue = true, true
-	}
-	if !flagged {
-		if err := s.recordScore(ctx, p.ID, res, false, queue); err != nil {
-			return "", "", err
+	shadow := s.shadow.Load()
+	pipe := s.rdb.Pipeline()
+	scripts := make([]*redis.Cmd, len(posts)) // nil: not flagged
+	var args [][]any
+	lines := make([]byte, 0, 48*len(posts))
+	for i, sp := range posts {
+		res := sp.Result
+		flagged, queue := routing.Flagged(res.Level, res.PHigh)
+		if sp.Unclassified {
+			flagged, queue = true, true
 		}
-		return OutcomeNotFlagged, "", nil
+		if flagged {
+			a, err := s.ingestArgs(sp, routing, queue)
+			if err != nil {
+				return out, err
+			}
+			if args == nil {
+				args = make([][]any, len(posts))
+			}
+			args[i] = a
+			scripts[i] = s.ingest.EvalSha(ctx, pipe, []string{keyQueue}, a...)
+		}
+		lines = appendScoreLine(lines, sp.Post.ID, res.Level, res.PHigh, flagged)
+		shadowCount(ctx, pipe, shadow, res.Level, res.PHigh, queue)
 	}
+	if len(lines) > 0 {
+		addScores(ctx, pipe, lines)
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && noScript(scripts) {
+		// Redis lost its script cache (a restart): load the script and run
+		// again only what did not run.
+		if err := s.ingest.Load(ctx, s.rdb).Err(); err != nil {
+			return out, fmt.Errorf("load ingest script: %w", err)
+		}
+		again := s.rdb.Pipeline()
+		for i, c := range scripts {
+			if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+				scripts[i] = s.ingest.EvalSha(ctx, again, []string{keyQueue}, args[i]...)
+			}
+		}
+		_, err = again.Exec(ctx)
+	}
+	if err != nil {
+		return out, fmt.Errorf("record posts: %w", err)
+	}
+	for _, c := range scripts {
+		if c == nil {
+			out = append(out, Recorded{Outcome: OutcomeNotFlagged})
+			continue
+		}
+		r, err := c.StringSlice()
+		if err != nil || len(r) < 2 {
+			return out, fmt.Errorf("ingest script: unexpected reply %v: %w", len(r), err)
+		}
+		out = append(out, Recorded{Outcome: Outcome(r[1]), CaseID: r[0]})
+	}
+	return out, nil
+}
+
+func noScript(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
+// ingestArgs are the ingest script's arguments for one flagged post.
+func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool) ([]any, error) {
+	p, res := sp.Post, sp.Result
 	entry, err := json.Marshal(postEntry{ID: p.ID, Text: p.Text, CreatedAt: p.CreatedAt, Source: p.Source,
 		URL: p.URL, ThreadID: p.ThreadID, Level: res.Level, PHigh: res.PHigh, Evidence: res.Evidence,
-		Model: res.Model, Unclassified: unclassified})
+		Model: res.Model, Unclassified: sp.Unclassified})
 	if err != nil {
-		return "", "", fmt.Errorf("encode post entry: %w", err)
+		return nil, fmt.Errorf("encode post entry: %w", err)
 	}
 	level := res.Level
 	if queue && level < routing.QueueLevel {
 		level = routing.QueueLevel // queued on p_high or for review: sorts as the lowest queued level
 	}
 	uc := "0"
-	if unclassified {
+	if sp.Unclassified {
 		uc = "1"
 	}
-	out, err := s.ingest.Run(ctx, s.rdb, []string{keyQueue}, tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID,
-		CaseID(p.AuthorID, p.ID), level, strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry,
-		routing.QueueLevel, uc, p.CreatedAt.UnixMilli()).StringSlice()
-	if err != nil {
-		return "", "", fmt.Errorf("ingest script: %w", err)
-	}
-	if err := s.recordScore(ctx, p.ID, res, true, queue); err != nil {
-		return "", "", err
-	}
-	return Outcome(out[1]), out[0], nil
-}
-
-// maxScores caps the rolling score record (ids and scores, no text).
-const maxScores = 500_000
-
-// recordScore appends to the rolling record of recent scores and counts
-// how a shadow candidate, if any, would have routed the post.
-func (s *Store) recordScore(ctx context.Context, postID string, res classifier.Result, flagged, queued bool) error {
-	f := "0"
-	if flagged {
-		f = "1"
-	}
-	pipe := s.rdb.Pipeline()
-	pipe.XAdd(ctx, &redis.XAddArgs{
-		Stream: keyScores, MaxLen: maxScores, Approx: true,
-		Values: []string{"post", postID, "level", strconv.Itoa(res.Level),
-			"p_high", strconv.FormatFloat(res.PHigh, 'f', 4, 64), "flagged", f},
-	})
-	shadowCount(ctx, pipe, s.shadow.Load(), res.Level, res.PHigh, queued)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("record score: %w", err)
-	}
-	return nil
+	return []any{tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID, CaseID(p.AuthorID, p.ID), level,
+		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli()}, nil
 }
 
 func scriptResult(out []string) error {

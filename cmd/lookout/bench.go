@@ -112,7 +112,7 @@ func cmdBench(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if e2e {
 		first := strings.Split(data, ",")[0]
 		dataDir := filepath.Dir(filepath.Dir(first))
-		if err := benchE2E(ctx, w, cls, dataDir, workers); err != nil {
+		if err := benchE2E(ctx, w, cls, dataDir, workers, rounds); err != nil {
 			return err
 		}
 	}

@@ -77,6 +77,7 @@ type serveConfig struct {
 	Thresholds      string
 	MaxMessageBytes int
 	Workers         int
+	MaxBatch        int
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	SessionTimeout  time.Duration
@@ -101,7 +102,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Model, "model", "models/risk.model", "trained model file; empty grades with the knowledge layer alone")
 	fs.StringVar(&c.Thresholds, "thresholds", "", "JSON file of routing settings (levels, p_high, lease, caps, retention)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", ingest.DefaultMaxMessageBytes, "largest post message accepted; larger ones are dead-lettered")
-	fs.IntVar(&c.Workers, "workers", 8, "posts handled in parallel")
+	fs.IntVar(&c.Workers, "workers", 16, "workers handling posts in parallel (one author's posts always go to the same worker)")
+	fs.IntVar(&c.MaxBatch, "max-batch", 64, "most posts a worker scores and writes to Redis in one round trip")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on draining in-flight posts and requests at SIGTERM")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "Kafka consumer group session timeout: how soon a dead instance's partitions move")
@@ -136,6 +138,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("max-message-bytes: %d is outside 1024-16777216", c.MaxMessageBytes)
 	case c.Workers < 1 || c.Workers > 1024:
 		return fmt.Errorf("workers: %d is outside 1-1024", c.Workers)
+	case c.MaxBatch < 1 || c.MaxBatch > 4096:
+		return fmt.Errorf("max-batch: %d is outside 1-4096", c.MaxBatch)
 	case c.SessionTimeout < time.Second || c.SessionTimeout > 5*time.Minute:
 		return fmt.Errorf("session-timeout: %v is outside 1s-5m", c.SessionTimeout)
 	case c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute:

@@ -125,11 +125,13 @@ func TestClassifierFailures(t *testing.T) {
 	p := newPipeline(panicky{classifier.New(classifier.Options{})}, store, discardLogger(), nil)
 	p.scoreTimeout = 200 * time.Millisecond
 	ctx := context.Background()
+	// One batch: a failing post must not take the others with it.
+	var posts []ingest.Post
 	for i, text := range []string{"PANIC 今天天气不错", "ERROR 今天天气不错", "SLOW 今天天气不错", "今天天气不错"} {
-		post := ingest.Post{ID: fmt.Sprintf("r5-%d", i), AuthorID: fmt.Sprintf("r5-author-%d", i), Text: text, CreatedAt: time.Now()}
-		if err := p.Handle(ctx, post); err != nil {
-			t.Fatalf("%q: %v", text, err)
-		}
+		posts = append(posts, ingest.Post{ID: fmt.Sprintf("r5-%d", i), AuthorID: fmt.Sprintf("r5-author-%d", i), Text: text, CreatedAt: time.Now()})
+	}
+	if err := p.Handle(ctx, posts); err != nil {
+		t.Fatal(err)
 	}
 	cases, err := store.List(ctx, "pending", 0, 10)
 	if err != nil {

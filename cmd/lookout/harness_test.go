@@ -243,12 +243,12 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 		}
 	}
 	scored := map[string]bool{}
-	msgs, err := rdb.XRange(ctx, "lookout:{s}:scores", "-", "+").Result()
+	store, err := triage.NewStore(rdb, triage.DefaultRouting())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range msgs {
-		scored[m.Values["post"].(string)] = true
+	if err := store.EachScore(ctx, time.Time{}, func(r triage.ScoreRecord) { scored[r.PostID] = true }); err != nil {
+		t.Fatal(err)
 	}
 	var lost, dup, wrong int
 	var lostIDs []string
@@ -334,7 +334,7 @@ func runInProcess(t *testing.T, brokers []string, redisURL, group string) (strin
 func runInProcessWith(t *testing.T, log *slog.Logger, set func(*serveConfig)) (string, *triage.Store, func() error) {
 	t.Helper()
 	cfg := serveConfig{Topic: "posts", DeadLetterTopic: "posts.dlq", Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10,
-		Workers: 4, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none"}
+		Workers: 4, MaxBatch: 64, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none"}
 	set(&cfg)
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)

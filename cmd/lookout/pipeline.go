@@ -21,7 +21,7 @@ import (
 
 // recorder is what the pipeline needs of the case store.
 type recorder interface {
-	Record(ctx context.Context, p triage.Post, res classifier.Result, unclassified bool) (triage.Outcome, string, error)
+	RecordBatch(ctx context.Context, posts []triage.Scored, out []triage.Recorded) ([]triage.Recorded, error)
 }
 
 var _ recorder = (*triage.Store)(nil)
@@ -50,29 +50,32 @@ func newPipeline(s scorer, r recorder, log *slog.Logger, reg prometheus.Register
 		scoreTimeout: 2 * time.Second}
 }
 
-// Handle scores a post and records it. A classifier failure (error or
-// panic) becomes an unclassified case for human review, never "not
-// flagged". Only a storage error is returned, so the post is retried.
-func (p *pipeline) Handle(ctx context.Context, post ingest.Post) error {
-	p.crash.at("fetched")
-	start := time.Now()
-	res, unclassified := p.score(post.Text)
-	p.metrics.scoreSeconds.Observe(time.Since(start).Seconds())
-	p.crash.at("scored")
-	out, _, err := p.store.Record(ctx, triage.Post{ID: post.ID, AuthorID: post.AuthorID, Text: post.Text,
-		CreatedAt: post.CreatedAt, Source: post.Source, URL: post.URL, ThreadID: post.ThreadID}, res, unclassified)
+// Handle scores each post and records them all in one round trip. A
+// classifier failure (error or panic) becomes an unclassified case for
+// human review, never "not flagged". Only a storage error is returned, so
+// the batch is retried.
+func (p *pipeline) Handle(ctx context.Context, posts []ingest.Post) error {
+	batch := make([]triage.Scored, len(posts))
+	for i, post := range posts {
+		batch[i].Post = triage.Post{ID: post.ID, AuthorID: post.AuthorID, Text: post.Text,
+			CreatedAt: post.CreatedAt, Source: post.Source, URL: post.URL, ThreadID: post.ThreadID}
+	}
+	p.scoreAll(batch)
+	out, err := p.store.RecordBatch(ctx, batch, make([]triage.Recorded, 0, len(batch)))
 	if err != nil {
 		p.metrics.storeErrors.Inc()
-		return fmt.Errorf("record post: %w", err)
+		return fmt.Errorf("record posts: %w", err)
 	}
-	p.crash.at("recorded") // durable in Redis, not yet committed
-	p.metrics.scored.Inc()
-	if out != triage.OutcomeNotFlagged {
-		p.metrics.flagged.WithLabelValues(strconv.Itoa(res.Level)).Inc()
-	}
-	p.metrics.outcomes.WithLabelValues(string(out)).Inc()
-	if out == triage.OutcomeCreated || out == triage.OutcomeJoined {
-		p.metrics.postToCase.Observe(time.Since(post.CreatedAt).Seconds())
+	for i, r := range out {
+		p.crash.at("recorded") // durable in Redis, not yet committed
+		p.metrics.scored.Inc()
+		if r.Outcome != triage.OutcomeNotFlagged {
+			p.metrics.flagged.WithLabelValues(strconv.Itoa(batch[i].Result.Level)).Inc()
+		}
+		p.metrics.outcomes.WithLabelValues(string(r.Outcome)).Inc()
+		if r.Outcome == triage.OutcomeCreated || r.Outcome == triage.OutcomeJoined {
+			p.metrics.postToCase.Observe(time.Since(posts[i].CreatedAt).Seconds())
+		}
 	}
 	return nil
 }
@@ -81,32 +84,60 @@ type scored struct {
 	res      classifier.Result
 	err      error
 	panicked bool
+	took     time.Duration
 }
 
-// score grades a post in its own goroutine, so that a classifier stuck on
-// one post cannot hold its worker: past scoreTimeout the post is queued
-// for review (the late result is dropped).
-func (p *pipeline) score(text string) (res classifier.Result, unclassified bool) {
-	done := make(chan scored, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- scored{panicked: true} // the panic value may quote text: not logged
-			}
-		}()
-		r, err := p.scorer.Score(text)
-		done <- scored{res: r, err: err}
-	}()
+// scoreAll grades the batch's posts in order in one goroutine, so that a
+// classifier stuck on one post cannot hold its worker: past scoreTimeout
+// that post is queued for review, its late result is dropped, and a new
+// goroutine goes on with the rest.
+func (p *pipeline) scoreAll(batch []triage.Scored) {
 	timer := time.NewTimer(p.scoreTimeout)
 	defer timer.Stop()
-	var out scored
-	select {
-	case out = <-done:
-	case <-timer.C:
-		p.metrics.failures.WithLabelValues("timeout").Inc()
-		p.log.Error("classifier timed out; post queued for review", "after", p.scoreTimeout)
-		return classifier.Result{Model: "unclassified"}, true
+	for i := 0; i < len(batch); {
+		results := make(chan scored, len(batch)-i) // never blocks a goroutine left behind
+		var abandoned atomic.Bool
+		go func(from int) {
+			for j := from; j < len(batch) && !abandoned.Load(); j++ {
+				results <- p.scoreOne(batch[j].Post.Text)
+			}
+		}(i)
+		for ; i < len(batch); i++ {
+			p.crash.at("fetched")
+			timer.Reset(p.scoreTimeout)
+			select {
+			case r := <-results:
+				p.metrics.scoreSeconds.Observe(r.took.Seconds())
+				batch[i].Result, batch[i].Unclassified = p.outcome(r)
+				p.crash.at("scored")
+				continue
+			case <-timer.C:
+			}
+			abandoned.Store(true)
+			p.metrics.failures.WithLabelValues("timeout").Inc()
+			p.log.Error("classifier timed out; post queued for review", "after", p.scoreTimeout)
+			batch[i].Result, batch[i].Unclassified = classifier.Result{Model: "unclassified"}, true
+			i++
+			break
+		}
 	}
+}
+
+// scoreOne grades one post, turning a panic into a result.
+func (p *pipeline) scoreOne(text string) (out scored) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			out = scored{panicked: true} // the panic value may quote text: not logged
+		}
+		out.took = time.Since(start)
+	}()
+	res, err := p.scorer.Score(text)
+	return scored{res: res, err: err}
+}
+
+// outcome is what a score becomes: a failure is queued for review.
+func (p *pipeline) outcome(out scored) (res classifier.Result, unclassified bool) {
 	switch {
 	case out.panicked:
 		p.metrics.failures.WithLabelValues("panic").Inc()

@@ -178,7 +178,7 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	consumer, err := ingest.New(ingest.Options{
 		Dialer: dialer, Transport: transport,
 		Brokers: cfg.brokerList(), Topic: cfg.Topic, DeadLetterTopic: cfg.DeadLetterTopic, GroupID: cfg.Group,
-		MaxMessageBytes: cfg.MaxMessageBytes, Workers: cfg.Workers,
+		MaxMessageBytes: cfg.MaxMessageBytes, Workers: cfg.Workers, MaxBatch: cfg.MaxBatch,
 		DrainTimeout: cfg.ShutdownTimeout / 2, SessionTimeout: cfg.SessionTimeout,
 		Handler: pipe,
 		Logger:  log, Registerer: reg,

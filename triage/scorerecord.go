@@ -1,0 +1,96 @@
+package triage
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The rolling score record keeps, for recent posts, the post id and the
+// score (never text): moderators preview settings on it, and it is where
+// an unflagged post's outcome is durable. One stream entry holds one
+// recorded batch, one line per post:
+//
+//	<level> <p_high> <flagged 0|1> <post id, Go-quoted>
+//
+// so a batch costs Redis one command, not one per post.
+
+// maxScoreEntries caps the record at this many batches (approximately):
+// from 50,000 posts when posts come one at a time to 50,000 × the batch
+// size under load; an entry is about 30 bytes a post.
+const maxScoreEntries = 50_000
+
+// ScoreRecord is one post's line in the score record.
+type ScoreRecord struct {
+	PostID  string
+	Level   int
+	PHigh   float64
+	Flagged bool
+	At      time.Time // when it was recorded
+}
+
+func appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged bool) []byte {
+	b = strconv.AppendInt(b, int64(level), 10)
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, pHigh, 'f', 4, 64)
+	if flagged {
+		b = append(b, " 1 "...)
+	} else {
+		b = append(b, " 0 "...)
+	}
+	b = strconv.AppendQuote(b, postID)
+	return append(b, '\n')
+}
+
+// parseScoreLines reads one entry's lines.
+func parseScoreLines(v string, at time.Time, fn func(ScoreRecord)) error {
+	for line := range strings.Lines(v) {
+		line = strings.TrimSuffix(line, "\n")
+		lv, rest, ok1 := strings.Cut(line, " ")
+		ph, rest, ok2 := strings.Cut(rest, " ")
+		fl, id, ok3 := strings.Cut(rest, " ")
+		level, err1 := strconv.Atoi(lv)
+		pHigh, err2 := strconv.ParseFloat(ph, 64)
+		postID, err3 := strconv.Unquote(id)
+		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || err3 != nil || level < 0 || level > 10 {
+			return fmt.Errorf("score record: malformed line at %s", at.Format(time.RFC3339))
+		}
+		fn(ScoreRecord{PostID: postID, Level: level, PHigh: pHigh, Flagged: fl == "1", At: at})
+	}
+	return nil
+}
+
+// EachScore calls fn for every post recorded from since on, oldest first.
+func (s *Store) EachScore(ctx context.Context, since time.Time, fn func(ScoreRecord)) error {
+	start := "-"
+	if since.UnixMilli() > 0 {
+		start = strconv.FormatInt(since.UnixMilli(), 10)
+	}
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, keyScores, start, "+", 1000).Result()
+		if err != nil {
+			return fmt.Errorf("score record: %w", err)
+		}
+		for _, m := range msgs {
+			ms, _ := strconv.ParseInt(m.ID[:strings.IndexByte(m.ID+"-", '-')], 10, 64)
+			v, _ := m.Values["scores"].(string)
+			if err := parseScoreLines(v, time.UnixMilli(ms), fn); err != nil {
+				return err
+			}
+		}
+		if len(msgs) < 1000 {
+			return nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+// addScores appends one batch's entry to the pipeline.
+func addScores(ctx context.Context, pipe redis.Pipeliner, lines []byte) {
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyScores, MaxLen: maxScoreEntries, Approx: true,
+		Values: []any{"scores", lines}})
+}
