@@ -140,6 +140,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		fold[p] = i % opts.Folds
 	}
 	oof := make([]float64, len(docs))
+	oofZ := make([][numHeads]float64, len(docs))
 	for k := 0; k < opts.Folds; k++ {
 		var tr []int
 		for i := range docs {
@@ -150,7 +151,10 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		w := fit(docs, tr, len(keys), opts, opts.Seed+uint64(k)+1)
 		for i := range docs {
 			if fold[i] == k {
-				oof[i] = logitOf(w, docs[i].feats, 0)
+				for h := range numHeads {
+					oofZ[i][h] = logitOf(w, docs[i].feats, h)
+				}
+				oof[i] = oofZ[i][0]
 			}
 		}
 		fmt.Fprintf(opts.Log, "fold %d/%d trained\n", k+1, opts.Folds)
@@ -158,6 +162,8 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	a, b := platt(docs, oof)
 	thr := chooseThreshold(docs, oof, a, b)
 	fmt.Fprintf(opts.Log, "calibration: p_high = sigmoid(%.3f z %+.3f); threshold %.3f\n", a, b, thr)
+	share := chooseSoftmaxShare(docs, oofZ, a, b, thr, opts.NegLevelWeight)
+	fmt.Fprintf(opts.Log, "level heads below high risk: softmax share %.1f\n", share)
 
 	all := make([]int, len(docs))
 	for i := range all {
@@ -166,7 +172,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	w := fit(docs, all, len(keys), opts, opts.Seed)
 	model := &Model{Version: opts.Version, index: newFeatureTable(keys), w: w, feat: fz, Meta: ModelMeta{
 		Version: opts.Version, Seed: opts.Seed, Features: len(keys), TrainPosts: nLabeled,
-		Negatives: len(docs) - nLabeled, PlattA: a, PlattB: b, Threshold: thr,
+		Negatives: len(docs) - nLabeled, PlattA: a, PlattB: b, Threshold: thr, SoftmaxShare: share,
 		VocabSHA256: sha(vb), DictSHA256: sha(db),
 	}}
 	return model, nil
@@ -178,7 +184,7 @@ func logitOf(w []float32, feats []int32, head int) float64 {
 	}
 	z := 0.0
 	for _, f := range feats {
-		z += float64(w[int(f)*numHeads+head])
+		z += float64(w[weightIndex(len(w)/numHeads, int(f), head)])
 	}
 	return z / math.Sqrt(float64(len(feats)))
 }
@@ -201,9 +207,8 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			scale := 1 / math.Sqrt(float64(len(d.feats)))
 			z = [numHeads]float64{}
 			for _, f := range d.feats {
-				row := w[int(f)*numHeads : int(f)*numHeads+numHeads]
-				for h := range row {
-					z[h] += float64(row[h]) * scale
+				for h := range numHeads {
+					z[h] += float64(w[weightIndex(nFeat, int(f), h)]) * scale
 				}
 			}
 			weight, levelWeight := 1.0, 1.0
@@ -219,30 +224,39 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			// Level head: softmax cross-entropy (ordinary posts are level 0).
 			maxZ := math.Inf(-1)
 			for l := 0; l <= 10; l++ {
-				maxZ = math.Max(maxZ, z[1+l])
+				maxZ = math.Max(maxZ, z[softmaxHead+l])
 			}
 			sum := 0.0
 			for l := 0; l <= 10; l++ {
-				sum += math.Exp(z[1+l] - maxZ)
+				sum += math.Exp(z[softmaxHead+l] - maxZ)
 			}
 			gold := d.level
 			if d.negative {
 				gold = 0
 			}
 			for l := 0; l <= 10; l++ {
-				p := math.Exp(z[1+l]-maxZ) / sum
+				p := math.Exp(z[softmaxHead+l]-maxZ) / sum
 				t := 0.0
 				if l == gold {
 					t = 1
 				}
-				grad[1+l] = levelWeight * (p - t)
+				grad[softmaxHead+l] = levelWeight * (p - t)
+			}
+			// Ordinal head: one logistic loss per "level >= k", so that
+			// errors far from the gold level cost more than near ones.
+			for k := 1; k <= 10; k++ {
+				t := 0.0
+				if gold >= k {
+					t = 1
+				}
+				grad[ordinalHead+k] = levelWeight * (sigmoid(z[ordinalHead+k]) - t)
 			}
 			for _, f := range d.feats {
-				base := int(f) * numHeads
-				for h := 0; h < numHeads; h++ {
-					g := grad[h]*scale + o.L2*float64(w[base+h])
-					g2[base+h] += float32(g * g)
-					w[base+h] -= float32(o.Rate * g / (math.Sqrt(float64(g2[base+h])) + 1e-8))
+				for h := range numHeads {
+					j := weightIndex(nFeat, int(f), h)
+					g := grad[h]*scale + o.L2*float64(w[j])
+					g2[j] += float32(g * g)
+					w[j] -= float32(o.Rate * g / (math.Sqrt(float64(g2[j])) + 1e-8))
 				}
 			}
 		}
@@ -300,6 +314,38 @@ func chooseThreshold(docs []trainDoc, oof []float64, a, b float64) float64 {
 		_, _, f := counts.prf()
 		if f > bestF1 {
 			best, bestF1 = t, f
+		}
+	}
+	return best
+}
+
+// chooseSoftmaxShare picks the mix of the level heads for posts below
+// high risk that gives the least mean absolute error out of fold, over
+// the labeled posts and the ordinary ones as level 0 (weighted as in
+// training: an everyday post graded 4 is an error too); ties go to the
+// larger softmax share.
+func chooseSoftmaxShare(docs []trainDoc, oofZ [][numHeads]float64, a, b, thr, negWeight float64) float64 {
+	best, bestMAE := 1.0, math.Inf(1)
+	for step := 10; step >= 0; step-- {
+		share := float64(step) / 10
+		var errSum, n float64
+		for i, d := range docs {
+			weight, gold := 1.0, d.level
+			if d.negative {
+				weight, gold = negWeight, 0
+			}
+			z := &oofZ[i]
+			level := HighRiskLevel
+			if sigmoid(a*z[0]+b) < thr {
+				level = lowLevel(z, HighRiskLevel-1, share)
+			} else {
+				level = highLevel(z)
+			}
+			errSum += weight * math.Abs(float64(level-gold))
+			n += weight
+		}
+		if mae := errSum / n; mae < bestMAE-1e-9 {
+			best, bestMAE = share, mae
 		}
 	}
 	return best
