@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"strconv"
@@ -246,6 +245,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// the consumer never stops on one. Only a closed reader ends the loop.
 	var fetchErr error
 	backoff := 50 * time.Millisecond
+	lagGauges := map[int]prometheus.Gauge{}
 	for ctx.Err() == nil {
 		fetchCtx, cancelFetch := context.WithTimeout(ctx, o.StallTimeout)
 		msg, err := reader.FetchMessage(fetchCtx)
@@ -286,15 +286,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 		backoff = 50 * time.Millisecond
 		c.metrics.consumed.Inc()
 		behind := msg.HighWaterMark - msg.Offset - 1
-		c.metrics.lag.WithLabelValues(strconv.Itoa(msg.Partition)).Set(float64(behind))
+		gauge := lagGauges[msg.Partition]
+		if gauge == nil {
+			gauge = c.metrics.lag.WithLabelValues(strconv.Itoa(msg.Partition))
+			lagGauges[msg.Partition] = gauge
+		}
+		gauge.Set(float64(behind))
 		c.lagMu.Lock()
 		c.lag[msg.Partition] = behind
 		c.lagMu.Unlock()
 		c.track.fetched(msg.Partition, msg.Offset)
-		h := fnv.New32a()
-		h.Write(msg.Key)
 		select {
-		case queues[h.Sum32()%uint32(len(queues))] <- msg:
+		case queues[fnv32a(msg.Key)%uint32(len(queues))] <- msg:
 		case <-ctx.Done():
 			// Not handed to a worker: it stays pending, so nothing after
 			// it in its partition is committed; it is redelivered.
@@ -459,6 +462,16 @@ func (c *Consumer) deadLetter(ctx context.Context, dlq *kafka.Writer, msg kafka.
 	}
 	c.metrics.deadLettered.WithLabelValues(string(de.Reason)).Inc()
 	return nil
+}
+
+// fnv32a is the FNV-1a hash of b (hash/fnv's, without its allocation).
+func fnv32a(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }
 
 // lagging reports whether any partition had messages behind at its last

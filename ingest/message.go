@@ -91,9 +91,11 @@ func DecodePost(value []byte, maxBytes int) (Post, error) {
 	case !utf8.Valid(value):
 		return Post{}, &DecodeError{Reason: ReasonInvalidUTF8}
 	}
-	var w wirePost
-	if err := json.Unmarshal(value, &w); err != nil {
-		return Post{}, &DecodeError{Reason: ReasonInvalidJSON, Detail: jsonErrorDetail(err)}
+	w, ok := decodeSimple(value)
+	if !ok {
+		if err := json.Unmarshal(value, &w); err != nil {
+			return Post{}, &DecodeError{Reason: ReasonInvalidJSON, Detail: jsonErrorDetail(err)}
+		}
 	}
 	p := Post{V: CurrentVersion, Source: w.Source, URL: w.URL, ThreadID: w.ThreadID, Lang: w.Lang}
 	if w.V != nil {

@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestDecodePost(t *testing.T) {
@@ -78,6 +81,35 @@ func FuzzDecodePost(f *testing.F) {
 		}
 		if p.ID == "" || p.AuthorID == "" || p.Text == "" || p.CreatedAt.IsZero() || p.V != CurrentVersion {
 			t.Fatalf("accepted an incomplete post: %+v", p)
+		}
+	})
+}
+
+// FuzzDecodeSimple: whenever the fast path accepts a message, encoding/json
+// reads it the same way.
+func FuzzDecodeSimple(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"id":"p1","author_id":"a1","text":"活着好累","created_at":"2026-11-27T08:00:00Z"}`,
+		` { "id" : "p" , "author_id":"a","text":"x","created_at":"bad", "source":"weibo","url":"u","thread_id":"t","lang":"zh" } `,
+		`{}`, ``, `{"v":01}`, `{"v":1,"v":2}`, `{"ID":"x"}`, `{"id":"a\nb"}`, `{"id":"a\u0041"}`, `{"id":null}`,
+		`{"id":"x"}x`, `{"extra":{"a":1},"id":"x"}`, `{"v":-1}`, `{"v":1e3}`, `{"text":"<&>"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return
+		}
+		fast, ok := decodeSimple(b)
+		if !ok {
+			return
+		}
+		var slow wirePost
+		if err := json.Unmarshal(b, &slow); err != nil {
+			t.Fatalf("fast path accepted what encoding/json refuses (%v): %q", err, b)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast path read %+v, encoding/json %+v: %q", fast, slow, b)
 		}
 	})
 }

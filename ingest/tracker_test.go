@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"hash/fnv"
 	"math/rand/v2"
 	"testing"
 )
@@ -100,6 +101,16 @@ func TestTrackerRandomOrder(t *testing.T) {
 			if want > 0 && got != want {
 				t.Fatalf("trial %d: commit %d, want %d", trial, got, want)
 			}
+		}
+	}
+}
+
+func TestFNV32aMatchesHashFNV(t *testing.T) {
+	for _, k := range []string{"", "a", "author-42", "作者"} {
+		h := fnv.New32a()
+		h.Write([]byte(k))
+		if got, want := fnv32a([]byte(k)), h.Sum32(); got != want {
+			t.Errorf("%q: %d, want %d", k, got, want)
 		}
 	}
 }
