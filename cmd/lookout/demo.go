@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -102,9 +103,11 @@ func cmdDemo(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	defer rdb.Close()
 
 	brokers := strings.Join(cluster.ListenAddrs(), ",")
-	cfg := serveConfig{Brokers: brokers, Topic: "posts", DeadLetterTopic: "posts.dlq",
-		Group: "lookout-demo-" + strconv.Itoa(run), Listen: listen, Model: model, RedisURL: "redis://" + mr.Addr(),
-		MaxMessageBytes: 64 << 10, Workers: 4, Hotline: "400-161-9995", Emergency: "110 / 120", LogLevel: logLevel, ShutdownTimeout: 10 * time.Second, SessionTimeout: 10 * time.Second}
+	// Start from serve's defaults, so a new setting cannot be left at zero here.
+	var cfg serveConfig
+	cfg.register(flag.NewFlagSet("defaults", flag.ContinueOnError))
+	cfg.Brokers, cfg.Group, cfg.Listen, cfg.Model = brokers, "lookout-demo-"+strconv.Itoa(run), listen, model
+	cfg.RedisURL, cfg.Workers, cfg.LogLevel, cfg.ShutdownTimeout = "redis://"+mr.Addr(), 4, logLevel, 10*time.Second
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
