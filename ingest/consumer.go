@@ -1,6 +1,6 @@
-// Package ingest consumes posts from Kafka and hands each one to a
-// handler, committing an offset only once the outcome of every message
-// up to it is durable.
+// Package ingest consumes posts from Kafka and hands them, in per-worker
+// batches, to a handler, committing an offset only once the outcome of
+// every message up to it is durable.
 //
 // It owns the post message schema, the dead-letter topic, and the
 // per-partition commit bookkeeping. It does not score posts or store
