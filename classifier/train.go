@@ -197,6 +197,7 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 	order := append([]int(nil), idx...)
 	var z [numHeads]float64
 	var grad [numHeads]float64
+	var soft [11]float64
 	for epoch := 0; epoch < o.Epochs; epoch++ {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, di := range order {
@@ -222,20 +223,13 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			}
 			grad[0] = weight * (sigmoid(z[0]) - y)
 			// Level head: softmax cross-entropy (ordinary posts are level 0).
-			maxZ := math.Inf(-1)
-			for l := 0; l <= 10; l++ {
-				maxZ = math.Max(maxZ, z[softmaxHead+l])
-			}
-			sum := 0.0
-			for l := 0; l <= 10; l++ {
-				sum += math.Exp(z[softmaxHead+l] - maxZ)
-			}
+			sum := softmax(&z, &soft)
 			gold := d.level
 			if d.negative {
 				gold = 0
 			}
 			for l := 0; l <= 10; l++ {
-				p := math.Exp(z[softmaxHead+l]-maxZ) / sum
+				p := soft[l] / sum
 				t := 0.0
 				if l == gold {
 					t = 1

@@ -4,9 +4,8 @@ import "strconv"
 
 // decodeSimple reads the common shape of a post message without
 // encoding/json, which costs about a tenth of the pipeline's CPU: one flat
-// object whose keys are exactly the schema's, each at most once, with
-// string values free of escapes and control characters and "v" a plain
-// integer. Anything else (escapes, unknown or differently cased keys,
+// object whose keys are exactly the schema's, with string values free of
+// escapes and control characters and "v" a plain integer. Anything else (escapes, unknown or differently cased keys,
 // null, nesting, a malformed message) reports false and goes to
 // encoding/json, which gives the answer and the error. When it reports
 // true, the result is what encoding/json would give (FuzzDecodeSimple).
@@ -20,7 +19,6 @@ func decodeSimple(value []byte) (w wirePost, ok bool) {
 	if i < len(value) && value[i] == '}' {
 		return w, skipSpace(value, i+1) == len(value)
 	}
-	var seen [9]bool
 	for {
 		key, next, ok := simpleString(value, i)
 		if !ok {
@@ -31,32 +29,11 @@ func decodeSimple(value []byte) (w wirePost, ok bool) {
 			return w, false
 		}
 		i = skipSpace(value, i+1)
-		field := -1
+		// A repeated key overwrites, as encoding/json does.
+		var opt **string // a field that tells absent from empty
+		var str *string
 		switch string(key) {
 		case "v":
-			field = 0
-		case "id":
-			field = 1
-		case "author_id":
-			field = 2
-		case "text":
-			field = 3
-		case "created_at":
-			field = 4
-		case "source":
-			field = 5
-		case "url":
-			field = 6
-		case "thread_id":
-			field = 7
-		case "lang":
-			field = 8
-		}
-		if field < 0 || seen[field] {
-			return w, false
-		}
-		seen[field] = true
-		if field == 0 {
 			j := i
 			for j < len(value) && value[j] >= '0' && value[j] <= '9' {
 				j++
@@ -70,29 +47,35 @@ func decodeSimple(value []byte) (w wirePost, ok bool) {
 			}
 			w.V = &v
 			i = j
-		} else {
+		case "id":
+			opt = &w.ID
+		case "author_id":
+			opt = &w.AuthorID
+		case "text":
+			opt = &w.Text
+		case "created_at":
+			opt = &w.CreatedAt
+		case "source":
+			str = &w.Source
+		case "url":
+			str = &w.URL
+		case "thread_id":
+			str = &w.ThreadID
+		case "lang":
+			str = &w.Lang
+		default:
+			return w, false // unknown, or a case variant encoding/json would match
+		}
+		if opt != nil || str != nil {
 			raw, next, ok := simpleString(value, i)
 			if !ok {
 				return w, false
 			}
 			s := string(raw)
-			switch field {
-			case 1:
-				w.ID = &s
-			case 2:
-				w.AuthorID = &s
-			case 3:
-				w.Text = &s
-			case 4:
-				w.CreatedAt = &s
-			case 5:
-				w.Source = s
-			case 6:
-				w.URL = s
-			case 7:
-				w.ThreadID = s
-			case 8:
-				w.Lang = s
+			if opt != nil {
+				*opt = &s
+			} else {
+				*str = s
 			}
 			i = next
 		}

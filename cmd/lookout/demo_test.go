@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -94,15 +93,5 @@ func TestDemoCommand(t *testing.T) {
 			t.Fatalf("listed case %+v with level_min=6", c)
 		}
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("demo exited with %v after SIGTERM; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop within 30 s of SIGTERM")
-	}
+	stopWithin(t, cmd, 30*time.Second, stderr)
 }

@@ -159,18 +159,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}()
 	waitCommitted(t, brokers, "crash", 90*time.Second)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("SIGTERM exit: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(25 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("service did not exit within 25s of SIGTERM")
-	}
+	stopWithin(t, cmd, 25*time.Second, stderr)
 	checkLedger(t, rs.Client, l)
 	if n := len(dlqRecords(t, brokers)); n < l.badCount() {
 		t.Fatalf("dead-letter records: %d, want at least %d", n, l.badCount())

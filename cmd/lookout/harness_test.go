@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,4 +378,23 @@ func runInProcessWith(t *testing.T, log *slog.Logger, set func(*serveConfig)) (s
 	}
 	t.Cleanup(func() { _ = stop() })
 	return base, store, stop
+}
+
+// stopWithin sends SIGTERM to a started lookout process and fails the
+// test unless it exits cleanly within d (it is killed then); log is shown
+// on failure.
+func stopWithin(t testing.TB, cmd *exec.Cmd, d time.Duration, log *syncBuffer) {
+	t.Helper()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, log.String())
+		}
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		t.Fatalf("did not exit within %v of SIGTERM\n%s", d, log.String())
+	}
 }
