@@ -50,7 +50,6 @@ type scratch struct {
 	seen  seenSet
 	ids   []int32
 	buf   []byte
-	rows  []int32 // the model rows of feats, for a second pass over them
 }
 
 // Options configures New.

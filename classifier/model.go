@@ -17,22 +17,14 @@ import (
 	"strings"
 )
 
-// Outputs per feature: head 0 is the high-risk logit; heads 1-10 are the
-// ordinal logits of "level >= k" for k = 1-10; heads 11-21 are the softmax
-// logits of levels 0-10. Most posts need only heads 0-10.
+// Outputs per feature (the base heads): head 0 is the high-risk logit;
+// heads 1-10 are the ordinal logits of "level >= k" for k = 1-10; heads
+// 11-21 are the softmax logits of levels 0-10. The stacker reads them all.
 const (
 	ordinalHead = 0 // ordinalHead+k is the logit of "level >= k"
 	softmaxHead = 11
 	numHeads    = 22
-	blockHeads  = 11 // heads 0-10 of every feature are stored first, then heads 11-21
 )
-
-// weightIndex is where the weight of head h of feature f is in a model's
-// weights: two blocks, so that the pass over heads 0-10 that most posts
-// need reads half the memory.
-func weightIndex(nFeat, f, h int) int {
-	return (h/blockHeads)*nFeat*blockHeads + f*blockHeads + h%blockHeads
-}
 
 // ModelMeta describes a trained model; it is stored in the model file.
 type ModelMeta struct {
@@ -41,31 +33,29 @@ type ModelMeta struct {
 	Features     int     `json:"features"`
 	TrainPosts   int     `json:"train_posts"`
 	Negatives    int     `json:"negatives"`
-	PlattA       float64 `json:"platt_a"`   // p_high = sigmoid(a*z + b) of the high-risk logit z
-	PlattB       float64 `json:"platt_b"`   //
 	Threshold    float64 `json:"threshold"` // p_high from which the level is taken from 6-10
 	VocabSHA256  string  `json:"vocab_sha256"`
 	DictSHA256   string  `json:"dict_sha256"`
 	Quantization float64 `json:"quantization"` // weight = int16 * quantization
-	// SoftmaxShare is the softmax head's weight, against the ordinal
-	// head's, in grading posts below high risk; chosen out of fold.
-	SoftmaxShare float64 `json:"softmax_share"`
+	Stack        *Stack  `json:"stack"`        // reads the base heads: p_high and the level
 }
 
-// Model is a trained statistical model: a high-risk logistic head, an
-// 11-level softmax head and an ordinal level head (one logistic output per
-// "level >= k") over sparse features of the post (WordPiece
-// uni/bigrams, gse words and word bigrams, knowledge-layer kinds and
-// their combinations, the rule level, length).
+// Model is a trained statistical model in two layers. The base heads are
+// linear over sparse features of the post (WordPiece uni/bigrams, gse
+// words and word bigrams, knowledge-layer kinds and their combinations,
+// the rule level, length): a high-risk logistic head, an ordinal level
+// head (one logistic output per "level >= k") and an 11-level softmax
+// head. The stacker, fitted to the base heads' out-of-fold logits, turns
+// them, the rule level and the kinds found into p_high and the level.
 type Model struct {
 	Version string
 	Meta    ModelMeta
 	index   *featureTable
-	w       []float32 // numHeads weights per feature, laid out by weightIndex
+	w       []float32 // numHeads weights per feature: feature f's are w[f*numHeads:][:numHeads]
 	feat    *featurizer
 }
 
-const modelMagic = "LOOKOUT-RISK-2\n" // 2: with the ordinal head
+const modelMagic = "LOOKOUT-RISK-3\n" // 2: with the ordinal head; 3: with the stacker
 
 // LoadModel reads a model file and the vocabulary (vocab.txt) and
 // segmentation dictionary (segment-dict.txt) beside it, checking that
@@ -147,6 +137,9 @@ func readModel(r io.Reader) (*Model, error) {
 	if n <= 0 || n > 5_000_000 || m.Meta.Quantization <= 0 {
 		return nil, errors.New("corrupt model header: feature count or quantization")
 	}
+	if err := m.Meta.Stack.check(); err != nil {
+		return nil, fmt.Errorf("corrupt model header: %v", err)
+	}
 	keys := make([]uint64, n)
 	if err := binary.Read(br, binary.LittleEndian, keys); err != nil {
 		return nil, fmt.Errorf("corrupt model keys: %v", err)
@@ -203,29 +196,19 @@ func (m *Model) Save(path string) error {
 	return f.Close()
 }
 
-// logits sums the weights of heads [from, to) of the post's features,
-// scaled by 1/sqrt(number of features) (the features are binary). The
-// first call (from 0) looks the features up and keeps their rows in
-// s.rows; later calls reuse them.
-func (m *Model) logits(s *scratch, z *[numHeads]float64, from, to int) {
-	if from == 0 {
-		s.rows = s.rows[:0]
-		for _, k := range s.feats {
-			if i := m.index.get(k); i >= 0 {
-				s.rows = append(s.rows, i)
-			}
-		}
-	}
+// logits sums the base heads' weights of the post's features, scaled by
+// 1/sqrt(number of features) (the features are binary).
+func (m *Model) logits(s *scratch, z *[numHeads]float64) {
+	*z = [numHeads]float64{}
 	scale := 1 / math.Sqrt(float64(len(s.feats)))
-	for h := from; h < to; h++ {
-		z[h] = 0
-	}
-	nFeat := len(m.w) / numHeads
-	for _, i := range s.rows {
-		base := weightIndex(nFeat, int(i), from)
-		row := m.w[base : base+to-from] // from and to are block bounds
+	for _, k := range s.feats {
+		i := m.index.get(k)
+		if i < 0 {
+			continue
+		}
+		row := m.w[int(i)*numHeads : (int(i)+1)*numHeads]
 		for h, v := range row {
-			z[from+h] += float64(v) * scale
+			z[h] += float64(v) * scale
 		}
 	}
 }
@@ -234,20 +217,16 @@ func (m *Model) logits(s *scratch, z *[numHeads]float64, from, to int) {
 func (m *Model) grade(s *scratch, rule int) (int, float64) {
 	m.feat.extract(s)
 	var z [numHeads]float64
-	m.logits(s, &z, 0, softmaxHead)
-	pHigh := sigmoid(m.Meta.PlattA*z[0] + m.Meta.PlattB)
-	lo, hi := 0, HighRiskLevel-1
-	if pHigh >= m.Meta.Threshold {
-		lo, hi = HighRiskLevel, 10
-	}
-	if lo > 0 || m.Meta.SoftmaxShare > 0 {
-		m.logits(s, &z, softmaxHead, numHeads)
-	}
+	m.logits(s, &z)
+	st := m.Meta.Stack
+	var x [stackDim]float64
+	stackInput(&z, rule, &x)
+	pHigh := sigmoid(dot(st.High, &x))
 	var level int
-	if lo == 0 {
-		level = lowLevel(&z, hi, m.Meta.SoftmaxShare)
+	if pHigh >= m.Meta.Threshold {
+		level = st.level(&x, HighRiskLevel, 10)
 	} else {
-		level = highLevel(&z)
+		level = st.level(&x, 0, HighRiskLevel-1)
 	}
 	// The knowledge layer's most concrete findings (an attempt under way;
 	// a method with a time and intent) are never graded below what they
@@ -257,33 +236,6 @@ func (m *Model) grade(s *scratch, rule int) (int, float64) {
 		pHigh = math.Max(pHigh, m.Meta.Threshold)
 	}
 	return level, pHigh
-}
-
-// lowLevel grades a post below high risk (0 to hi) by the two level heads
-// together: the likeliest level of a mix of the softmax head's
-// distribution (weight share) and the ordinal head's, where
-// P(level = l) = P(>= l) - P(>= l+1). The ordinal head lands nearer the
-// gold level on an ordered scale; the softmax head is surer of the clear
-// cases.
-func lowLevel(z *[numHeads]float64, hi int, share float64) int {
-	var soft [11]float64
-	sum := 1.0
-	if share > 0 {
-		sum = softmax(z, &soft)
-	}
-	level, best := 0, math.Inf(-1)
-	above := 1.0 // P(level >= 0)
-	for l := 0; l <= hi; l++ {
-		next := 0.0
-		if l < 10 {
-			next = sigmoid(z[ordinalHead+l+1])
-		}
-		if p := share*soft[l]/sum + (1-share)*(above-next); p > best {
-			level, best = l, p
-		}
-		above = next
-	}
-	return level
 }
 
 // softmax fills soft with the softmax head's unnormalised probabilities
@@ -299,33 +251,6 @@ func softmax(z *[numHeads]float64, soft *[11]float64) float64 {
 		sum += soft[l]
 	}
 	return sum
-}
-
-// highLevel grades a high-risk post (6-10) from the softmax head, which
-// keeps more of the level 9-10 posts at 9-10 (the emergency route) than
-// the ordinal head. When the softmax head places the post mostly below 6,
-// the heads disagree: it is graded at the lowest high level rather than
-// wherever the small high-level mass peaks.
-func highLevel(z *[numHeads]float64) int {
-	level := HighRiskLevel
-	for l := HighRiskLevel + 1; l <= 10; l++ {
-		if z[softmaxHead+l] > z[softmaxHead+level] {
-			level = l
-		}
-	}
-	var below, above float64
-	for l := 0; l <= 10; l++ {
-		e := math.Exp(z[softmaxHead+l] - z[softmaxHead+level])
-		if l < HighRiskLevel {
-			below += e
-		} else {
-			above += e
-		}
-	}
-	if below > above {
-		return HighRiskLevel
-	}
-	return level
 }
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

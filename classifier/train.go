@@ -33,7 +33,10 @@ type TrainOptions struct {
 	NegLevelWeight float64
 	MinDF          int // a feature must occur in this many posts; default 2
 	Folds          int // cross-validation folds for calibration; default 5
-	Log            io.Writer
+	// Weight910 is the weight of a level 9-10 post in the stacker's
+	// high-risk output; default 2.5: missing one can be a death.
+	Weight910 float64
+	Log       io.Writer
 }
 
 func (o *TrainOptions) defaults() {
@@ -55,6 +58,9 @@ func (o *TrainOptions) defaults() {
 	if o.MinDF == 0 {
 		o.MinDF = 3
 	}
+	if o.Weight910 == 0 {
+		o.Weight910 = 2.5
+	}
 	if o.Folds == 0 {
 		o.Folds = 5
 	}
@@ -67,13 +73,15 @@ type trainDoc struct {
 	feats    []int32
 	level    int
 	negative bool
+	rule     int
 }
 
 // Train fits the model deterministically (for a given seed and data):
-// features are extracted, kept when frequent enough, both heads trained
-// with AdaGrad; p_high is calibrated (Platt scaling) and its decision
-// threshold chosen on out-of-fold predictions, never on the data the
-// final weights were fitted to.
+// features are extracted, kept when frequent enough, the base heads
+// trained with AdaGrad; the stacker (which gives p_high and the level) is
+// fitted to the base heads' out-of-fold logits and the p_high threshold
+// chosen on its out-of-fold outputs, never on logits of posts the base
+// weights were fitted to.
 func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	opts.defaults()
 	if len(examples) == 0 {
@@ -94,12 +102,14 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	m := newMatcher()
 	// Extract features of every post.
 	raw := make([][]uint64, len(examples))
+	rules := make([]int, len(examples))
 	df := map[uint64]int{}
 	s := &scratch{}
 	for i, ex := range examples {
 		normalize(ex.Text, &s.norm)
 		s.hits, s.masks = m.find(s.norm.runes, s.hits, s.masks)
 		fz.extract(s)
+		rules[i] = ruleLevel(s.hits)
 		raw[i] = append([]uint64(nil), s.feats...)
 		for _, k := range s.feats {
 			df[k]++
@@ -119,7 +129,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	docs := make([]trainDoc, len(examples))
 	nLabeled := 0
 	for i, ex := range examples {
-		d := trainDoc{level: ex.Level, negative: ex.Negative}
+		d := trainDoc{level: ex.Level, negative: ex.Negative, rule: rules[i]}
 		if !ex.Negative {
 			nLabeled++
 		}
@@ -133,13 +143,12 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	fmt.Fprintf(opts.Log, "features: %d kept of %d (min df %d); %d labeled, %d ordinary posts\n",
 		len(keys), len(df), opts.MinDF, nLabeled, len(docs)-nLabeled)
 
-	// Out-of-fold high-risk logits for calibration and the threshold.
+	// Out-of-fold logits of the base heads, for the stacker and the threshold.
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x10c0))
 	fold := make([]int, len(docs))
 	for i, p := range rng.Perm(len(docs)) {
 		fold[p] = i % opts.Folds
 	}
-	oof := make([]float64, len(docs))
 	oofZ := make([][numHeads]float64, len(docs))
 	for k := 0; k < opts.Folds; k++ {
 		var tr []int
@@ -151,19 +160,20 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		w := fit(docs, tr, len(keys), opts, opts.Seed+uint64(k)+1)
 		for i := range docs {
 			if fold[i] == k {
-				for h := range numHeads {
-					oofZ[i][h] = logitOf(w, docs[i].feats, h)
-				}
-				oof[i] = oofZ[i][0]
+				oofZ[i] = logitsOf(w, docs[i].feats)
 			}
 		}
 		fmt.Fprintf(opts.Log, "fold %d/%d trained\n", k+1, opts.Folds)
 	}
-	a, b := platt(docs, oof)
-	thr := chooseThreshold(docs, oof, a, b)
-	fmt.Fprintf(opts.Log, "calibration: p_high = sigmoid(%.3f z %+.3f); threshold %.3f\n", a, b, thr)
-	share := chooseSoftmaxShare(docs, oofZ, a, b, thr, opts.NegLevelWeight)
-	fmt.Fprintf(opts.Log, "level heads below high risk: softmax share %.1f\n", share)
+	stack := fitStack(docs, oofZ, opts)
+	sz := make([]float64, len(docs))
+	var x [stackDim]float64
+	for i := range docs {
+		stackInput(&oofZ[i], docs[i].rule, &x)
+		sz[i] = dot(stack.High, &x)
+	}
+	thr := chooseThreshold(docs, sz)
+	fmt.Fprintf(opts.Log, "stacker fitted to out-of-fold logits; p_high threshold %.2f\n", thr)
 
 	all := make([]int, len(docs))
 	for i := range all {
@@ -172,21 +182,24 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	w := fit(docs, all, len(keys), opts, opts.Seed)
 	model := &Model{Version: opts.Version, index: newFeatureTable(keys), w: w, feat: fz, Meta: ModelMeta{
 		Version: opts.Version, Seed: opts.Seed, Features: len(keys), TrainPosts: nLabeled,
-		Negatives: len(docs) - nLabeled, PlattA: a, PlattB: b, Threshold: thr, SoftmaxShare: share,
+		Negatives: len(docs) - nLabeled, Threshold: thr, Stack: stack,
 		VocabSHA256: sha(vb), DictSHA256: sha(db),
 	}}
 	return model, nil
 }
 
-func logitOf(w []float32, feats []int32, head int) float64 {
+func logitsOf(w []float32, feats []int32) [numHeads]float64 {
+	var z [numHeads]float64
 	if len(feats) == 0 {
-		return 0
+		return z
 	}
-	z := 0.0
+	scale := 1 / math.Sqrt(float64(len(feats)))
 	for _, f := range feats {
-		z += float64(w[weightIndex(len(w)/numHeads, int(f), head)])
+		for h, v := range w[int(f)*numHeads : (int(f)+1)*numHeads] {
+			z[h] += float64(v) * scale
+		}
 	}
-	return z / math.Sqrt(float64(len(feats)))
+	return z
 }
 
 // fit trains both heads on the docs listed in idx with AdaGrad SGD.
@@ -209,7 +222,7 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			z = [numHeads]float64{}
 			for _, f := range d.feats {
 				for h := range numHeads {
-					z[h] += float64(w[weightIndex(nFeat, int(f), h)]) * scale
+					z[h] += float64(w[int(f)*numHeads+h]) * scale
 				}
 			}
 			weight, levelWeight := 1.0, 1.0
@@ -247,7 +260,7 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			}
 			for _, f := range d.feats {
 				for h := range numHeads {
-					j := weightIndex(nFeat, int(f), h)
+					j := int(f)*numHeads + h
 					g := grad[h]*scale + o.L2*float64(w[j])
 					g2[j] += float32(g * g)
 					w[j] -= float32(o.Rate * g / (math.Sqrt(float64(g2[j])) + 1e-8))
@@ -258,41 +271,16 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 	return w
 }
 
-// platt fits p = sigmoid(a z + b) to the out-of-fold logits of the
-// labeled posts by Newton-free gradient descent.
-func platt(docs []trainDoc, oof []float64) (a, b float64) {
-	a, b = 1, 0
-	for it := 0; it < 3000; it++ {
-		var ga, gb, n float64
-		for i, d := range docs {
-			if d.negative {
-				continue
-			}
-			y := 0.0
-			if d.level >= HighRiskLevel {
-				y = 1
-			}
-			p := sigmoid(a*oof[i] + b)
-			ga += (p - y) * oof[i]
-			gb += p - y
-			n++
-		}
-		a -= 0.5 * ga / n
-		b -= 0.5 * gb / n
-	}
-	return a, b
-}
-
 // chooseThreshold picks the p_high threshold that maximises F1 on the
 // out-of-fold labeled posts while flagging at most 0.2% of the ordinary
 // ones.
-func chooseThreshold(docs []trainDoc, oof []float64, a, b float64) float64 {
+func chooseThreshold(docs []trainDoc, oof []float64) float64 {
 	best, bestF1 := 0.5, -1.0
 	for t := 0.05; t < 0.96; t += 0.01 {
 		var counts binCounts
 		var negFlag, neg int
 		for i, d := range docs {
-			p := sigmoid(a*oof[i] + b)
+			p := sigmoid(oof[i])
 			if d.negative {
 				neg++
 				if p >= t {
@@ -308,38 +296,6 @@ func chooseThreshold(docs []trainDoc, oof []float64, a, b float64) float64 {
 		_, _, f := counts.prf()
 		if f > bestF1 {
 			best, bestF1 = t, f
-		}
-	}
-	return best
-}
-
-// chooseSoftmaxShare picks the mix of the level heads for posts below
-// high risk that gives the least mean absolute error out of fold, over
-// the labeled posts and the ordinary ones as level 0 (weighted as in
-// training: an everyday post graded 4 is an error too); ties go to the
-// larger softmax share.
-func chooseSoftmaxShare(docs []trainDoc, oofZ [][numHeads]float64, a, b, thr, negWeight float64) float64 {
-	best, bestMAE := 1.0, math.Inf(1)
-	for step := 10; step >= 0; step-- {
-		share := float64(step) / 10
-		var errSum, n float64
-		for i, d := range docs {
-			weight, gold := 1.0, d.level
-			if d.negative {
-				weight, gold = negWeight, 0
-			}
-			z := &oofZ[i]
-			level := HighRiskLevel
-			if sigmoid(a*z[0]+b) < thr {
-				level = lowLevel(z, HighRiskLevel-1, share)
-			} else {
-				level = highLevel(z)
-			}
-			errSum += weight * math.Abs(float64(level-gold))
-			n += weight
-		}
-		if mae := errSum / n; mae < bestMAE-1e-9 {
-			best, bestMAE = share, mae
 		}
 	}
 	return best

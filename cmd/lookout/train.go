@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"lookout/classifier"
@@ -17,8 +21,9 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	var (
 		train, val, negatives, out, version string
 		seed                                uint64
-		epochs, minDF                       int
+		epochs, minDF, cv                   int
 		negWeight, negLevelWeight, rate, l2 float64
+		weight910                           float64
 	)
 	fs := newFlagSet("train", stderr)
 	fs.StringVar(&train, "train", "../shared/data/sos4k/train.jsonl", "labeled posts (text, level 0-10), comma-separated files")
@@ -32,8 +37,10 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.IntVar(&minDF, "min-df", 3, "keep features that occur in at least this many posts")
 	fs.Float64Var(&negWeight, "neg-weight", 2, "weight of an ordinary post in the high-risk head")
 	fs.Float64Var(&negLevelWeight, "neg-level-weight", 0.1, "weight of an ordinary post (as level 0) in the level head")
+	fs.Float64Var(&weight910, "weight-910", 2.5, "weight of a level 9-10 post in the stacker's high-risk output")
 	fs.Float64Var(&rate, "rate", 0.3, "AdaGrad learning rate")
 	fs.Float64Var(&l2, "l2", 1e-6, "L2 penalty")
+	fs.IntVar(&cv, "cv", 0, "instead of writing a model, report K-fold cross-validation figures on the training posts (K >= 2)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
@@ -70,12 +77,20 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		}
 	}
 	dir := filepath.Dir(out)
-	start := time.Now()
-	m, err := classifier.Train(examples, classifier.TrainOptions{
+	opts := classifier.TrainOptions{
 		Version: version, Seed: seed, Epochs: epochs, Log: stdout, MinDF: minDF,
 		NegWeight: negWeight, NegLevelWeight: negLevelWeight, Rate: rate, L2: l2,
 		VocabPath: filepath.Join(dir, "vocab.txt"), DictPath: filepath.Join(dir, "segment-dict.txt"),
-	})
+		Weight910: weight910,
+	}
+	if cv != 0 {
+		if cv < 2 {
+			return fmt.Errorf("train: --cv must be 2 or more, got %d", cv)
+		}
+		return crossValidate(ctx, examples, opts, cv, stdout)
+	}
+	start := time.Now()
+	m, err := classifier.Train(examples, opts)
 	if err != nil {
 		return err
 	}
@@ -97,5 +112,94 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err := evaluate(classifier.New(classifier.Options{Model: loaded}), val, negatives, true, stdout); err != nil {
 		return err
 	}
+	return ctx.Err()
+}
+
+// crossValidate trains on all folds but one, K times, and reports the
+// figures of each held-out fold (its labeled and ordinary posts) and
+// their mean, so that a change to the model can be judged on more posts
+// than the validation set holds.
+func crossValidate(ctx context.Context, examples []classifier.Example, opts classifier.TrainOptions, k int, stdout io.Writer) error {
+	fold := make([]int, len(examples))
+	var seen [2]int // labeled, ordinary: dealt round-robin after a seeded shuffle
+	for _, i := range rand.New(rand.NewPCG(opts.Seed, 0xc5)).Perm(len(examples)) {
+		kind := 0
+		if examples[i].Negative {
+			kind = 1
+		}
+		fold[i] = seen[kind] % k
+		seen[kind]++
+	}
+	opts.Log = io.Discard
+	reports := make([]classifier.Report, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for f := range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				errs[f] = ctx.Err()
+				return
+			}
+			var train []classifier.Example
+			var test []int
+			for i, ex := range examples {
+				if fold[i] == f {
+					test = append(test, i)
+				} else {
+					train = append(train, ex)
+				}
+			}
+			o := opts
+			o.Seed = opts.Seed + uint64(f)
+			m, err := classifier.Train(train, o)
+			if err != nil {
+				errs[f] = err
+				return
+			}
+			cls := classifier.New(classifier.Options{Model: m})
+			var labeled, neg []classifier.Prediction
+			for _, i := range test {
+				res, err := cls.Score(examples[i].Text)
+				if err != nil && !errors.Is(err, classifier.ErrEmpty) {
+					errs[f] = err
+					return
+				}
+				p := classifier.Prediction{Gold: examples[i].Level, Level: res.Level, PHigh: res.PHigh}
+				if examples[i].Negative {
+					neg = append(neg, p)
+				} else {
+					labeled = append(labeled, p)
+				}
+			}
+			reports[f] = classifier.Evaluate(labeled, neg)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d-fold cross-validation (seed %d)\n", k, opts.Seed)
+	fmt.Fprintf(stdout, "fold  posts  P      R      F1     R9-10  acc    wF1    MAE    ordinary>=6\n")
+	var mean [8]float64
+	for f, r := range reports {
+		row := [8]float64{r.HighPrecision, r.HighRecall, r.HighF1, r.Recall910, r.Accuracy, r.WeightedF1, r.MAE,
+			100 * float64(r.NegFlagged) / float64(max(r.NegN, 1))}
+		fmt.Fprintf(stdout, "%-4d  %5d ", f+1, r.N)
+		for j, v := range row {
+			mean[j] += v / float64(k)
+			fmt.Fprintf(stdout, " %.3f ", v)
+		}
+		fmt.Fprintln(stdout, "%")
+	}
+	fmt.Fprintf(stdout, "mean        ")
+	for _, v := range mean {
+		fmt.Fprintf(stdout, " %.3f ", v)
+	}
+	fmt.Fprintln(stdout, "%")
 	return ctx.Err()
 }

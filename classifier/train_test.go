@@ -1,0 +1,168 @@
+package classifier
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// syntheticPosts builds labeled posts from phrase templates: high-risk
+// ones name a method and a time (levels 8-10 with progress), low ones
+// speak of pain or everyday life (0-3), plus ordinary posts. A model that
+// learns anything separates them; one that does not fails the test.
+func syntheticPosts(seed uint64, n int) []Example {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	times := []string{"今晚", "明天", "这周末", "月底"}
+	methods := []string{"吃掉攒的安眠药", "去江边跳下去", "在房间里烧炭", "去楼顶跳下"}
+	byes := []string{"永别了", "谢谢大家", "对不起爸妈", "下辈子再见"}
+	pains := []string{"每天都很难受", "失眠好几天了", "工作压力好大", "心里空空的"}
+	everyday := []string{"周末去爬山拍了照片", "今天的火锅很好吃", "新买的裙子到了", "猫咪在睡觉", "晚上看了一场电影"}
+	fillers := []string{"", "唉，", "说真的，", "算了，"}
+	var out []Example
+	for i := range n {
+		switch i % 3 {
+		case 0:
+			level := 8 + rng.IntN(2)
+			text := pick(fillers) + pick(times) + pick(methods) + "，" + pick(byes)
+			if rng.IntN(4) == 0 {
+				text, level = "已经吃了一整瓶药了，"+pick(byes), 10
+			}
+			out = append(out, Example{Text: text, Level: level})
+		case 1:
+			out = append(out, Example{Text: pick(fillers) + pick(pains) + "，" + pick(pains), Level: 1 + rng.IntN(3)})
+		default:
+			out = append(out, Example{Text: pick(everyday) + "，" + pick(everyday), Negative: true})
+		}
+	}
+	return out
+}
+
+func trainSynthetic(t *testing.T, seed uint64) (*Model, string) {
+	t.Helper()
+	dir := t.TempDir()
+	opts := TrainOptions{Version: "test", Seed: seed, Epochs: 4, Folds: 3, MinDF: 2,
+		VocabPath: filepath.Join("..", "models", "vocab.txt"), DictPath: filepath.Join("..", "models", "segment-dict.txt")}
+	m, err := Train(syntheticPosts(1, 240), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"vocab.txt", "segment-dict.txt"} {
+		b, err := os.ReadFile(filepath.Join("..", "models", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "risk.model")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return m, path
+}
+
+// TestTrainSaveLoad: a model trained on synthetic posts, saved and loaded
+// again, grades unseen posts of the same kinds on the right side of level
+// 6, with p_high on the matching side of its threshold; the same seed and
+// data give the same file.
+func TestTrainSaveLoad(t *testing.T) {
+	_, path := trainSynthetic(t, 3)
+	m, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Meta.Stack == nil || m.Meta.Threshold <= 0 || m.Meta.Threshold >= 1 {
+		t.Fatalf("stacker %v threshold %v", m.Meta.Stack != nil, m.Meta.Threshold)
+	}
+	c := New(Options{Model: m})
+	var wrong []string
+	for _, ex := range syntheticPosts(99, 90) {
+		res, err := c.Score(ex.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		high := !ex.Negative && ex.Level >= HighRiskLevel
+		if (res.Level >= HighRiskLevel) != high || (res.PHigh >= m.Meta.Threshold) != high {
+			wrong = append(wrong, fmt.Sprintf("%q level %d p_high %.2f", ex.Text, res.Level, res.PHigh))
+		}
+	}
+	if len(wrong) > 3 {
+		t.Errorf("%d of 90 unseen synthetic posts on the wrong side of level 6:\n%s", len(wrong), strings.Join(wrong, "\n"))
+	}
+
+	_, again := trainSynthetic(t, 3)
+	a, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(again)
+	if !bytes.Equal(a, b) {
+		t.Error("two trainings with the same seed and data wrote different model files")
+	}
+}
+
+// TestLoadModelRefusesABrokenStacker: a model file whose header lacks the
+// stacker, or has one of the wrong shape, is refused with a message, not
+// loaded to grade with zero weights.
+func TestLoadModelRefusesABrokenStacker(t *testing.T) {
+	_, path := trainSynthetic(t, 5)
+	for name, edit := range map[string]func(*ModelMeta){
+		"no stacker":  func(m *ModelMeta) { m.Stack = nil },
+		"short level": func(m *ModelMeta) { m.Stack.Level = m.Stack.Level[:10] },
+		"short high":  func(m *ModelMeta) { m.Stack.High = m.Stack.High[:3] },
+	} {
+		t.Run(name, func(t *testing.T) {
+			broken := rewriteHeader(t, path, edit)
+			_, err := LoadModel(broken)
+			if err == nil || !strings.Contains(err.Error(), "stacker") {
+				t.Fatalf("got %v, want an error naming the stacker", err)
+			}
+		})
+	}
+}
+
+// rewriteHeader writes a copy of the model file at path with its JSON
+// header edited, beside the original (so vocab and dictionary are found).
+func rewriteHeader(t *testing.T, path string, edit func(*ModelMeta)) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := raw[len(modelMagic):]
+	hlen := binary.LittleEndian.Uint32(body)
+	var meta ModelMeta
+	if err := json.Unmarshal(body[4:4+hlen], &meta); err != nil {
+		t.Fatal(err)
+	}
+	edit(&meta)
+	hb, _ := json.Marshal(meta)
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write([]byte(modelMagic))
+	binary.Write(zw, binary.LittleEndian, uint32(len(hb)))
+	zw.Write(hb)
+	zw.Write(body[4+hlen:])
+	zw.Close()
+	broken := filepath.Join(filepath.Dir(path), "broken.model")
+	if err := os.WriteFile(broken, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return broken
+}
