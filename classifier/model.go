@@ -50,8 +50,7 @@ type ModelMeta struct {
 type Model struct {
 	Version string
 	Meta    ModelMeta
-	index   *featureTable
-	w       []float32 // numHeads weights per feature: feature f's are w[f*numHeads:][:numHeads]
+	table   *weightTable // the base heads' weights by feature key
 	feat    *featurizer
 }
 
@@ -148,24 +147,30 @@ func readModel(r io.Reader) (*Model, error) {
 	if err := binary.Read(br, binary.LittleEndian, q); err != nil {
 		return nil, fmt.Errorf("corrupt model weights: %v", err)
 	}
-	m.index = newFeatureTable(keys)
-	m.w = make([]float32, len(q))
-	for i, v := range q {
-		m.w[i] = float32(float64(v) * m.Meta.Quantization)
-	}
+	m.table = newWeightTable(keys, q)
 	m.Version = m.Meta.Version
 	return m, nil
 }
 
-// Save writes the model, gzip-compressed, with weights quantised to
-// 16 bits.
-func (m *Model) Save(path string) error {
-	keys := m.index.keys()
+// quantize returns trained float weights as 16-bit integers (the
+// weight is q * scale): half the memory of float32, so more of the
+// model stays in cache.
+func quantize(w []float32) (q []int16, scale float64) {
 	maxAbs := 0.0
-	for _, v := range m.w {
+	for _, v := range w {
 		maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
 	}
-	m.Meta.Quantization = math.Max(maxAbs, 1e-9) / 32767
+	scale = math.Max(maxAbs, 1e-9) / 32767
+	q = make([]int16, len(w))
+	for i, v := range w {
+		q[i] = int16(math.Round(float64(v) / scale))
+	}
+	return q, scale
+}
+
+// Save writes the model, gzip-compressed.
+func (m *Model) Save(path string) error {
+	keys, q := m.table.features()
 	m.Meta.Features = len(keys)
 	hb, err := json.Marshal(m.Meta)
 	if err != nil {
@@ -182,10 +187,6 @@ func (m *Model) Save(path string) error {
 	binary.Write(bw, binary.LittleEndian, uint32(len(hb)))
 	bw.Write(hb)
 	binary.Write(bw, binary.LittleEndian, keys)
-	q := make([]int16, len(m.w))
-	for i, v := range m.w {
-		q[i] = int16(math.Round(float64(v) / m.Meta.Quantization))
-	}
 	binary.Write(bw, binary.LittleEndian, q)
 	if err := bw.Flush(); err != nil {
 		return err
@@ -198,18 +199,22 @@ func (m *Model) Save(path string) error {
 
 // logits sums the base heads' weights of the post's features, scaled by
 // 1/sqrt(number of features) (the features are binary).
+// The sums are of the 16-bit weights, in integers (exact; int64 cannot
+// overflow however long the post), scaled once at the end.
 func (m *Model) logits(s *scratch, z *[numHeads]float64) {
-	*z = [numHeads]float64{}
-	scale := 1 / math.Sqrt(float64(len(s.feats)))
+	var acc [numHeads]int64
 	for _, k := range s.feats {
-		i := m.index.get(k)
-		if i < 0 {
+		row := m.table.get(k)
+		if row == nil {
 			continue
 		}
-		row := m.w[int(i)*numHeads : (int(i)+1)*numHeads]
-		for h, v := range row {
-			z[h] += float64(v) * scale
+		for h := range acc {
+			acc[h] += int64(row[h])
 		}
+	}
+	scale := m.Meta.Quantization / math.Sqrt(float64(len(s.feats)))
+	for h := range z {
+		z[h] = float64(acc[h]) * scale
 	}
 }
 

@@ -180,9 +180,10 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		all[i] = i
 	}
 	w := fit(docs, all, len(keys), opts, opts.Seed)
-	model := &Model{Version: opts.Version, index: newFeatureTable(keys), w: w, feat: fz, Meta: ModelMeta{
+	q, scale := quantize(w)
+	model := &Model{Version: opts.Version, table: newWeightTable(keys, q), feat: fz, Meta: ModelMeta{
 		Version: opts.Version, Seed: opts.Seed, Features: len(keys), TrainPosts: nLabeled,
-		Negatives: len(docs) - nLabeled, Threshold: thr, Stack: stack,
+		Negatives: len(docs) - nLabeled, Threshold: thr, Stack: stack, Quantization: scale,
 		VocabSHA256: sha(vb), DictSHA256: sha(db),
 	}}
 	return model, nil
