@@ -30,6 +30,10 @@ func newSegmenter(dict string) (*Segmenter, error) {
 	s := &Segmenter{}
 	s.seg.SkipLog = true
 	s.seg.NotStop = true
+	// Shortest-path segmentation only: gse's HMM model is not used, and
+	// loading it writes package-level maps in gse (a data race when two
+	// segmenters load at once, as the folds of lookout train --cv do).
+	s.seg.NotLoadHMM = true
 	if err := s.seg.LoadDictStr(dict); err != nil {
 		return nil, fmt.Errorf("segmentation dictionary: %w", err)
 	}

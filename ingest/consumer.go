@@ -186,8 +186,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		BatchTimeout: 5 * time.Millisecond,
 		MaxAttempts:  3,
 	}
+	// The group's committed offsets are read before each commit (see
+	// commit), through the same transport as the dead-letter writer.
+	offsetsClient := &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: 5 * time.Second}
 	if o.Transport != nil { // a nil *Transport in the interface would not be nil
 		dlq.Transport = o.Transport
+		offsetsClient.Transport = o.Transport
 	}
 
 	// Work for one author always goes to the same worker, so one person's
@@ -235,7 +239,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			case <-commitCtx.Done():
 				return
 			case <-t.C:
-				c.commit(commitCtx, currentReader())
+				c.commit(commitCtx, currentReader(), offsetsClient)
 			}
 		}
 	}()
@@ -320,7 +324,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	stopCommits()
 	<-commitDone
 	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	c.commit(finalCtx, currentReader())
+	c.commit(finalCtx, currentReader(), offsetsClient)
 	cancel()
 	errs := []error{fetchErr}
 	if err := reader.Close(); err != nil {
@@ -333,8 +337,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // commit commits every partition's done prefix that moved.
-func (c *Consumer) commit(ctx context.Context, reader *kafka.Reader) {
+//
+// A commit never moves the group's offset backwards. After a rebalance
+// this consumer may still finish messages of a partition that another
+// member now owns and has committed past; the broker accepts a commit
+// from any member of the current generation, owner or not, so the group's
+// committed offsets are read first and a partition already committed at
+// or past this consumer's point is left alone (recorded as committed
+// here). If they cannot be read, the commit goes ahead as before.
+func (c *Consumer) commit(ctx context.Context, reader *kafka.Reader, client *kafka.Client) {
 	offsets := c.track.toCommit()
+	if len(offsets) == 0 {
+		return
+	}
+	c.dropBehindGroup(ctx, client, offsets)
 	if len(offsets) == 0 {
 		return
 	}
@@ -356,6 +372,37 @@ func (c *Consumer) commit(ctx context.Context, reader *kafka.Reader) {
 		return
 	}
 	c.track.committed(offsets)
+}
+
+// dropBehindGroup removes from offsets the partitions whose group offset
+// is already at or past the offset this consumer would commit.
+func (c *Consumer) dropBehindGroup(ctx context.Context, client *kafka.Client, offsets map[int]int64) {
+	parts := make([]int, 0, len(offsets))
+	for p := range offsets {
+		parts = append(parts, p)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	resp, err := client.OffsetFetch(fctx, &kafka.OffsetFetchRequest{GroupID: c.opts.GroupID, Topics: map[string][]int{c.opts.Topic: parts}})
+	cancel()
+	if err == nil && resp.Error != nil {
+		err = resp.Error
+	}
+	if err != nil {
+		c.metrics.kafkaErrors.Inc()
+		c.log.Debug("reading the group's offsets before a commit", "err", err)
+		return
+	}
+	behind := map[int]int64{}
+	for _, p := range resp.Topics[c.opts.Topic] {
+		if want, ok := offsets[p.Partition]; ok && p.Error == nil && p.CommittedOffset >= want {
+			behind[p.Partition] = want
+			delete(offsets, p.Partition)
+		}
+	}
+	if len(behind) > 0 {
+		c.metrics.staleCommits.Add(float64(len(behind)))
+		c.track.committed(behind)
+	}
 }
 
 // batch is one worker's messages in hand, and their decoded posts.

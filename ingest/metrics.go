@@ -8,6 +8,7 @@ type metrics struct {
 	retries        *prometheus.CounterVec
 	commitSeconds  prometheus.Histogram
 	commitErrors   prometheus.Counter
+	staleCommits   prometheus.Counter
 	kafkaErrors    prometheus.Counter
 	lag            *prometheus.GaugeVec
 	readerRestarts prometheus.Counter
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "lookout", Subsystem: "ingest", Name: "commit_errors_total",
 			Help: "Offset commits that failed (retried on the next tick).",
 		}),
+		staleCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lookout", Subsystem: "ingest", Name: "commits_skipped_total",
+			Help: "Partition commits skipped because the group had already committed at or past them (work finished after a rebalance moved the partition).",
+		}),
 		kafkaErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "lookout", Subsystem: "ingest", Name: "kafka_errors_total",
 			Help: "Errors reported by the Kafka client (fetch, group, connection).",
@@ -62,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.retries.WithLabelValues(step)
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.kafkaErrors, m.lag, m.readerRestarts, m.batchSize)
+		reg.MustRegister(m.consumed, m.deadLettered, m.retries, m.commitSeconds, m.commitErrors, m.staleCommits, m.kafkaErrors, m.lag, m.readerRestarts, m.batchSize)
 	}
 	return m
 }
