@@ -42,18 +42,7 @@ func TestWatchdogRestartsStalledReader(t *testing.T) {
 	// not to the first fetch: on a loaded machine kafka-go may drop the
 	// first fetch's answer and fetch again.
 	reg := prometheus.NewRegistry()
-	metric := func(name string) float64 {
-		mfs, _ := reg.Gather()
-		v := 0.0
-		for _, mf := range mfs {
-			if mf.GetName() == name {
-				for _, m := range mf.GetMetric() {
-					v = max(v, m.GetCounter().GetValue(), m.GetGauge().GetValue())
-				}
-			}
-		}
-		return v
-	}
+	metric := func(name string) float64 { return metricValue(reg, name) }
 	restarted := func() bool { return metric("lookout_ingest_reader_restarts_total") > 0 }
 	hangUntil := time.Now().Add(60 * time.Second)
 	kc.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
