@@ -46,7 +46,7 @@ type ModelMeta struct {
 // the rule level, length): a high-risk logistic head, an ordinal level
 // head (one logistic output per "level >= k") and an 11-level softmax
 // head. The stacker, fitted to the base heads' out-of-fold logits, turns
-// them, the rule level and the kinds found into p_high and the level.
+// them and the rule level into p_high and the level.
 type Model struct {
 	Version string
 	Meta    ModelMeta
@@ -243,19 +243,21 @@ func (m *Model) grade(s *scratch, rule int) (int, float64) {
 	return level, pHigh
 }
 
-// softmax fills soft with the softmax head's unnormalised probabilities
-// and returns their sum.
-func softmax(z *[numHeads]float64, soft *[11]float64) float64 {
-	maxZ := math.Inf(-1)
-	for l := 0; l <= 10; l++ {
-		maxZ = math.Max(maxZ, z[softmaxHead+l])
+// softmax fills p with the probabilities of the 11 levels from their
+// logits v.
+func softmax(v *[11]float64, p *[11]float64) {
+	maxV := math.Inf(-1)
+	for _, x := range v {
+		maxV = math.Max(maxV, x)
 	}
 	sum := 0.0
-	for l := 0; l <= 10; l++ {
-		soft[l] = math.Exp(z[softmaxHead+l] - maxZ)
-		sum += soft[l]
+	for l, x := range v {
+		p[l] = math.Exp(x - maxV)
+		sum += p[l]
 	}
-	return sum
+	for l := range p {
+		p[l] /= sum
+	}
 }
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

@@ -2,7 +2,6 @@ package classifier
 
 import (
 	"errors"
-	"fmt"
 	"math"
 )
 
@@ -24,11 +23,11 @@ func (st *Stack) check() error {
 		return errors.New("no stacker")
 	}
 	if len(st.High) != stackDim || len(st.Level) != 11 {
-		return fmt.Errorf("stacker of the wrong shape")
+		return errors.New("stacker of the wrong shape")
 	}
 	for _, row := range st.Level {
 		if len(row) != stackDim {
-			return fmt.Errorf("stacker of the wrong shape")
+			return errors.New("stacker of the wrong shape")
 		}
 	}
 	return nil
@@ -57,44 +56,44 @@ func dot(w []float64, x *[stackDim]float64) float64 {
 // a short post with one farewell or time word) is graded at the lowest
 // high level rather than wherever the small mass above it peaks.
 func (st *Stack) level(x *[stackDim]float64, lo, hi int) int {
-	var v [11]float64
-	maxV := math.Inf(-1)
-	for l := range v {
-		v[l] = dot(st.Level[l], x)
-		maxV = math.Max(maxV, v[l])
-	}
+	var p [11]float64
+	st.levelProbs(x, &p)
 	level := lo
-	var below, above float64
-	for l := range v {
-		if l >= lo && l <= hi && v[l] > v[level] {
+	below := 0.0
+	for l, pl := range p {
+		if l >= lo && l <= hi && pl > p[level] {
 			level = l
 		}
-		if e := math.Exp(v[l] - maxV); l < HighRiskLevel {
-			below += e
-		} else {
-			above += e
+		if l < HighRiskLevel {
+			below += pl
 		}
 	}
-	if lo == HighRiskLevel && below > above {
+	if lo == HighRiskLevel && below > 0.5 {
 		return HighRiskLevel
 	}
 	return level
 }
 
-// fitStack fits the stacker to out-of-fold logits with full-batch Adam
-// (convex, small: it converges in a few hundred steps).
-func fitStack(docs []trainDoc, oofZ [][numHeads]float64, o TrainOptions) *Stack {
-	xs := make([][stackDim]float64, len(docs))
-	for i := range docs {
-		stackInput(&oofZ[i], docs[i].rule, &xs[i])
+// levelProbs fills p with the stacker's level distribution.
+func (st *Stack) levelProbs(x *[stackDim]float64, p *[11]float64) {
+	var v [11]float64
+	for l := range v {
+		v[l] = dot(st.Level[l], x)
 	}
+	softmax(&v, p)
+}
+
+// fitStack fits the stacker to the inputs xs of the docs (built from
+// out-of-fold logits) with full-batch Adam (convex, small: it converges in
+// a few hundred steps).
+func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions) *Stack {
 	const steps, rate, l2 = 400, 0.05, 1e-4
 	st := &Stack{High: make([]float64, stackDim), Level: make([][]float64, 11)}
 	for l := range st.Level {
 		st.Level[l] = make([]float64, stackDim)
 	}
 	// High-risk output.
-	adam := newAdam(stackDim)
+	highAdam := newAdam(stackDim)
 	g := make([]float64, stackDim)
 	for range steps {
 		clear(g)
@@ -118,53 +117,44 @@ func fitStack(docs []trainDoc, oofZ [][numHeads]float64, o TrainOptions) *Stack 
 		for j := range g {
 			g[j] = g[j]/n + l2*st.High[j]
 		}
-		adam.step(st.High, g, rate)
+		highAdam.step(st.High, g, rate)
 	}
-	// Level softmax.
-	flat := make([]float64, 11*stackDim)
-	gl := make([]float64, 11*stackDim)
-	adamL := newAdam(len(flat))
+	// Level softmax: one Adam per level's row.
+	adams := make([]*adam, 11)
+	gl := make([][]float64, 11)
+	for l := range adams {
+		adams[l], gl[l] = newAdam(stackDim), make([]float64, stackDim)
+	}
 	var p [11]float64
 	for range steps {
-		clear(gl)
+		for l := range gl {
+			clear(gl[l])
+		}
 		var n float64
 		for i, d := range docs {
 			w, gold := 1.0, d.level
 			if d.negative {
 				w, gold = o.NegLevelWeight, 0
 			}
-			maxV := math.Inf(-1)
-			for l := range 11 {
-				p[l] = 0
-				for j := range stackDim {
-					p[l] += flat[l*stackDim+j] * xs[i][j]
-				}
-				maxV = math.Max(maxV, p[l])
-			}
-			sum := 0.0
-			for l := range 11 {
-				p[l] = math.Exp(p[l] - maxV)
-				sum += p[l]
-			}
-			for l := range 11 {
-				e := p[l] / sum
+			st.levelProbs(&xs[i], &p)
+			for l, pl := range p {
+				e := pl
 				if l == gold {
 					e--
 				}
 				e *= w
-				for j := range stackDim {
-					gl[l*stackDim+j] += e * xs[i][j]
+				for j := range gl[l] {
+					gl[l][j] += e * xs[i][j]
 				}
 			}
 			n += w
 		}
-		for j := range gl {
-			gl[j] = gl[j]/n + l2*flat[j]
+		for l, row := range st.Level {
+			for j := range row {
+				gl[l][j] = gl[l][j]/n + l2*row[j]
+			}
+			adams[l].step(row, gl[l], rate)
 		}
-		adamL.step(flat, gl, rate)
-	}
-	for l := range 11 {
-		copy(st.Level[l], flat[l*stackDim:(l+1)*stackDim])
 	}
 	return st
 }

@@ -165,12 +165,14 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		}
 		fmt.Fprintf(opts.Log, "fold %d/%d trained\n", k+1, opts.Folds)
 	}
-	stack := fitStack(docs, oofZ, opts)
-	sz := make([]float64, len(docs))
-	var x [stackDim]float64
+	xs := make([][stackDim]float64, len(docs))
 	for i := range docs {
-		stackInput(&oofZ[i], docs[i].rule, &x)
-		sz[i] = dot(stack.High, &x)
+		stackInput(&oofZ[i], docs[i].rule, &xs[i])
+	}
+	stack := fitStack(docs, xs, opts)
+	sz := make([]float64, len(docs))
+	for i := range xs {
+		sz[i] = dot(stack.High, &xs[i])
 	}
 	thr := chooseThreshold(docs, sz)
 	fmt.Fprintf(opts.Log, "stacker fitted to out-of-fold logits; p_high threshold %.2f\n", thr)
@@ -237,18 +239,17 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			}
 			grad[0] = weight * (sigmoid(z[0]) - y)
 			// Level head: softmax cross-entropy (ordinary posts are level 0).
-			sum := softmax(&z, &soft)
+			softmax((*[11]float64)(z[softmaxHead:]), &soft)
 			gold := d.level
 			if d.negative {
 				gold = 0
 			}
 			for l := 0; l <= 10; l++ {
-				p := soft[l] / sum
 				t := 0.0
 				if l == gold {
 					t = 1
 				}
-				grad[softmaxHead+l] = levelWeight * (p - t)
+				grad[softmaxHead+l] = levelWeight * (soft[l] - t)
 			}
 			// Ordinal head: one logistic loss per "level >= k", so that
 			// errors far from the gold level cost more than near ones.
