@@ -66,29 +66,7 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	r.Recall910 = ratio(g910hit, g910)
 	r.Accuracy = ratio(correct, len(labeled))
 	r.MAE = ratio64(absErr, len(labeled))
-	// Weighted F1 over the 11 levels, weighted by gold support.
-	for l := 0; l <= 10; l++ {
-		var ltp, lfp, lfn, support int
-		for g := 0; g <= 10; g++ {
-			for q := 0; q <= 10; q++ {
-				n := r.Confusion[g][q]
-				switch {
-				case g == l && q == l:
-					ltp += n
-				case g != l && q == l:
-					lfp += n
-				case g == l && q != l:
-					lfn += n
-				}
-				if g == l {
-					support += n
-				}
-			}
-		}
-		_, _, f := prf(ltp, lfp, lfn)
-		r.WeightedF1 += f * float64(support)
-	}
-	r.WeightedF1 = ratio64(r.WeightedF1, len(labeled))
+	r.WeightedF1 = weightedF1(&r.Confusion)
 	for _, t := range []float64{0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} {
 		var at binCounts
 		nf := 0
@@ -105,6 +83,28 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 			FlagsPer10k: 10000 * ratio(nf, len(negatives))})
 	}
 	return r
+}
+
+// weightedF1 is the F1 of each of the 11 levels, weighted by its gold
+// support, from a confusion matrix ([gold][predicted]).
+func weightedF1(c *[11][11]int) float64 {
+	var sum float64
+	n := 0
+	for l := 0; l <= 10; l++ {
+		var tp, fp, fn int
+		for q := 0; q <= 10; q++ {
+			n += c[l][q]
+			if q == l {
+				tp += c[l][q]
+			} else {
+				fn += c[l][q]
+				fp += c[q][l]
+			}
+		}
+		_, _, f := prf(tp, fp, fn)
+		sum += f * float64(tp+fn)
+	}
+	return ratio64(sum, n)
 }
 
 // binCounts tallies a binary decision (high risk or not) against the truth.

@@ -23,7 +23,8 @@ import (
 const (
 	ordinalHead = 0 // ordinalHead+k is the logit of "level >= k"
 	softmaxHead = 11
-	numHeads    = 22
+	nbHead      = 22 // naive Bayes log-count ratios (nbSplits)
+	numHeads    = 26
 )
 
 // ModelMeta describes a trained model; it is stored in the model file.
@@ -54,7 +55,7 @@ type Model struct {
 	feat    *featurizer
 }
 
-const modelMagic = "LOOKOUT-RISK-3\n" // 2: with the ordinal head; 3: with the stacker
+const modelMagic = "LOOKOUT-RISK-4\n" // 2: with the ordinal head; 3: with the stacker; 4: with the naive Bayes heads
 
 // LoadModel reads a model file and the vocabulary (vocab.txt) and
 // segmentation dictionary (segment-dict.txt) beside it, checking that

@@ -205,7 +205,8 @@ func logitsOf(w []float32, feats []int32) [numHeads]float64 {
 	return z
 }
 
-// fit trains both heads on the docs listed in idx with AdaGrad SGD.
+// fit trains the heads on the docs listed in idx: the three trained
+// heads with AdaGrad SGD, the naive Bayes heads by counting.
 func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []float32 {
 	w := make([]float32, nFeat*numHeads)
 	g2 := make([]float32, nFeat*numHeads)
@@ -270,7 +271,49 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			}
 		}
 	}
+	nbWeights(docs, idx, nFeat, w)
 	return w
+}
+
+// nbSplits are the naive Bayes heads' questions: is the level at least
+// k, against the labeled posts below k (and the ordinary posts, if
+// ordinary).
+var nbSplits = [numHeads - nbHead]struct {
+	k        int
+	ordinary bool
+}{{HighRiskLevel, true}, {HighRiskLevel, false}, {9, false}, {3, false}}
+
+// nbWeights sets the naive Bayes heads' weights: each feature's log-count
+// ratio (Wang and Manning's NBSVM), scaled down to the range of the
+// trained weights.
+func nbWeights(docs []trainDoc, idx []int, nFeat int, w []float32) {
+	const alpha, scale = 1.0, 0.1
+	a := alpha * float64(nFeat)
+	pos := make([]float64, nFeat)
+	neg := make([]float64, nFeat)
+	for h, sp := range nbSplits {
+		clear(pos)
+		clear(neg)
+		var nPos, nNeg float64
+		for _, di := range idx {
+			d := &docs[di]
+			c, n := neg, &nNeg
+			switch {
+			case d.negative && !sp.ordinary:
+				continue
+			case !d.negative && d.level >= sp.k:
+				c, n = pos, &nPos
+			}
+			for _, f := range d.feats {
+				c[f]++
+			}
+			*n += float64(len(d.feats))
+		}
+		for f := range nFeat {
+			r := math.Log((pos[f]+alpha)/(nPos+a)) - math.Log((neg[f]+alpha)/(nNeg+a))
+			w[f*numHeads+nbHead+h] = float32(scale * r)
+		}
+	}
 }
 
 // chooseThreshold picks the p_high threshold that maximises F1 on the

@@ -44,6 +44,9 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
+	if epochs < 1 {
+		return fmt.Errorf("train: --epochs must be 1 or more, got %d", epochs)
+	}
 	if version == "" {
 		version = "risk-" + time.Now().UTC().Format("20060102")
 	}
@@ -115,21 +118,34 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	return ctx.Err()
 }
 
+// assignFolds deals the examples to k folds: labeled and ordinary posts
+// separately, each after its own seeded shuffle, so that every fold has
+// its share of both and adding ordinary posts does not move labeled ones
+// to other folds (a change to the negatives compares on the same split).
+func assignFolds(examples []classifier.Example, k int, seed uint64) []int {
+	fold := make([]int, len(examples))
+	var byKind [2][]int // labeled, ordinary
+	for i, ex := range examples {
+		kind := 0
+		if ex.Negative {
+			kind = 1
+		}
+		byKind[kind] = append(byKind[kind], i)
+	}
+	for kind, idx := range byKind {
+		for j, p := range rand.New(rand.NewPCG(seed, 0xc5+uint64(kind))).Perm(len(idx)) {
+			fold[idx[p]] = j % k
+		}
+	}
+	return fold
+}
+
 // crossValidate trains on all folds but one, K times, and reports the
 // figures of each held-out fold (its labeled and ordinary posts) and
 // their mean, so that a change to the model can be judged on more posts
 // than the validation set holds.
 func crossValidate(ctx context.Context, examples []classifier.Example, opts classifier.TrainOptions, k int, stdout io.Writer) error {
-	fold := make([]int, len(examples))
-	var seen [2]int // labeled, ordinary: dealt round-robin after a seeded shuffle
-	for _, i := range rand.New(rand.NewPCG(opts.Seed, 0xc5)).Perm(len(examples)) {
-		kind := 0
-		if examples[i].Negative {
-			kind = 1
-		}
-		fold[i] = seen[kind] % k
-		seen[kind]++
-	}
+	fold := assignFolds(examples, k, opts.Seed)
 	opts.Log = io.Discard
 	reports := make([]classifier.Report, k)
 	errs := make([]error, k)

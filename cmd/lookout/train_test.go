@@ -8,9 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"lookout/classifier"
 )
 
 // TestTrainCrossValidation: `lookout train --cv 3` trains three times on
@@ -61,5 +64,50 @@ func TestTrainCrossValidation(t *testing.T) {
 	args[2] = "1"
 	if code := run(context.Background(), args, mapEnv(nil), nil, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "--cv") {
 		t.Errorf("--cv 1: exit %d, stderr %q; want a refusal naming --cv", code, stderr.String())
+	}
+	stderr.Reset()
+	args[2] = "3"
+	if code := run(context.Background(), append(args, "--epochs", "0"), mapEnv(nil), nil, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "--epochs") {
+		t.Errorf("--epochs 0: exit %d, stderr %q; want a refusal naming --epochs", code, stderr.String())
+	}
+}
+
+// TestAssignFolds: every fold gets its share of labeled and of ordinary
+// posts, and adding ordinary posts leaves each labeled post in its fold,
+// so that a change to the negatives is measured on the same split.
+func TestAssignFolds(t *testing.T) {
+	var examples []classifier.Example
+	for i := range 100 {
+		examples = append(examples, classifier.Example{Text: strconv.Itoa(i), Level: i % 11})
+	}
+	for i := range 400 {
+		examples = append(examples, classifier.Example{Text: "o" + strconv.Itoa(i), Negative: true})
+	}
+	fold := assignFolds(examples, 5, 1)
+	var count [5][2]int
+	for i, f := range fold {
+		kind := 0
+		if examples[i].Negative {
+			kind = 1
+		}
+		count[f][kind]++
+	}
+	for f, c := range count {
+		if c != [2]int{20, 80} {
+			t.Errorf("fold %d has %d labeled and %d ordinary posts, want 20 and 80", f, c[0], c[1])
+		}
+	}
+	more := append(append([]classifier.Example(nil), examples...), make([]classifier.Example, 300)...)
+	for i := 500; i < len(more); i++ {
+		more[i] = classifier.Example{Text: "n" + strconv.Itoa(i), Negative: true}
+	}
+	again := assignFolds(more, 5, 1)
+	for i := range 100 {
+		if again[i] != fold[i] {
+			t.Fatalf("labeled post %d moved from fold %d to %d when ordinary posts were added", i, fold[i], again[i])
+		}
+	}
+	if other := assignFolds(examples, 5, 2); slices.Equal(other, fold) {
+		t.Error("seed 2 dealt the same folds as seed 1")
 	}
 }
