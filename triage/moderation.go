@@ -125,7 +125,9 @@ type PreviewHour struct {
 }
 
 // Preview routes every score recorded since `since` (ids and scores only)
-// by the settings in force and by proposed, and counts both.
+// by the settings in force and by proposed, and counts both. A post the
+// record holds twice (a batch recorded again after a failed write, a
+// message delivered again after a restart) counts once.
 func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) (Preview, error) {
 	if err := proposed.Validate(); err != nil {
 		field, msg, _ := splitField(err)
@@ -134,7 +136,11 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 	current := s.Routing()
 	pv := Preview{Since: since}
 	hours := map[int64]*PreviewHour{}
+	seen := newRecentIDs(previewDedupeWindow)
 	err := s.EachScore(ctx, since, func(r ScoreRecord) {
+		if !seen.add(r.PostID) {
+			return
+		}
 		h := r.At.UTC().Truncate(time.Hour)
 		ph := hours[h.Unix()]
 		if ph == nil {
@@ -165,6 +171,40 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 		}
 	}
 	return pv, nil
+}
+
+// previewDedupeWindow is how many of the latest post ids Preview
+// remembers to count a post recorded twice once: a post is recorded again
+// within seconds of the first time, and the window bounds the memory of
+// a long preview (a few MB).
+const previewDedupeWindow = 100_000
+
+// recentIDs remembers the last n ids added.
+type recentIDs struct {
+	set  map[string]struct{}
+	ring []string
+	next int // in a full ring, the oldest id
+}
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{set: map[string]struct{}{}, ring: make([]string, 0, n)}
+}
+
+// add reports whether id is not among the remembered ids, and remembers
+// it in place of the oldest.
+func (r *recentIDs) add(id string) bool {
+	if _, ok := r.set[id]; ok {
+		return false
+	}
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, id)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = id
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.set[id] = struct{}{}
+	return true
 }
 
 func indexByte(s string, c byte) int {

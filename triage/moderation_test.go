@@ -248,3 +248,59 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 		t.Fatal("false positive not exported with its corrected level")
 	}
 }
+
+// TestPreviewCountsARetriedPostOnce: a batch recorded again (as after a
+// failed write, or a redelivery) leaves its posts twice in the score
+// record; the preview counts each once.
+func TestPreviewCountsARetriedPostOnce(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	var batch []Scored
+	for i := range 10 {
+		batch = append(batch, Scored{Post: Post{ID: fmt.Sprintf("rt%d", i), AuthorID: fmt.Sprintf("ra%d", i), Text: "t", CreatedAt: time.Now()},
+			Result: classifier.Result{Level: i, PHigh: float64(i) / 10}})
+	}
+	for range 2 {
+		if _, err := s.RecordBatch(ctx, batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := 0
+	if err := s.EachScore(ctx, time.Time{}, func(ScoreRecord) { lines++ }); err != nil || lines != 20 {
+		t.Fatalf("score record holds %d lines (%v), want 20: each post twice", lines, err)
+	}
+	pv, err := s.Preview(ctx, s.Routing(), time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [11]int
+	for i := range 10 {
+		want[i] = 1
+	}
+	if pv.Posts != 10 || pv.ByLevel != want {
+		t.Fatalf("preview counts %d posts, by level %v; want 10, one at each level 0-9", pv.Posts, pv.ByLevel)
+	}
+}
+
+// TestRecentIDsForgetsTheOldest: the window remembers the last n ids.
+func TestRecentIDsForgetsTheOldest(t *testing.T) {
+	r := newRecentIDs(3)
+	for _, id := range []string{"a", "b", "c"} {
+		if !r.add(id) {
+			t.Fatalf("%s reported seen on its first add", id)
+		}
+	}
+	if r.add("b") {
+		t.Fatal("b within the window was not reported seen")
+	}
+	if !r.add("d") || !r.add("a") {
+		t.Fatal("d is new, and a had left the window")
+	}
+	// The window is now d, a, c.
+	if r.add("d") || r.add("c") {
+		t.Fatal("d and c are in the window")
+	}
+	if !r.add("b") || r.add("a") {
+		t.Fatal("b had left the window; a is still in it")
+	}
+}

@@ -241,6 +241,7 @@ type Recorded struct {
 // Redis, and appends the outcomes, in order, to out. On an error none of
 // the outcomes is known, though some may be durable: recording again is
 // safe (idempotent on the post id; the score record may then hold a post
+// twice, which Preview counts once, and the shadow counters count it
 // twice).
 func (s *Store) RecordBatch(ctx context.Context, posts []Scored, out []Recorded) ([]Recorded, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
