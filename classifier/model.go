@@ -204,16 +204,22 @@ func (m *Model) Save(path string) error {
 // overflow however long the post), scaled once at the end.
 func (m *Model) logits(s *scratch, z *[numHeads]float64) {
 	var acc [numHeads]int64
+	found := 0
 	for _, k := range s.feats {
 		row := m.table.get(k)
 		if row == nil {
 			continue
 		}
+		found++
 		for h := range acc {
 			acc[h] += int64(row[h])
 		}
 	}
-	scale := m.Meta.Quantization / math.Sqrt(float64(len(s.feats)))
+	if found == 0 {
+		*z = [numHeads]float64{}
+		return
+	}
+	scale := m.Meta.Quantization / math.Sqrt(float64(found))
 	for h := range z {
 		z[h] = float64(acc[h]) * scale
 	}

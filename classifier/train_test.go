@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -165,4 +166,43 @@ func rewriteHeader(t *testing.T, path string, edit func(*ModelMeta)) string {
 		t.Fatal(err)
 	}
 	return broken
+}
+
+// TestLogitsScaleByFeaturesTheModelKnows: the base logits are the summed
+// weights over the square root of the number of the post's features the
+// model holds, as in training, where features too rare to keep are not
+// counted: a post's unknown words (names, rare n-grams) must not dilute
+// its logits.
+func TestLogitsScaleByFeaturesTheModelKnows(t *testing.T) {
+	keys := []uint64{11, 22, 33, 44}
+	q := make([]int16, len(keys)*numHeads)
+	for i := range keys {
+		for h := range numHeads {
+			q[i*numHeads+h] = int16(100*(i+1) + h)
+		}
+	}
+	m := &Model{table: newWeightTable(keys, q), Meta: ModelMeta{Quantization: 0.5}}
+	known := []uint64{11, 33, 44}
+	var want [numHeads]float64
+	for h := range want {
+		for _, k := range known {
+			i := int(k/11) - 1
+			want[h] += float64(q[i*numHeads+h])
+		}
+		want[h] *= 0.5 / math.Sqrt(float64(len(known)))
+	}
+	for _, feats := range [][]uint64{known, {11, 7, 33, 9, 44, 1234567}} {
+		var z [numHeads]float64
+		m.logits(&scratch{feats: feats}, &z)
+		for h := range z {
+			if math.Abs(z[h]-want[h]) > 1e-9 {
+				t.Fatalf("features %v: logit %d is %v, want %v", feats, h, z[h], want[h])
+			}
+		}
+	}
+	var z [numHeads]float64
+	m.logits(&scratch{feats: []uint64{5, 6}}, &z)
+	if z != ([numHeads]float64{}) {
+		t.Errorf("a post with no known feature has logits %v, want zeros", z)
+	}
 }
