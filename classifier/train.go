@@ -225,7 +225,7 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 			scale := 1 / math.Sqrt(float64(len(d.feats)))
 			z = [numHeads]float64{}
 			for _, f := range d.feats {
-				for h := range numHeads {
+				for h := range nbHead { // the trained heads; the NB heads are counted after
 					z[h] += float64(w[int(f)*numHeads+h]) * scale
 				}
 			}
@@ -262,7 +262,7 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 				grad[ordinalHead+k] = levelWeight * (sigmoid(z[ordinalHead+k]) - t)
 			}
 			for _, f := range d.feats {
-				for h := range numHeads {
+				for h := range nbHead {
 					j := int(f)*numHeads + h
 					g := grad[h]*scale + o.L2*float64(w[j])
 					g2[j] += float32(g * g)
@@ -284,8 +284,10 @@ var nbSplits = [numHeads - nbHead]struct {
 }{{HighRiskLevel, true}, {HighRiskLevel, false}, {9, false}, {3, false}}
 
 // nbWeights sets the naive Bayes heads' weights: each feature's log-count
-// ratio (Wang and Manning's NBSVM), scaled down to the range of the
-// trained weights.
+// ratio (Wang and Manning's NBSVM, Laplace-smoothed), times 0.1. The
+// stacker learns each head's scale; the factor keeps the ratios well
+// inside the trained weights' range, so that they do not coarsen the 16-bit
+// quantisation all heads share.
 func nbWeights(docs []trainDoc, idx []int, nFeat int, w []float32) {
 	const alpha, scale = 1.0, 0.1
 	a := alpha * float64(nFeat)
