@@ -19,7 +19,9 @@ import (
 
 // Outputs per feature (the base heads): head 0 is the high-risk logit;
 // heads 1-10 are the ordinal logits of "level >= k" for k = 1-10; heads
-// 11-21 are the softmax logits of levels 0-10. The stacker reads them all.
+// 11-21 are the softmax logits of levels 0-10 (these three are trained);
+// heads 22-25 are naive Bayes log-count ratios (counted; nbSplits). The
+// stacker reads them all.
 const (
 	ordinalHead = 0 // ordinalHead+k is the logit of "level >= k"
 	softmaxHead = 11
@@ -45,8 +47,8 @@ type ModelMeta struct {
 // linear over sparse features of the post (WordPiece uni/bigrams, gse
 // words and word bigrams, knowledge-layer kinds and their combinations,
 // the rule level, length): a high-risk logistic head, an ordinal level
-// head (one logistic output per "level >= k") and an 11-level softmax
-// head. The stacker, fitted to the base heads' out-of-fold logits, turns
+// head (one logistic output per "level >= k"), an 11-level softmax head
+// and four naive Bayes heads. The stacker, fitted to the base heads' out-of-fold logits, turns
 // them and the rule level into p_high and the level.
 type Model struct {
 	Version string
@@ -199,7 +201,9 @@ func (m *Model) Save(path string) error {
 }
 
 // logits sums the base heads' weights of the post's features, scaled by
-// 1/sqrt(number of features) (the features are binary).
+// 1/sqrt(number of the post's features the model holds), as in training,
+// where features too rare to keep are not counted (the features are
+// binary).
 // The sums are of the 16-bit weights, in integers (exact; int64 cannot
 // overflow however long the post), scaled once at the end.
 func (m *Model) logits(s *scratch, z *[numHeads]float64) {
