@@ -48,8 +48,9 @@ type ModelMeta struct {
 // words and word bigrams, knowledge-layer kinds and their combinations,
 // the rule level, length): a high-risk logistic head, an ordinal level
 // head (one logistic output per "level >= k"), an 11-level softmax head
-// and four naive Bayes heads. The stacker, fitted to the base heads' out-of-fold logits, turns
-// them and the rule level into p_high and the level.
+// and four naive Bayes heads. The stacker, fitted to the base heads'
+// out-of-fold logits, turns them and the rule level into p_high and the
+// level.
 type Model struct {
 	Version string
 	Meta    ModelMeta

@@ -35,9 +35,7 @@ func (st *Stack) check() error {
 
 func stackInput(z *[numHeads]float64, rule int, x *[stackDim]float64) {
 	copy(x[:numHeads], z[:])
-	for i := numHeads; i < stackDim; i++ {
-		x[i] = 0
-	}
+	clear(x[numHeads:])
 	x[numHeads+rule] = 1
 	x[stackDim-1] = 1
 }

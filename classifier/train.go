@@ -31,7 +31,7 @@ type TrainOptions struct {
 	// NegLevelWeight is the weight of an ordinary post (as level 0) in
 	// the level head; default 0.1: they are not tree-hole comments.
 	NegLevelWeight float64
-	MinDF          int // a feature must occur in this many posts; default 2
+	MinDF          int // a feature must occur in this many posts; default 3
 	Folds          int // cross-validation folds for calibration; default 5
 	// Weight910 is the weight of a level 9-10 post in the stacker's
 	// high-risk output; default 2.5: missing one can be a death.
@@ -319,15 +319,16 @@ func nbWeights(docs []trainDoc, idx []int, nFeat int, w []float32) {
 }
 
 // chooseThreshold picks the p_high threshold that maximises F1 on the
-// out-of-fold labeled posts while flagging at most 0.2% of the ordinary
-// ones.
-func chooseThreshold(docs []trainDoc, oof []float64) float64 {
+// labeled posts while flagging at most 0.2% of the ordinary ones, from
+// the stacker's high-risk logits z of the posts (built on out-of-fold
+// base logits).
+func chooseThreshold(docs []trainDoc, z []float64) float64 {
 	best, bestF1 := 0.5, -1.0
 	for t := 0.05; t < 0.96; t += 0.01 {
 		var counts binCounts
 		var negFlag, neg int
 		for i, d := range docs {
-			p := sigmoid(oof[i])
+			p := sigmoid(z[i])
 			if d.negative {
 				neg++
 				if p >= t {
