@@ -207,15 +207,6 @@ func (r *recentIDs) add(id string) bool {
 	return true
 }
 
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return len(s)
-}
-
 func splitField(err error) (field, msg string, ok bool) {
 	s := err.Error()
 	for i := 0; i+1 < len(s); i++ {
@@ -271,7 +262,7 @@ func (s *Store) Precision(ctx context.Context, since time.Time) (Precision, erro
 			if outcome == "duplicate" {
 				continue
 			}
-			ms, _ := strconv.ParseInt(m.ID[:indexByte(m.ID, '-')], 10, 64)
+			ms := streamMillis(m.ID)
 			y, w := time.UnixMilli(ms).UTC().ISOWeek()
 			wk := fmt.Sprintf("%d-W%02d", y, w)
 			if weeks[wk] == nil {

@@ -76,7 +76,7 @@ func (s *Store) EachScore(ctx context.Context, since time.Time, fn func(ScoreRec
 			return fmt.Errorf("score record: %w", err)
 		}
 		for _, m := range msgs {
-			ms, _ := strconv.ParseInt(m.ID[:strings.IndexByte(m.ID+"-", '-')], 10, 64)
+			ms := streamMillis(m.ID)
 			v, _ := m.Values["scores"].(string)
 			if err := parseScoreLines(v, time.UnixMilli(ms), fn); err != nil {
 				return err
@@ -93,4 +93,10 @@ func (s *Store) EachScore(ctx context.Context, since time.Time, fn func(ScoreRec
 func addScores(ctx context.Context, pipe redis.Pipeliner, lines []byte) {
 	pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyScores, MaxLen: maxScoreEntries, Approx: true,
 		Values: []any{"scores", lines}})
+}
+
+// streamMillis is the time part of a Redis stream entry id ("<ms>-<seq>").
+func streamMillis(id string) int64 {
+	ms, _ := strconv.ParseInt(id[:strings.IndexByte(id+"-", '-')], 10, 64)
+	return ms
 }
