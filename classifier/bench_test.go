@@ -64,3 +64,25 @@ func BenchmarkScore(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStackers is the stacking layer alone (three small networks a
+// post), the part of BenchmarkScore that does not depend on the post's
+// length.
+func BenchmarkStackers(b *testing.B) {
+	ss := trainedClassifier(b).model.Meta.Stackers
+	var z [numHeads]float64
+	for i := range z {
+		z[i] = float64(i%5) - 2
+	}
+	var x [stackDim]float64
+	stackInput(&z, 3, &x)
+	var p [11]float64
+	b.ReportAllocs()
+	sum := 0.0
+	for b.Loop() {
+		sum += ss.grade(&x, 3, &p)
+	}
+	if sum <= 0 {
+		b.Fatal("p_high was never above zero")
+	}
+}

@@ -1,6 +1,6 @@
 package classifier
 
-import "sort"
+import "slices"
 
 // Kind names what a span of evidence says about risk.
 type Kind string
@@ -15,6 +15,7 @@ const (
 	KindIntent   Kind = "intent"   // a wish to die: 想死, 不想活了
 	KindPain     Kind = "pain"     // pain of living: 活着好累, 撑不下去
 	kindMask     Kind = ""         // negation or hyperbole: hides the risk words it covers
+	kindSeeYou   Kind = "see-you"  // a mask that also makes the post's farewells everyday ones
 )
 
 // pattern is one phrase of the knowledge layer, matched on normalised text.
@@ -95,9 +96,15 @@ var knowledgePhrases = []struct {
 		"想死你", "羡慕死", "帅死", "美死", "甜死", "萌死", "爱死", "忙死", "疼死", "尴尬死",
 		"不想死", "不会自杀", "不要自杀", "别自杀", "不能死", "不会死", "不许死", "死鬼",
 		"死机", "死亡笔记", "死亡率", "死亡人数", "病死", "打死", "死者", "致死率",
-		"跳舞", "跳绳", "计划生育", "明天见", "明天会更好", "周末愉快", "再见面", "公司见", "学校见", "明天公司见", "明天学校见",
-		"下次见", "回头见", "下周见", "一会儿见", "不会想死", "没想过死", "不想自杀",
+		"跳舞", "跳绳", "计划生育", "明天会更好", "周末愉快", "再见面", "不会想死", "没想过死", "不想自杀",
 		"安眠药般", "天台上晒", "离开家", "离开了", "消失了", "离开学校",
+	}},
+	// Until-next-time: a meeting named ahead. Masks, and the farewells of
+	// the post are everyday ones (拜拜，明天公司见), unless it is denied
+	// (明天见不到我了).
+	{kindSeeYou, false, []string{
+		"明天见", "公司见", "学校见", "明天公司见", "明天学校见", "下次见", "回头见", "下周见", "一会儿见",
+		"一会见", "待会见", "待会儿见", "改天见", "再聊",
 	}},
 }
 
@@ -117,7 +124,7 @@ func newMatcher() *matcher {
 	}
 	for k := range m.byFirst {
 		ps := m.byFirst[k]
-		sort.SliceStable(ps, func(i, j int) bool { return len(ps[i].text) > len(ps[j].text) })
+		slices.SortStableFunc(ps, func(a, b pattern) int { return len(b.text) - len(a.text) })
 	}
 	return m
 }
@@ -134,6 +141,7 @@ type hit struct {
 // everyday idioms) hide any risk phrase that overlaps them.
 func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
 	hits, masks = hits[:0], masks[:0]
+	seeYou := false
 	for i := 0; i < len(text); i++ {
 		for _, p := range m.byFirst[text[i]] {
 			if !hasPrefixRunes(text[i:], p.text) {
@@ -144,7 +152,24 @@ func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
 				masks = append(masks, hit{start: i, end: end})
 				continue
 			}
+			if p.kind == kindSeeYou {
+				masks = append(masks, hit{start: i, end: end})
+				seeYou = seeYou || end == len(text) || text[end] != '不'
+				continue
+			}
 			hits = append(hits, hit{start: i, end: end, kind: p.kind, strong: p.strong})
+		}
+	}
+	if seeYou {
+		// The farewells become masks: out of the rules and the features.
+		n := len(masks)
+		for _, h := range hits {
+			if h.kind == KindFarewell {
+				masks = append(masks, hit{start: h.start, end: h.end})
+			}
+		}
+		if len(masks) > n {
+			slices.SortFunc(masks, func(a, b hit) int { return a.start - b.start })
 		}
 	}
 	if len(masks) == 0 {

@@ -31,16 +31,16 @@ const (
 
 // ModelMeta describes a trained model; it is stored in the model file.
 type ModelMeta struct {
-	Version      string  `json:"version"`
-	Seed         uint64  `json:"seed"`
-	Features     int     `json:"features"`
-	TrainPosts   int     `json:"train_posts"`
-	Negatives    int     `json:"negatives"`
-	Threshold    float64 `json:"threshold"` // p_high from which the level is taken from 6-10
-	VocabSHA256  string  `json:"vocab_sha256"`
-	DictSHA256   string  `json:"dict_sha256"`
-	Quantization float64 `json:"quantization"` // weight = int16 * quantization
-	Stack        *Stack  `json:"stack"`        // reads the base heads: p_high and the level
+	Version      string   `json:"version"`
+	Seed         uint64   `json:"seed"`
+	Features     int      `json:"features"`
+	TrainPosts   int      `json:"train_posts"`
+	Negatives    int      `json:"negatives"`
+	Threshold    float64  `json:"threshold"` // p_high from which the level is taken from 6-10
+	VocabSHA256  string   `json:"vocab_sha256"`
+	DictSHA256   string   `json:"dict_sha256"`
+	Quantization float64  `json:"quantization"` // weight = int16 * quantization
+	Stackers     Stackers `json:"stackers"`     // read the base heads: p_high and the level
 }
 
 // Model is a trained statistical model in two layers. The base heads are
@@ -48,9 +48,9 @@ type ModelMeta struct {
 // words and word bigrams, knowledge-layer kinds and their combinations,
 // the rule level, length): a high-risk logistic head, an ordinal level
 // head (one logistic output per "level >= k"), an 11-level softmax head
-// and four naive Bayes heads. The stacker, fitted to the base heads'
-// out-of-fold logits, turns them and the rule level into p_high and the
-// level.
+// and four naive Bayes heads. The stackers (three small networks,
+// averaged), fitted to the base heads' out-of-fold logits, turn them and
+// the rule level into p_high and the level.
 type Model struct {
 	Version string
 	Meta    ModelMeta
@@ -58,7 +58,7 @@ type Model struct {
 	feat    *featurizer
 }
 
-const modelMagic = "LOOKOUT-RISK-4\n" // 2: with the ordinal head; 3: with the stacker; 4: with the naive Bayes heads
+const modelMagic = "LOOKOUT-RISK-5\n" // 2: with the ordinal head; 3: with the stacker; 4: with the naive Bayes heads; 5: three stackers with tanh units
 
 // LoadModel reads a model file and the vocabulary (vocab.txt) and
 // segmentation dictionary (segment-dict.txt) beside it, checking that
@@ -140,7 +140,7 @@ func readModel(r io.Reader) (*Model, error) {
 	if n <= 0 || n > 5_000_000 || m.Meta.Quantization <= 0 {
 		return nil, errors.New("corrupt model header: feature count or quantization")
 	}
-	if err := m.Meta.Stack.check(); err != nil {
+	if err := m.Meta.Stackers.check(); err != nil {
 		return nil, fmt.Errorf("corrupt model header: %v", err)
 	}
 	keys := make([]uint64, n)
@@ -235,15 +235,15 @@ func (m *Model) grade(s *scratch, rule int) (int, float64) {
 	m.feat.extract(s)
 	var z [numHeads]float64
 	m.logits(s, &z)
-	st := m.Meta.Stack
 	var x [stackDim]float64
+	var p [11]float64
 	stackInput(&z, rule, &x)
-	pHigh := sigmoid(dot(st.High, &x))
+	pHigh := m.Meta.Stackers.grade(&x, rule, &p)
 	var level int
 	if pHigh >= m.Meta.Threshold {
-		level = st.level(&x, HighRiskLevel, 10)
+		level = levelIn(&p, HighRiskLevel, 10)
 	} else {
-		level = st.level(&x, 0, HighRiskLevel-1)
+		level = levelIn(&p, 0, HighRiskLevel-1)
 	}
 	// The knowledge layer's most concrete findings (an attempt under way;
 	// a method with a time and intent) are never graded below what they

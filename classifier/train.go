@@ -169,12 +169,13 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	for i := range docs {
 		stackInput(&oofZ[i], docs[i].rule, &xs[i])
 	}
-	stack := fitStack(docs, xs, opts)
-	sz := make([]float64, len(docs))
+	stackers := fitStackers(docs, xs, opts)
+	pHigh := make([]float64, len(docs))
+	var p [11]float64
 	for i := range xs {
-		sz[i] = dot(stack.High, &xs[i])
+		pHigh[i] = stackers.grade(&xs[i], docs[i].rule, &p)
 	}
-	thr := chooseThreshold(docs, sz)
+	thr := chooseThreshold(docs, pHigh)
 	fmt.Fprintf(opts.Log, "stacker fitted to out-of-fold logits; p_high threshold %.2f\n", thr)
 
 	all := make([]int, len(docs))
@@ -185,7 +186,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	q, scale := quantize(w)
 	model := &Model{Version: opts.Version, table: newWeightTable(keys, q), feat: fz, Meta: ModelMeta{
 		Version: opts.Version, Seed: opts.Seed, Features: len(keys), TrainPosts: nLabeled,
-		Negatives: len(docs) - nLabeled, Threshold: thr, Stack: stack, Quantization: scale,
+		Negatives: len(docs) - nLabeled, Threshold: thr, Stackers: stackers, Quantization: scale,
 		VocabSHA256: sha(vb), DictSHA256: sha(db),
 	}}
 	return model, nil
@@ -320,15 +321,14 @@ func nbWeights(docs []trainDoc, idx []int, nFeat int, w []float32) {
 
 // chooseThreshold picks the p_high threshold that maximises F1 on the
 // labeled posts while flagging at most 0.2% of the ordinary ones, from
-// the stacker's high-risk logits z of the posts (built on out-of-fold
-// base logits).
-func chooseThreshold(docs []trainDoc, z []float64) float64 {
+// the stackers' p_high of the posts (built on out-of-fold base logits).
+func chooseThreshold(docs []trainDoc, pHigh []float64) float64 {
 	best, bestF1 := 0.5, -1.0
 	for t := 0.05; t < 0.96; t += 0.01 {
 		var counts binCounts
 		var negFlag, neg int
 		for i, d := range docs {
-			p := sigmoid(z[i])
+			p := pHigh[i]
 			if d.negative {
 				neg++
 				if p >= t {

@@ -82,8 +82,8 @@ func TestTrainSaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Meta.Stack == nil || m.Meta.Threshold <= 0 || m.Meta.Threshold >= 1 {
-		t.Fatalf("stacker %v threshold %v", m.Meta.Stack != nil, m.Meta.Threshold)
+	if len(m.Meta.Stackers) != stackMembers || m.Meta.Threshold <= 0 || m.Meta.Threshold >= 1 {
+		t.Fatalf("%d stackers, threshold %v", len(m.Meta.Stackers), m.Meta.Threshold)
 	}
 	c := New(Options{Model: m})
 	var wrong []string
@@ -115,9 +115,12 @@ func TestTrainSaveLoad(t *testing.T) {
 func TestLoadModelRefusesABrokenStacker(t *testing.T) {
 	_, path := trainSynthetic(t, 5)
 	for name, edit := range map[string]func(*ModelMeta){
-		"no stacker":  func(m *ModelMeta) { m.Stack = nil },
-		"short level": func(m *ModelMeta) { m.Stack.Level = m.Stack.Level[:10] },
-		"short high":  func(m *ModelMeta) { m.Stack.High = m.Stack.High[:3] },
+		"no stacker":  func(m *ModelMeta) { m.Stackers = nil },
+		"one missing": func(m *ModelMeta) { m.Stackers = m.Stackers[1:] },
+		"short level": func(m *ModelMeta) { m.Stackers[0].Level = m.Stackers[0].Level[:10] },
+		"short high":  func(m *ModelMeta) { m.Stackers[1].High = m.Stackers[1].High[:3] },
+		"no hidden":   func(m *ModelMeta) { m.Stackers[2].Hidden = nil },
+		"short units": func(m *ModelMeta) { m.Stackers[0].LevelH[4] = m.Stackers[0].LevelH[4][:5] },
 	} {
 		t.Run(name, func(t *testing.T) {
 			broken := rewriteHeader(t, path, edit)

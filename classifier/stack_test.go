@@ -1,0 +1,78 @@
+package classifier
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestStackerLearnsWhatOneHeadMeansGivenAnother: high risk here is when
+// two heads agree in sign (an interaction no weighted sum of the logits
+// can express); the stacker's hidden units learn it, so it grades unseen
+// posts right well beyond the chance a linear stacker would reach.
+func TestStackerLearnsWhatOneHeadMeansGivenAnother(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	sample := func(n int) ([]trainDoc, [][stackDim]float64) {
+		docs := make([]trainDoc, n)
+		xs := make([][stackDim]float64, n)
+		for i := range docs {
+			var z [numHeads]float64
+			z[0], z[nbHead] = 4*rng.Float64()-2, 4*rng.Float64()-2
+			docs[i].level = 1
+			if z[0]*z[nbHead] > 0 {
+				docs[i].level = 7
+			}
+			stackInput(&z, 0, &xs[i])
+		}
+		return docs, xs
+	}
+	docs, xs := sample(600)
+	st := fitStack(docs, xs, TrainOptions{Seed: 1, NegWeight: 2, NegLevelWeight: 0.1, Weight910: 2.5}, 0)
+	if err := st.check(); err != nil {
+		t.Fatal(err)
+	}
+	test, txs := sample(400)
+	var h [stackHidden]float64
+	var p [11]float64
+	right, levelRight := 0, 0
+	for i, d := range test {
+		st.hidden(&txs[i], 0, &h)
+		high := sigmoid(st.highLogit(&txs[i], 0, &h)) >= 0.5
+		if high == (d.level >= HighRiskLevel) {
+			right++
+		}
+		st.levelProbs(&txs[i], 0, &h, &p)
+		if levelIn(&p, 0, 10) == d.level {
+			levelRight++
+		}
+	}
+	if right < 360 || levelRight < 360 {
+		t.Errorf("high risk right on %d of 400 unseen posts, level on %d; want 360 or more (chance is 200)", right, levelRight)
+	}
+}
+
+// TestSeeYouMakesFarewellsEveryday: a meeting named ahead (明天公司见)
+// turns the post's farewells into everyday ones, out of the rules and the
+// features, unless it is denied (明天见不到我了).
+func TestSeeYouMakesFarewellsEveryday(t *testing.T) {
+	m := newMatcher()
+	for text, want := range map[string]bool{
+		"拜拜，明天公司见":    false,
+		"拜拜啦，下周见～":    false,
+		"再见了，明天见不到我了": true,
+		"再见了，这个世界":    true,
+	} {
+		var n normalized
+		normalize(text, &n)
+		hits, masks := m.find(n.runes, nil, nil)
+		farewellHit, farewellMasked := false, false
+		for _, h := range hits {
+			farewellHit = farewellHit || h.kind == KindFarewell
+		}
+		for _, mk := range masks {
+			farewellMasked = farewellMasked || mk.start == 0 // the farewell opens each post
+		}
+		if farewellHit != want || farewellMasked == want {
+			t.Errorf("%s: farewell found %v, masked %v; want found %v", text, farewellHit, farewellMasked, want)
+		}
+	}
+}
