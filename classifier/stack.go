@@ -103,16 +103,9 @@ func stackInput(z *[numHeads]float64, rule int, x *[stackDim]float64) {
 	x[stackDim-1] = 1
 }
 
-func dot(w []float64, x *[stackDim]float64) float64 {
-	s := 0.0
-	for i, v := range w {
-		s += v * x[i]
-	}
-	return s
-}
-
-// dotIn is dot for an input built by stackInput with rule level rule,
-// reading only the entries that are not zero, in four running sums (one
+// dotIn is the dot product of w with an input built by stackInput with
+// rule level rule, reading only the entries that are not zero, in four
+// running sums (one
 // sum waits on each addition; four keep the core busy: the stackers are
 // a tenth of scoring a short post).
 func dotIn(w []float64, x *[stackDim]float64, rule int) float64 {
@@ -265,14 +258,6 @@ func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions, member ui
 	}
 	var h, dh [stackHidden]float64
 	var p [11]float64
-	// The outputs read the raw inputs and the units.
-	levelProbs := func(x *[stackDim]float64, h *[stackHidden]float64, p *[11]float64) {
-		var v [11]float64
-		for l := range v {
-			v[l] = dot(st.Level[l], x) + dotH(st.LevelH[l], h)
-		}
-		softmax(&v, p)
-	}
 	for range steps {
 		for _, pr := range params {
 			clear(pr.g)
@@ -280,7 +265,7 @@ func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions, member ui
 		nHigh, nLevel = 0, 0
 		for i, d := range docs {
 			for k, row := range st.Hidden {
-				h[k] = math.Tanh(dot(row, &std[i]))
+				h[k] = math.Tanh(dotIn(row, &std[i], d.rule))
 			}
 			clear(dh[:])
 			// High-risk output: level 9-10 posts weigh Weight910.
@@ -293,7 +278,7 @@ func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions, member ui
 					w = o.Weight910
 				}
 			}
-			e := w * (sigmoid(dot(st.High, &xs[i])+dotH(st.HighH, &h)) - y)
+			e := w * (sigmoid(st.highLogit(&xs[i], d.rule, &h)) - y)
 			for j := range gHigh {
 				gHigh[j] += e * xs[i][j]
 			}
@@ -307,7 +292,7 @@ func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions, member ui
 			if d.negative {
 				w, gold = o.NegLevelWeight, 0
 			}
-			levelProbs(&xs[i], &h, &p)
+			st.levelProbs(&xs[i], d.rule, &h, &p)
 			for l, pl := range p {
 				e := pl
 				if l == gold {
