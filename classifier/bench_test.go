@@ -70,7 +70,7 @@ func BenchmarkScore(b *testing.B) {
 // length.
 func BenchmarkStackers(b *testing.B) {
 	ss := trainedClassifier(b).model.Meta.Stackers
-	var z [numHeads]float64
+	var z [stackDense]float64
 	for i := range z {
 		z[i] = float64(i%5) - 2
 	}

@@ -43,13 +43,15 @@ type Classifier struct {
 }
 
 type scratch struct {
-	norm  normalized
-	hits  []hit
-	masks []hit
-	feats []uint64
-	seen  seenSet
-	ids   []int32
-	buf   []byte
+	norm    normalized
+	hits    []hit
+	masks   []hit
+	feats   []uint64
+	clauses []uint8 // the clause each of feats was first seen in, or noClause
+	seen    seenSet
+	touched uint64 // keeps Model.logits' first pass from being optimised away
+	ids     []int32
+	buf     []byte
 }
 
 // Options configures New.

@@ -41,12 +41,46 @@ func hashString(h uint64, s string) uint64 {
 type featurizer struct {
 	wp  *WordPiece
 	seg *Segmenter
+	// ends marks the WordPiece ids of the punctuation that ends a clause.
+	ends []bool
+}
+
+// noClause marks a feature of the whole post (a mask, the kinds found,
+// the rule level, the length, the bias), in no clause.
+const noClause = 0xff
+
+// maxClause is the last clause index; later clauses count as this one.
+const maxClause = 31
+
+// endsClause reports whether r ends a clause (after normalisation): a
+// sentence, since clauses ended by commas too measured worse (model
+// card). A run of such marks ends one clause. (… is not one:
+// bert-base-chinese has no id for it, so the tokens could not tell.)
+func endsClause(r rune) bool {
+	switch r {
+	case '。', '!', '?', ';', '.', '~':
+		return true
+	}
+	return false
+}
+
+// newFeaturizer returns a featurizer over a tokenizer and segmenter.
+func newFeaturizer(wp *WordPiece, seg *Segmenter) *featurizer {
+	f := &featurizer{wp: wp, seg: seg, ends: make([]bool, wp.Size())}
+	for piece, id := range wp.vocab {
+		r, n := utf8.DecodeRuneInString(piece)
+		if n == len(piece) && endsClause(r) && int(id) < len(f.ends) {
+			f.ends[id] = true
+		}
+	}
+	return f
 }
 
 // extract appends the feature keys of a normalised post to s.feats
-// (deduplicated, sorted).
+// (deduplicated) and the clause each was first seen in to s.clauses.
 func (f *featurizer) extract(s *scratch) {
 	feats := s.feats[:0]
+	clauses := s.clauses[:0]
 	s.buf = s.buf[:0]
 	// Text under a mask (negation, hyperbole: 不想死, 笑死) is left out of
 	// the n-grams and words, so 死 in 笑死 does not count as 死; the mask
@@ -64,6 +98,7 @@ func (f *featurizer) extract(s *scratch) {
 					h = mix(h, uint64(mr))
 				}
 				feats = append(feats, h)
+				clauses = append(clauses, noClause)
 			}
 			continue
 		}
@@ -72,28 +107,47 @@ func (f *featurizer) extract(s *scratch) {
 	text := unsafeString(s.buf)
 	s.ids = f.wp.Encode(text, s.ids[:0])
 	ids := s.ids
+	var c uint8
+	end := false
 	for i, id := range ids {
+		e := int(id) < len(f.ends) && f.ends[id]
+		if end && !e && c < maxClause {
+			c++
+		}
+		end = e
 		feats = append(feats, mix(fUni, uint64(id)))
+		clauses = append(clauses, c)
 		if i+1 < len(ids) {
 			feats = append(feats, mix(mix(fBi, uint64(id)), uint64(ids[i+1])))
+			clauses = append(clauses, c)
 		}
 	}
 	if f.seg != nil {
 		prev := uint64(0)
+		c, end = 0, false
 		f.seg.Words(text, func(w string) {
 			if w == " " {
 				return
 			}
+			r, _ := utf8.DecodeRuneInString(w)
+			e := endsClause(r)
+			if end && !e && c < maxClause {
+				c++
+			}
+			end = e
 			h := hashString(fWord, w)
 			if len(w) > 3 { // more than one CJK character
 				feats = append(feats, h)
+				clauses = append(clauses, c)
 			}
 			if prev != 0 {
 				feats = append(feats, mix(mix(fWordBi, prev), h))
+				clauses = append(clauses, c)
 			}
 			prev = h
 		})
 	}
+	post := len(feats)
 	var kinds [8]bool
 	for _, h := range s.hits {
 		k := kindIndex(h.kind)
@@ -116,7 +170,10 @@ func (f *featurizer) extract(s *scratch) {
 	feats = append(feats, mix(fRule, uint64(ruleLevel(s.hits))))
 	feats = append(feats, mix(fLen, uint64(math.Log2(float64(len(s.norm.runes)+1)))))
 	feats = append(feats, fBias)
-	s.feats = s.seen.dedupe(feats)
+	for range len(feats) - post {
+		clauses = append(clauses, noClause)
+	}
+	s.feats, s.clauses = s.seen.dedupe(feats, clauses)
 }
 
 // seenSet deduplicates one post's feature keys in linear time: an
@@ -128,7 +185,7 @@ type seenSet struct {
 	stamp  uint32
 }
 
-func (s *seenSet) dedupe(feats []uint64) []uint64 {
+func (s *seenSet) dedupe(feats []uint64, clauses []uint8) ([]uint64, []uint8) {
 	need := 1
 	for need < 2*len(feats) {
 		need <<= 1
@@ -142,13 +199,14 @@ func (s *seenSet) dedupe(feats []uint64) []uint64 {
 		s.stamp = 1
 	}
 	mask := uint64(len(s.keys) - 1)
-	out := feats[:0]
-	for _, k := range feats {
+	out, outC := feats[:0], clauses[:0]
+	for i, k := range feats {
 		j := (k * 0x9e3779b97f4a7c15 >> 20) & mask
 		for {
 			if s.stamps[j] != s.stamp {
 				s.stamps[j], s.keys[j] = s.stamp, k
 				out = append(out, k)
+				outC = append(outC, clauses[i])
 				break
 			}
 			if s.keys[j] == k {
@@ -157,7 +215,7 @@ func (s *seenSet) dedupe(feats []uint64) []uint64 {
 			j = (j + 1) & mask
 		}
 	}
-	return out
+	return out, outC
 }
 
 func kindIndex(k Kind) int {

@@ -58,7 +58,7 @@ type Model struct {
 	feat    *featurizer
 }
 
-const modelMagic = "LOOKOUT-RISK-5\n" // 2: with the ordinal head; 3: with the stacker; 4: with the naive Bayes heads; 5: three stackers with tanh units
+const modelMagic = "LOOKOUT-RISK-6\n" // 2: with the ordinal head; 3: with the stacker; 4: with the naive Bayes heads; 5: three stackers with tanh units; 6: clause maxima
 
 // LoadModel reads a model file and the vocabulary (vocab.txt) and
 // segmentation dictionary (segment-dict.txt) beside it, checking that
@@ -109,7 +109,7 @@ func loadFeaturizer(vocabPath, dictPath, vocabSum, dictSum string) (*featurizer,
 	if err != nil {
 		return nil, err
 	}
-	return &featurizer{wp: wp, seg: seg}, nil
+	return newFeaturizer(wp, seg), nil
 }
 
 func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
@@ -201,16 +201,38 @@ func (m *Model) Save(path string) error {
 	return f.Close()
 }
 
-// logits sums the base heads' weights of the post's features, scaled by
+// numClauseHeads is the number of heads whose largest logit over the
+// post's clauses the stacker reads beside their logits over the whole
+// post: a post whose act sits in one clause of many has it diluted in the
+// whole post's sum (scaled by 1/sqrt of all its features), not in its
+// clause's.
+const numClauseHeads = 4
+
+// clauseHeads are those heads: high risk, ordinal "level >= 9", and the
+// naive Bayes "level >= 6" against all and "level >= 9".
+var clauseHeads = [numClauseHeads]int{0, 9, nbHead, nbHead + 2}
+
+// logits fills z with the base heads' logits and then the clause maxima.
+// A head's logit sums its weights of the post's features, scaled by
 // 1/sqrt(number of the post's features the model holds), as in training,
 // where features too rare to keep are not counted (the features are
-// binary).
+// binary); a clause's sums its words' and n-grams' weights, scaled by the
+// number of them the model holds.
 // The sums are of the 16-bit weights, in integers (exact; int64 cannot
 // overflow however long the post), scaled once at the end.
-func (m *Model) logits(s *scratch, z *[numHeads]float64) {
+func (m *Model) logits(s *scratch, z *[stackDense]float64) {
 	var acc [numHeads]int64
-	found := 0
+	var cacc [maxClause + 1][numClauseHeads]int64
+	var cn [maxClause + 1]int32
+	// Touch each feature's slot first: a loop this small keeps many cache
+	// misses in flight at once, where the summing loop below keeps few.
+	var touched uint64
 	for _, k := range s.feats {
+		touched += m.table.slots[m.table.home(k)].key
+	}
+	s.touched = touched
+	found := 0
+	for i, k := range s.feats {
 		row := m.table.get(k)
 		if row == nil {
 			continue
@@ -219,21 +241,52 @@ func (m *Model) logits(s *scratch, z *[numHeads]float64) {
 		for h := range acc {
 			acc[h] += int64(row[h])
 		}
+		if c := s.clauses[i]; c != noClause {
+			cn[c]++
+			for j, h := range clauseHeads {
+				cacc[c][j] += int64(row[h])
+			}
+		}
 	}
 	if found == 0 {
-		*z = [numHeads]float64{}
+		*z = [stackDense]float64{}
 		return
 	}
 	scale := m.Meta.Quantization / math.Sqrt(float64(found))
-	for h := range z {
+	for h := range acc {
 		z[h] = float64(acc[h]) * scale
+	}
+	clauseMax(&cacc, &cn, m.Meta.Quantization, z)
+}
+
+// clauseMax fills the clause maxima of z from the clauses' sums acc of
+// n features each (times q); with no clause, they are the heads' logits.
+func clauseMax[T int64 | float64](acc *[maxClause + 1][numClauseHeads]T, n *[maxClause + 1]int32, q float64, z *[stackDense]float64) {
+	seen := false
+	for c, nc := range n {
+		if nc == 0 {
+			continue
+		}
+		sc := q / math.Sqrt(float64(nc))
+		for j := range numClauseHeads {
+			v := float64(acc[c][j]) * sc
+			if !seen || v > z[numHeads+j] {
+				z[numHeads+j] = v
+			}
+		}
+		seen = true
+	}
+	if !seen {
+		for j, h := range clauseHeads {
+			z[numHeads+j] = z[h]
+		}
 	}
 }
 
 // grade returns the level and calibrated p_high of a normalised post.
 func (m *Model) grade(s *scratch, rule int) (int, float64) {
 	m.feat.extract(s)
-	var z [numHeads]float64
+	var z [stackDense]float64
 	m.logits(s, &z)
 	var x [stackDim]float64
 	var p [11]float64

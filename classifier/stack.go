@@ -8,13 +8,15 @@ import (
 	"sync"
 )
 
-// The stacker reads the base heads' logits and the rule level and
-// decides p_high and the level; it is fitted to out-of-fold logits, so it
-// learns how far to trust each head on posts the heads were not fitted to.
+// The stacker reads the base heads' logits, the clause maxima of four of
+// them and the rule level and decides p_high and the level; it is fitted
+// to out-of-fold logits, so it learns how far to trust each head on posts
+// the heads were not fitted to.
 const (
-	stackDim     = numHeads + 11 + 1 // logits, rule level one-hot, bias
-	stackHidden  = 16                // tanh units of one stacker
-	stackMembers = 3                 // stackers fitted from different starting weights, averaged
+	stackDense   = numHeads + numClauseHeads // logits, clause maxima
+	stackDim     = stackDense + 11 + 1       // and rule level one-hot, bias
+	stackHidden  = 16                        // tanh units of one stacker
+	stackMembers = 3                         // stackers fitted from different starting weights, averaged
 )
 
 // Stack holds one stacker's weights: a logistic output for high risk and
@@ -96,10 +98,10 @@ func (st *Stack) check() error {
 	return nil
 }
 
-func stackInput(z *[numHeads]float64, rule int, x *[stackDim]float64) {
-	copy(x[:numHeads], z[:])
-	clear(x[numHeads:])
-	x[numHeads+rule] = 1
+func stackInput(z *[stackDense]float64, rule int, x *[stackDim]float64) {
+	copy(x[:stackDense], z[:])
+	clear(x[stackDense:])
+	x[stackDense+rule] = 1
 	x[stackDim-1] = 1
 }
 
@@ -112,16 +114,16 @@ func dotIn(w []float64, x *[stackDim]float64, rule int) float64 {
 	w = w[:stackDim]
 	var s0, s1, s2, s3 float64
 	i := 0
-	for ; i+4 <= numHeads; i += 4 {
+	for ; i+4 <= stackDense; i += 4 {
 		s0 += w[i] * x[i]
 		s1 += w[i+1] * x[i+1]
 		s2 += w[i+2] * x[i+2]
 		s3 += w[i+3] * x[i+3]
 	}
-	for ; i < numHeads; i++ {
+	for ; i < stackDense; i++ {
 		s0 += w[i] * x[i]
 	}
-	return (s0 + s1) + (s2 + s3) + w[numHeads+rule] + w[stackDim-1]
+	return (s0 + s1) + (s2 + s3) + w[stackDense+rule] + w[stackDim-1]
 }
 
 // dotH is the dot product of w with the units h, in four running sums.
@@ -202,9 +204,9 @@ func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions, member ui
 		Hidden: make([][]float64, stackHidden), HighH: make([]float64, stackHidden), LevelH: make([][]float64, 11)}
 	// The units are fitted on standardised logits (the heads' scales
 	// differ tenfold); the scaling is folded into their weights at the end.
-	var mean, scale [numHeads]float64
+	var mean, scale [stackDense]float64
 	n := float64(len(xs))
-	for j := range numHeads {
+	for j := range stackDense {
 		var m, v float64
 		for i := range xs {
 			m += xs[i][j]
@@ -252,7 +254,7 @@ func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions, member ui
 	std := make([][stackDim]float64, len(xs))
 	for i := range xs {
 		std[i] = xs[i]
-		for j := range numHeads {
+		for j := range stackDense {
 			std[i][j] = (xs[i][j] - mean[j]) * scale[j]
 		}
 	}
@@ -326,7 +328,7 @@ func fitStack(docs []trainDoc, xs [][stackDim]float64, o TrainOptions, member ui
 	// Fold the standardisation into the units' weights: w·((x-m)·s) =
 	// (w·s)·x - Σ w·s·m, the last term onto the bias input.
 	for _, row := range st.Hidden {
-		for j := range numHeads {
+		for j := range stackDense {
 			row[j] *= scale[j]
 			row[stackDim-1] -= row[j] * mean[j]
 		}

@@ -15,7 +15,7 @@ func TestStackerLearnsWhatOneHeadMeansGivenAnother(t *testing.T) {
 		docs := make([]trainDoc, n)
 		xs := make([][stackDim]float64, n)
 		for i := range docs {
-			var z [numHeads]float64
+			var z [stackDense]float64
 			z[0], z[nbHead] = 4*rng.Float64()-2, 4*rng.Float64()-2
 			docs[i].level = 1
 			if z[0]*z[nbHead] > 0 {

@@ -71,6 +71,7 @@ func (o *TrainOptions) defaults() {
 
 type trainDoc struct {
 	feats    []int32
+	clauses  []uint8 // the clause of each of feats, or noClause
 	level    int
 	negative bool
 	rule     int
@@ -102,6 +103,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	m := newMatcher()
 	// Extract features of every post.
 	raw := make([][]uint64, len(examples))
+	rawClauses := make([][]uint8, len(examples))
 	rules := make([]int, len(examples))
 	df := map[uint64]int{}
 	s := &scratch{}
@@ -111,6 +113,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		fz.extract(s)
 		rules[i] = ruleLevel(s.hits)
 		raw[i] = append([]uint64(nil), s.feats...)
+		rawClauses[i] = append([]uint8(nil), s.clauses...)
 		for _, k := range s.feats {
 			df[k]++
 		}
@@ -133,9 +136,10 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		if !ex.Negative {
 			nLabeled++
 		}
-		for _, k := range raw[i] {
+		for f, k := range raw[i] {
 			if j, ok := index[k]; ok {
 				d.feats = append(d.feats, j)
+				d.clauses = append(d.clauses, rawClauses[i][f])
 			}
 		}
 		docs[i] = d
@@ -149,7 +153,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	for i, p := range rng.Perm(len(docs)) {
 		fold[p] = i % opts.Folds
 	}
-	oofZ := make([][numHeads]float64, len(docs))
+	oofZ := make([][stackDense]float64, len(docs))
 	for k := 0; k < opts.Folds; k++ {
 		var tr []int
 		for i := range docs {
@@ -160,7 +164,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		w := fit(docs, tr, len(keys), opts, opts.Seed+uint64(k)+1)
 		for i := range docs {
 			if fold[i] == k {
-				oofZ[i] = logitsOf(w, docs[i].feats)
+				oofZ[i] = logitsOf(w, &docs[i])
 			}
 		}
 		fmt.Fprintf(opts.Log, "fold %d/%d trained\n", k+1, opts.Folds)
@@ -192,17 +196,28 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	return model, nil
 }
 
-func logitsOf(w []float32, feats []int32) [numHeads]float64 {
-	var z [numHeads]float64
-	if len(feats) == 0 {
+// logitsOf is Model.logits over float weights w of the kept features.
+func logitsOf(w []float32, d *trainDoc) [stackDense]float64 {
+	var z [stackDense]float64
+	if len(d.feats) == 0 {
 		return z
 	}
-	scale := 1 / math.Sqrt(float64(len(feats)))
-	for _, f := range feats {
-		for h, v := range w[int(f)*numHeads : (int(f)+1)*numHeads] {
+	var cacc [maxClause + 1][numClauseHeads]float64
+	var cn [maxClause + 1]int32
+	scale := 1 / math.Sqrt(float64(len(d.feats)))
+	for i, f := range d.feats {
+		row := w[int(f)*numHeads : (int(f)+1)*numHeads]
+		for h, v := range row {
 			z[h] += float64(v) * scale
 		}
+		if c := d.clauses[i]; c != noClause {
+			cn[c]++
+			for j, h := range clauseHeads {
+				cacc[c][j] += float64(row[h])
+			}
+		}
 	}
+	clauseMax(&cacc, &cn, 1, &z)
 	return z
 }
 

@@ -195,17 +195,64 @@ func TestLogitsScaleByFeaturesTheModelKnows(t *testing.T) {
 		want[h] *= 0.5 / math.Sqrt(float64(len(known)))
 	}
 	for _, feats := range [][]uint64{known, {11, 7, 33, 9, 44, 1234567}} {
-		var z [numHeads]float64
-		m.logits(&scratch{feats: feats}, &z)
-		for h := range z {
+		var z [stackDense]float64
+		m.logits(&scratch{feats: feats, clauses: make([]uint8, len(feats))}, &z)
+		for h := range numHeads {
 			if math.Abs(z[h]-want[h]) > 1e-9 {
 				t.Fatalf("features %v: logit %d is %v, want %v", feats, h, z[h], want[h])
 			}
 		}
 	}
-	var z [numHeads]float64
-	m.logits(&scratch{feats: []uint64{5, 6}}, &z)
-	if z != ([numHeads]float64{}) {
+	var z [stackDense]float64
+	m.logits(&scratch{feats: []uint64{5, 6}, clauses: []uint8{0, 0}}, &z)
+	if z != ([stackDense]float64{}) {
 		t.Errorf("a post with no known feature has logits %v, want zeros", z)
+	}
+}
+
+// TestClauseMaximaTakeTheRiskiestClause: beside each head's logit over the
+// post, the stacker reads the largest over its clauses (each clause's
+// summed weights over the square root of its known features; the whole
+// post's features in none), and training computes the same values from
+// float weights as scoring does from the quantised ones.
+func TestClauseMaximaTakeTheRiskiestClause(t *testing.T) {
+	keys := []uint64{11, 22, 33, 44}
+	q := make([]int16, len(keys)*numHeads)
+	for i := range keys {
+		for h := range numHeads {
+			q[i*numHeads+h] = int16((i + 1) * (h - 12))
+		}
+	}
+	m := &Model{table: newWeightTable(keys, q), Meta: ModelMeta{Quantization: 0.5}}
+	w := make([]float32, len(q))
+	for i, v := range q {
+		w[i] = float32(v) * 0.5
+	}
+	// Clause 0 holds features 11 and 22, clause 1 feature 33; 44 is the
+	// whole post's; 7 is unknown, so it counts nowhere.
+	feats, clauses := []uint64{11, 22, 7, 33, 44}, []uint8{0, 0, 1, 1, noClause}
+	var z [stackDense]float64
+	m.logits(&scratch{feats: feats, clauses: clauses}, &z)
+	for j, h := range clauseHeads {
+		c0 := float64(q[0*numHeads+h]+q[1*numHeads+h]) * 0.5 / math.Sqrt(2)
+		c1 := float64(q[2*numHeads+h]) * 0.5
+		if want := math.Max(c0, c1); math.Abs(z[numHeads+j]-want) > 1e-9 {
+			t.Errorf("head %d: clause maximum %v, want %v (clauses %v, %v)", h, z[numHeads+j], want, c0, c1)
+		}
+	}
+	d := trainDoc{feats: []int32{0, 1, 2, 3}, clauses: []uint8{0, 0, 1, noClause}}
+	zt := logitsOf(w, &d)
+	for i := range z {
+		if math.Abs(z[i]-zt[i]) > 1e-6 {
+			t.Errorf("input %d: scoring %v, training %v", i, z[i], zt[i])
+		}
+	}
+	// A post with no clause (only whole-post features): the maxima are
+	// the heads' logits.
+	m.logits(&scratch{feats: []uint64{44}, clauses: []uint8{noClause}}, &z)
+	for j, h := range clauseHeads {
+		if z[numHeads+j] != z[h] {
+			t.Errorf("no clause: maximum %d is %v, want the head's %v", j, z[numHeads+j], z[h])
+		}
 	}
 }
