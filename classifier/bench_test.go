@@ -32,7 +32,7 @@ func BenchmarkSegment(b *testing.B) {
 	b.ResetTimer()
 	words := 0
 	for i := 0; i < b.N; i++ {
-		seg.Words(texts[i%len(texts)], func(string) { words++ })
+		seg.Words(texts[i%len(texts)], func(int, string) { words++ })
 	}
 	if words == 0 {
 		b.Fatal("no words")

@@ -43,15 +43,17 @@ type Classifier struct {
 }
 
 type scratch struct {
-	norm    normalized
-	hits    []hit
-	masks   []hit
-	feats   []uint64
-	clauses []uint8 // the clause each of feats was first seen in, or noClause
-	seen    seenSet
-	touched uint64 // keeps Model.logits' first pass from being optimised away
-	ids     []int32
-	buf     []byte
+	norm     normalized
+	hits     []hit
+	masks    []hit
+	feats    []uint64
+	clauses  []uint8 // the clause each of feats was first seen in, or noClause
+	seen     seenSet
+	touched  uint64 // keeps Model.logits' first pass from being optimised away
+	ids      []int32
+	idClause []uint8 // the clause of each of ids
+	cuts     []int   // byte offsets in buf where clauses 1, 2… start
+	buf      []byte
 }
 
 // Options configures New.

@@ -41,8 +41,6 @@ func hashString(h uint64, s string) uint64 {
 type featurizer struct {
 	wp  *WordPiece
 	seg *Segmenter
-	// ends marks the WordPiece ids of the punctuation that ends a clause.
-	ends []bool
 }
 
 // noClause marks a feature of the whole post (a mask, the kinds found,
@@ -53,27 +51,15 @@ const noClause = 0xff
 const maxClause = 31
 
 // endsClause reports whether r ends a clause (after normalisation): a
-// sentence, since clauses ended by commas too measured worse (model
-// card). A run of such marks ends one clause. (… is not one:
-// bert-base-chinese has no id for it, so the tokens could not tell.)
+// sentence, since clauses ended by commas too measured worse, and white
+// space ending one no better (model card). A run of such marks, white
+// space among them, ends one clause.
 func endsClause(r rune) bool {
 	switch r {
 	case '。', '!', '?', ';', '.', '~':
 		return true
 	}
 	return false
-}
-
-// newFeaturizer returns a featurizer over a tokenizer and segmenter.
-func newFeaturizer(wp *WordPiece, seg *Segmenter) *featurizer {
-	f := &featurizer{wp: wp, seg: seg, ends: make([]bool, wp.Size())}
-	for piece, id := range wp.vocab {
-		r, n := utf8.DecodeRuneInString(piece)
-		if n == len(piece) && endsClause(r) && int(id) < len(f.ends) {
-			f.ends[id] = true
-		}
-	}
-	return f
 }
 
 // extract appends the feature keys of a normalised post to s.feats
@@ -85,7 +71,11 @@ func (f *featurizer) extract(s *scratch) {
 	// Text under a mask (negation, hyperbole: 不想死, 笑死) is left out of
 	// the n-grams and words, so 死 in 笑死 does not count as 死; the mask
 	// itself is a feature.
+	// A clause starts at the first rune after a run of marks that end one;
+	// s.cuts holds the byte offsets in s.buf where clauses 1, 2… start.
 	mi := 0
+	s.cuts = s.cuts[:0]
+	end := false
 	for i, r := range s.norm.runes {
 		for mi < len(s.masks) && s.masks[mi].end <= i {
 			mi++
@@ -102,39 +92,52 @@ func (f *featurizer) extract(s *scratch) {
 			}
 			continue
 		}
+		e := endsClause(r)
+		if r == ' ' {
+			e = end // white space continues a run of marks, or a clause
+		}
+		if end && !e && len(s.cuts) < maxClause {
+			s.cuts = append(s.cuts, len(s.buf))
+		}
+		end = e
 		s.buf = utf8.AppendRune(s.buf, r)
 	}
 	text := unsafeString(s.buf)
-	s.ids = f.wp.Encode(text, s.ids[:0])
-	ids := s.ids
-	var c uint8
-	end := false
-	for i, id := range ids {
-		e := int(id) < len(f.ends) && f.ends[id]
-		if end && !e && c < maxClause {
-			c++
+	// Each clause is tokenized on its own (the ids are the same as the
+	// whole text's: a clause ends at white space or punctuation, where
+	// WordPiece splits anyway), so each id knows its clause.
+	ids, idClause := s.ids[:0], s.idClause[:0]
+	from := 0
+	for c := 0; c <= len(s.cuts); c++ {
+		to := len(text)
+		if c < len(s.cuts) {
+			to = s.cuts[c]
 		}
-		end = e
+		ids = f.wp.Encode(text[from:to], ids)
+		for len(idClause) < len(ids) {
+			idClause = append(idClause, uint8(c))
+		}
+		from = to
+	}
+	s.ids, s.idClause = ids, idClause
+	for i, id := range ids {
 		feats = append(feats, mix(fUni, uint64(id)))
-		clauses = append(clauses, c)
+		clauses = append(clauses, idClause[i])
 		if i+1 < len(ids) {
 			feats = append(feats, mix(mix(fBi, uint64(id)), uint64(ids[i+1])))
-			clauses = append(clauses, c)
+			clauses = append(clauses, idClause[i])
 		}
 	}
 	if f.seg != nil {
 		prev := uint64(0)
-		c, end = 0, false
-		f.seg.Words(text, func(w string) {
+		var c uint8
+		f.seg.Words(text, func(start int, w string) {
 			if w == " " {
 				return
 			}
-			r, _ := utf8.DecodeRuneInString(w)
-			e := endsClause(r)
-			if end && !e && c < maxClause {
+			for int(c) < len(s.cuts) && s.cuts[c] <= start {
 				c++
 			}
-			end = e
 			h := hashString(fWord, w)
 			if len(w) > 3 { // more than one CJK character
 				feats = append(feats, h)

@@ -109,7 +109,7 @@ func loadFeaturizer(vocabPath, dictPath, vocabSum, dictSum string) (*featurizer,
 	if err != nil {
 		return nil, err
 	}
-	return newFeaturizer(wp, seg), nil
+	return &featurizer{wp: wp, seg: seg}, nil
 }
 
 func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }

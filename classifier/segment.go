@@ -48,11 +48,11 @@ func newSegmenter(dict string) (*Segmenter, error) {
 // NumWords is the number of dictionary words loaded.
 func (s *Segmenter) NumWords() int { return s.seg.Dict.NumTokens() }
 
-// Words calls fn with each word of text, in order. The words are
-// substrings of text (gse's own strings for them would cost an allocation
-// each).
-func (s *Segmenter) Words(text string, fn func(word string)) {
+// Words calls fn with each word of text and its byte offset, in order.
+// The words are substrings of text (gse's own strings for them would cost
+// an allocation each).
+func (s *Segmenter) Words(text string, fn func(start int, word string)) {
 	for _, sg := range s.seg.Segment(unsafeBytes(text)) { // gse only reads the bytes
-		fn(text[sg.Start():sg.End()])
+		fn(sg.Start(), text[sg.Start():sg.End()])
 	}
 }

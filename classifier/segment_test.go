@@ -18,7 +18,7 @@ func loadTestSegmenter(t testing.TB) *Segmenter {
 
 func words(seg *Segmenter, text string) []string {
 	var out []string
-	seg.Words(text, func(w string) { out = append(out, w) })
+	seg.Words(text, func(_ int, w string) { out = append(out, w) })
 	return out
 }
 
