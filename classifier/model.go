@@ -217,13 +217,12 @@ var clauseHeads = [numClauseHeads]int{0, 9, nbHead, nbHead + 2}
 // 1/sqrt(number of the post's features the model holds), as in training,
 // where features too rare to keep are not counted (the features are
 // binary); a clause's sums its words' and n-grams' weights, scaled by the
-// number of them the model holds.
+// square root of the number of them the model holds.
 // The sums are of the 16-bit weights, in integers (exact; int64 cannot
 // overflow however long the post), scaled once at the end.
 func (m *Model) logits(s *scratch, z *[stackDense]float64) {
 	var acc [numHeads]int64
-	var cacc [maxClause + 1][numClauseHeads]int64
-	var cn [maxClause + 1]int32
+	var cs clauseSums[int64]
 	// Touch each feature's slot first: a loop this small keeps many cache
 	// misses in flight at once, where the summing loop below keeps few.
 	var touched uint64
@@ -241,12 +240,7 @@ func (m *Model) logits(s *scratch, z *[stackDense]float64) {
 		for h := range acc {
 			acc[h] += int64(row[h])
 		}
-		if c := s.clauses[i]; c != noClause {
-			cn[c]++
-			for j, h := range clauseHeads {
-				cacc[c][j] += int64(row[h])
-			}
-		}
+		addClause(&cs, s.clauses[i], row[:])
 	}
 	if found == 0 {
 		*z = [stackDense]float64{}
@@ -256,20 +250,41 @@ func (m *Model) logits(s *scratch, z *[stackDense]float64) {
 	for h := range acc {
 		z[h] = float64(acc[h]) * scale
 	}
-	clauseMax(&cacc, &cn, m.Meta.Quantization, z)
+	cs.maxima(m.Meta.Quantization, z)
 }
 
-// clauseMax fills the clause maxima of z from the clauses' sums acc of
-// n features each (times q); with no clause, they are the heads' logits.
-func clauseMax[T int64 | float64](acc *[maxClause + 1][numClauseHeads]T, n *[maxClause + 1]int32, q float64, z *[stackDense]float64) {
+// clauseSums are the clause heads' summed weights in each clause of a
+// post and the number of features summed: integers when scoring (the
+// 16-bit weights), floats when training.
+type clauseSums[T int64 | float64] struct {
+	acc [maxClause + 1][numClauseHeads]T
+	n   [maxClause + 1]int32
+}
+
+// addClause adds a feature's weights row (all heads) to clause c; a
+// feature of the whole post (noClause) is in none.
+func addClause[T int64 | float64, W int16 | float32](cs *clauseSums[T], c uint8, row []W) {
+	if c == noClause {
+		return
+	}
+	cs.n[c]++
+	for j, h := range clauseHeads {
+		cs.acc[c][j] += T(row[h])
+	}
+}
+
+// maxima fills the clause maxima of z: each clause head's largest sum
+// over the clauses, times q over the square root of the clause's
+// features; with no clause, the heads' logits.
+func (cs *clauseSums[T]) maxima(q float64, z *[stackDense]float64) {
 	seen := false
-	for c, nc := range n {
+	for c, nc := range cs.n {
 		if nc == 0 {
 			continue
 		}
 		sc := q / math.Sqrt(float64(nc))
 		for j := range numClauseHeads {
-			v := float64(acc[c][j]) * sc
+			v := float64(cs.acc[c][j]) * sc
 			if !seen || v > z[numHeads+j] {
 				z[numHeads+j] = v
 			}

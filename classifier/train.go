@@ -202,22 +202,16 @@ func logitsOf(w []float32, d *trainDoc) [stackDense]float64 {
 	if len(d.feats) == 0 {
 		return z
 	}
-	var cacc [maxClause + 1][numClauseHeads]float64
-	var cn [maxClause + 1]int32
+	var cs clauseSums[float64]
 	scale := 1 / math.Sqrt(float64(len(d.feats)))
 	for i, f := range d.feats {
 		row := w[int(f)*numHeads : (int(f)+1)*numHeads]
 		for h, v := range row {
 			z[h] += float64(v) * scale
 		}
-		if c := d.clauses[i]; c != noClause {
-			cn[c]++
-			for j, h := range clauseHeads {
-				cacc[c][j] += float64(row[h])
-			}
-		}
+		addClause(&cs, d.clauses[i], row)
 	}
-	clauseMax(&cacc, &cn, 1, &z)
+	cs.maxima(1, &z)
 	return z
 }
 
