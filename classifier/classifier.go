@@ -9,6 +9,7 @@ package classifier
 
 import (
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -54,6 +55,11 @@ type scratch struct {
 	idClause []uint8 // the clause of each of ids
 	cuts     []int   // byte offsets in buf where clauses 1, 2… start
 	buf      []byte
+	words    [][2]int32 // the words' byte offsets in buf, for explain
+	// explain's, for flagged posts only
+	at      []int32
+	weighed []wordWeight
+	wordIDs []int32
 }
 
 // Options configures New.
@@ -90,6 +96,9 @@ func (c *Classifier) Score(text string) (Result, error) {
 	res := Result{Model: c.version}
 	if c.model != nil {
 		res.Level, res.PHigh = c.model.grade(s, rule)
+		if res.Level >= HighRiskLevel {
+			s.hits = c.model.explain(s, s.hits)
+		}
 	} else {
 		res.Level = rule
 		res.PHigh = rulePHigh[rule]
@@ -128,5 +137,6 @@ func evidence(text string, n *normalized, hits []hit) []Evidence {
 		}
 		out = append(out, Evidence{Start: start, End: end, Text: string(orig[start:end]), Kind: h.kind})
 	}
+	slices.SortStableFunc(out, func(a, b Evidence) int { return a.Start - b.Start })
 	return out
 }

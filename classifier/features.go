@@ -67,7 +67,7 @@ func endsClause(r rune) bool {
 func (f *featurizer) extract(s *scratch) {
 	feats := s.feats[:0]
 	clauses := s.clauses[:0]
-	s.buf = s.buf[:0]
+	s.buf, s.words = s.buf[:0], s.words[:0]
 	// Text under a mask (negation, hyperbole: 不想死, 笑死) is left out of
 	// the n-grams and words, so 死 in 笑死 does not count as 死; the mask
 	// itself is a feature.
@@ -131,10 +131,12 @@ func (f *featurizer) extract(s *scratch) {
 	if f.seg != nil {
 		prev := uint64(0)
 		var c uint8
+		words := s.words[:0]
 		f.seg.Words(text, func(start int, w string) {
 			if w == " " {
 				return
 			}
+			words = append(words, [2]int32{int32(start), int32(start + len(w))})
 			for int(c) < len(s.cuts) && s.cuts[c] <= start {
 				c++
 			}
@@ -149,6 +151,7 @@ func (f *featurizer) extract(s *scratch) {
 			}
 			prev = h
 		})
+		s.words = words
 	}
 	post := len(feats)
 	var kinds [8]bool

@@ -285,6 +285,9 @@ func fit(docs []trainDoc, idx []int, nFeat int, o TrainOptions, seed uint64) []f
 	return w
 }
 
+// nbScale is the factor of the naive Bayes heads' weights (nbWeights).
+const nbScale = 0.1
+
 // nbSplits are the naive Bayes heads' questions: is the level at least
 // k, against the labeled posts below k (and the ordinary posts, if
 // ordinary).
@@ -294,12 +297,12 @@ var nbSplits = [numHeads - nbHead]struct {
 }{{HighRiskLevel, true}, {HighRiskLevel, false}, {9, false}, {3, false}}
 
 // nbWeights sets the naive Bayes heads' weights: each feature's log-count
-// ratio (Wang and Manning's NBSVM, Laplace-smoothed), times 0.1. The
+// ratio (Wang and Manning's NBSVM, Laplace-smoothed), times nbScale. The
 // stacker learns each head's scale; the factor keeps the ratios well
 // inside the trained weights' range, so that they do not coarsen the 16-bit
 // quantisation all heads share.
 func nbWeights(docs []trainDoc, idx []int, nFeat int, w []float32) {
-	const alpha, scale = 1.0, 0.1
+	const alpha = 1.0
 	a := alpha * float64(nFeat)
 	pos := make([]float64, nFeat)
 	neg := make([]float64, nFeat)
@@ -323,7 +326,7 @@ func nbWeights(docs []trainDoc, idx []int, nFeat int, w []float32) {
 		}
 		for f := range nFeat {
 			r := math.Log((pos[f]+alpha)/(nPos+a)) - math.Log((neg[f]+alpha)/(nNeg+a))
-			w[f*numHeads+nbHead+h] = float32(scale * r)
+			w[f*numHeads+nbHead+h] = float32(nbScale * r)
 		}
 	}
 }

@@ -95,6 +95,19 @@ func (w *WordPiece) Encode(text string, ids []int32) []int32 {
 	return ids
 }
 
+// encodeWord is Encode for one word of the segmenter: a word of Chinese
+// characters (the common case) is looked up rune by rune.
+func (w *WordPiece) encodeWord(word string, ids []int32) []int32 {
+	start := len(ids)
+	for _, r := range word {
+		if r < cjkLo || r > cjkHi || !isBertChinese(r) {
+			return w.Encode(word, ids[:start])
+		}
+		ids = append(ids, w.cjk[r-cjkLo])
+	}
+	return ids
+}
+
 // encodePlain tokenizes text that holds no special token. Words are
 // delimited by ASCII white space, CJK characters and punctuation; removed
 // characters (NUL, U+FFFD, controls other than \t\n\r) join their

@@ -1,0 +1,137 @@
+package classifier
+
+import (
+	"slices"
+	"unicode/utf8"
+)
+
+// KindModel marks words the trained model weighs most toward high risk.
+// The knowledge layer's phrases explain most flagged posts, not all: "想找
+// 个人一起，有吗" or "炭备好了，再熬几天" name no phrase of it, and a
+// volunteer should still see what the grade rests on.
+const KindModel Kind = "model"
+
+// Model evidence is at most maxModelSpans spans of words that weigh
+// toward high risk in two heads: the high-risk head, fitted against all
+// posts (the ordinary ones too, so that the tree hole's own words, 吗 and
+// 然后, weigh in it as well), and the naive Bayes ratio of "level >= 6"
+// against the labeled posts below 6, within the tree hole, which those
+// words do not pass (遗书, 手腕, 炭, 一起 pass both). A word's weight in a
+// head is that of the word and of its WordPiece unigrams and the bigrams
+// within it.
+const (
+	maxModelSpans = 3
+	minHighWeight = 1.0 // high-risk head, a logit before the post's 1/sqrt scaling
+	minNBRatio    = 1.0 // a log-count ratio (natural log), summed as above
+	nbWithin      = nbHead + 1
+)
+
+// wordWeight is a word of the post (byte offsets in s.buf) and its
+// summed high-risk weight.
+type wordWeight struct {
+	start, end int
+	w          float64
+}
+
+// explain appends to hits the spans of a post (already graded, so s.buf
+// holds its text as the features saw it) whose words weigh most toward
+// high risk: a word's weight is the high-risk head's weight of the word
+// plus those of its WordPiece unigrams and the bigrams within it. Spans a
+// knowledge hit overlaps are left out (that phrase is shown already), and
+// touching words are joined into one span. It runs only for flagged
+// posts, so it may cost more than the scoring path.
+func (m *Model) explain(s *scratch, hits []hit) []hit {
+	if len(s.words) == 0 {
+		return hits
+	}
+	// at[b] is the normalised rune that byte b of s.buf came from; a mask
+	// is one space in s.buf (extract's rule).
+	at := s.at[:0]
+	mi := 0
+	for i, r := range s.norm.runes {
+		for mi < len(s.masks) && s.masks[mi].end <= i {
+			mi++
+		}
+		if mi < len(s.masks) && s.masks[mi].start <= i {
+			if s.masks[mi].start == i {
+				at = append(at, int32(i))
+			}
+			continue
+		}
+		n := utf8.RuneLen(r)
+		if n < 0 {
+			n = 3 // written as U+FFFD
+		}
+		for range n {
+			at = append(at, int32(i))
+		}
+	}
+	s.at = at
+	if len(at) != len(s.buf) {
+		return hits // cannot happen while extract builds s.buf this way
+	}
+	q := m.Meta.Quantization
+	words := s.weighed[:0]
+	ids := s.wordIDs
+	for _, sp := range s.words {
+		w := unsafeString(s.buf[sp[0]:sp[1]])
+		var high, nb int
+		add := func(k uint64) {
+			if row := m.table.get(k); row != nil {
+				high += int(row[0])
+				nb += int(row[nbWithin])
+			}
+		}
+		if len(w) > 3 {
+			add(hashString(fWord, w))
+		}
+		ids = m.feat.wp.encodeWord(w, ids[:0])
+		for i, id := range ids {
+			add(mix(fUni, uint64(id)))
+			if i+1 < len(ids) {
+				add(mix(mix(fBi, uint64(id)), uint64(ids[i+1])))
+			}
+		}
+		if wt := float64(high) * q; wt >= minHighWeight && float64(nb)*q/nbScale >= minNBRatio {
+			words = append(words, wordWeight{start: int(sp[0]), end: int(sp[1]), w: wt})
+		}
+	}
+	s.wordIDs = ids
+	// The heaviest words that no knowledge hit overlaps, in text order.
+	slices.SortStableFunc(words, func(a, b wordWeight) int {
+		switch {
+		case a.w > b.w:
+			return -1
+		case a.w < b.w:
+			return 1
+		}
+		return 0
+	})
+	kept := words[:0]
+	for _, w := range words {
+		if len(kept) == maxModelSpans {
+			break
+		}
+		from, to := int(at[w.start]), int(at[w.end-1])+1
+		shown := false
+		for _, h := range hits {
+			if h.start < to && from < h.end {
+				shown = true
+				break
+			}
+		}
+		if !shown {
+			kept = append(kept, wordWeight{start: from, end: to, w: w.w})
+		}
+	}
+	s.weighed = words
+	slices.SortFunc(kept, func(a, b wordWeight) int { return a.start - b.start })
+	for i, w := range kept {
+		if i > 0 && hits[len(hits)-1].kind == KindModel && hits[len(hits)-1].end == w.start {
+			hits[len(hits)-1].end = w.end
+			continue
+		}
+		hits = append(hits, hit{start: w.start, end: w.end, kind: KindModel})
+	}
+	return hits
+}
