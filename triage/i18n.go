@@ -169,6 +169,7 @@ var messages = map[string][2]string{ // zh, en
 	"shadow":                    {"影子测试", "Shadow test"},
 	"shadow_none":               {"没有进行中的影子测试。", "No shadow test is running."},
 	"shadow_compared":           {"已比较的帖子", "Posts compared"},
+	"shadow_since":              {"开始于", "Started"},
 	"extra":                     {"多出的入队", "Extra queued"},
 	"missing":                   {"缺少的入队", "Missing queued"},
 	"posts_by_level":            {"帖子数", "Posts"},

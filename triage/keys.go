@@ -29,7 +29,7 @@ const (
 	keySettingsHistory = tag + "settings:history" // list: every SettingsVersion, oldest first
 	keySettingsSeq     = tag + "settings:seq"     // counter: versions
 	keyShadow          = tag + "shadow"           // string: the candidate Routing under shadow test, JSON
-	keyShadowStats     = tag + "shadow:stats"     // hash: compared, extra:<level>, missing:<level>
+	keyShadowSince     = tag + "shadow:since"     // string: when the shadow test started, Unix milliseconds
 	keyOutcomes        = tag + "outcomes"         // stream: resolutions (case, level, outcome, corrected level)
 )
 

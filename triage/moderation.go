@@ -11,9 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// SetShadow puts candidate settings under shadow test: every post is
-// also routed by them, without creating anything, and the differences
-// are counted. The counts start again at zero.
+// SetShadow puts candidate settings under shadow test: every post
+// recorded from now on is also routed by them, without creating
+// anything, and the report counts the differences. A new test starts
+// the counts again.
 func (s *Store) SetShadow(ctx context.Context, actor string, r Routing) error {
 	if err := r.Validate(); err != nil {
 		return err
@@ -21,86 +22,80 @@ func (s *Store) SetShadow(ctx context.Context, actor string, r Routing) error {
 	b, _ := json.Marshal(r)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	// Redis's clock, which also times the score record's entries.
+	now, err := s.rdb.Time(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("set shadow: %w", err)
+	}
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, keyShadow, b, 0)
-		p.Del(ctx, keyShadowStats)
+		p.Set(ctx, keyShadowSince, now.UnixMilli(), 0)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("set shadow: %w", err)
 	}
-	s.shadow.Store(&r)
 	return s.auditEvent(ctx, "", actor, "shadow_started", "")
 }
 
 // ClearShadow ends the shadow test.
 func (s *Store) ClearShadow(ctx context.Context, actor string) error {
-	if err := s.rdb.Del(ctx, keyShadow).Err(); err != nil {
+	if err := s.rdb.Del(ctx, keyShadow, keyShadowSince).Err(); err != nil {
 		return fmt.Errorf("clear shadow: %w", err)
 	}
-	s.shadow.Store(nil)
 	return s.auditEvent(ctx, "", actor, "shadow_stopped", "")
-}
-
-func (s *Store) loadShadow(ctx context.Context) {
-	raw, err := s.rdb.Get(ctx, keyShadow).Bytes()
-	if err == redis.Nil {
-		s.shadow.Store(nil)
-		return
-	}
-	if err != nil {
-		return // keep what we had
-	}
-	if r, err := ParseRouting(raw, DefaultRouting()); err == nil {
-		s.shadow.Store(&r)
-	}
-}
-
-// shadowCount records how the shadow candidate would have routed a post.
-func shadowCount(ctx context.Context, p redis.Pipeliner, cand *Routing, level int, pHigh float64, activeQueue bool) {
-	if cand == nil {
-		return
-	}
-	_, q := cand.Flagged(level, pHigh)
-	p.HIncrBy(ctx, keyShadowStats, "compared", 1)
-	switch {
-	case q && !activeQueue:
-		p.HIncrBy(ctx, keyShadowStats, "extra:"+strconv.Itoa(level), 1)
-	case !q && activeQueue:
-		p.HIncrBy(ctx, keyShadowStats, "missing:"+strconv.Itoa(level), 1)
-	}
 }
 
 // ShadowReport compares the shadow candidate with the settings in force.
 type ShadowReport struct {
 	Active    bool      `json:"active"`
 	Candidate *Routing  `json:"candidate,omitempty"`
+	Since     time.Time `json:"since,omitzero"` // when the test started
 	Compared  int64     `json:"compared"`
-	Extra     [11]int64 `json:"extra"`   // posts the candidate would queue and the active settings do not, by level
-	Missing   [11]int64 `json:"missing"` // posts the active settings queue and the candidate would not, by level
+	Extra     [11]int64 `json:"extra"`   // posts the candidate would queue and the active settings did not, by level
+	Missing   [11]int64 `json:"missing"` // posts the active settings queued and the candidate would not, by level
 }
 
-// Shadow returns the shadow test's counts.
+// Shadow reports the shadow test: it routes every post recorded since
+// the test started by the candidate and compares that with how the
+// settings in force then routed it, from the score record, where a post
+// recorded twice (a retried batch, a redelivery) counts once. The
+// record is capped (maxScoreEntries): a test that outlives it is
+// reported over the posts it still holds.
 func (s *Store) Shadow(ctx context.Context) (ShadowReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var rep ShadowReport
-	raw, err := s.rdb.Get(ctx, keyShadow).Bytes()
-	if err != nil && err != redis.Nil {
-		return rep, fmt.Errorf("shadow: %w", err)
-	}
-	if err == nil {
-		if r, err := ParseRouting(raw, DefaultRouting()); err == nil {
-			rep.Active, rep.Candidate = true, &r
-		}
-	}
-	m, err := s.rdb.HGetAll(ctx, keyShadowStats).Result()
+	vals, err := s.rdb.MGet(ctx, keyShadow, keyShadowSince).Result()
 	if err != nil {
 		return rep, fmt.Errorf("shadow: %w", err)
 	}
-	rep.Compared, _ = strconv.ParseInt(m["compared"], 10, 64)
-	for l := 0; l <= 10; l++ {
-		rep.Extra[l], _ = strconv.ParseInt(m["extra:"+strconv.Itoa(l)], 10, 64)
-		rep.Missing[l], _ = strconv.ParseInt(m["missing:"+strconv.Itoa(l)], 10, 64)
+	raw, _ := vals[0].(string)
+	since, _ := vals[1].(string)
+	ms, err := strconv.ParseInt(since, 10, 64)
+	if raw == "" || err != nil {
+		return rep, nil
+	}
+	cand, err := ParseRouting([]byte(raw), DefaultRouting())
+	if err != nil {
+		return rep, nil
+	}
+	rep.Active, rep.Candidate, rep.Since = true, &cand, time.UnixMilli(ms).UTC()
+	seen := newRecentIDs(previewDedupeWindow)
+	err = s.EachScore(ctx, rep.Since, func(r ScoreRecord) {
+		if !seen.add(r.PostID) {
+			return
+		}
+		rep.Compared++
+		_, q := cand.Flagged(r.Level, r.PHigh)
+		switch {
+		case q && !r.Queued:
+			rep.Extra[r.Level]++
+		case !q && r.Queued:
+			rep.Missing[r.Level]++
+		}
+	})
+	if err != nil {
+		return rep, fmt.Errorf("shadow: %w", err)
 	}
 	return rep, nil
 }

@@ -304,3 +304,67 @@ func TestRecentIDsForgetsTheOldest(t *testing.T) {
 		t.Fatal("b had left the window; a is still in it")
 	}
 }
+
+// TestShadowCountsEachPostOnce: the shadow report counts the posts
+// recorded since the test started, each once however often it was
+// recorded (a batch retried after a failed write), against how the
+// settings in force routed it; stopping the test ends the report.
+func TestShadowCountsEachPostOnce(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	batch := func(prefix string, n int) []Scored {
+		var b []Scored
+		for i := 0; i < n; i++ {
+			b = append(b, Scored{Post: Post{ID: fmt.Sprintf("%s%d", prefix, i), AuthorID: fmt.Sprintf("%sa%d", prefix, i), Text: "t", CreatedAt: time.Now()},
+				Result: classifier.Result{Level: i % 11, PHigh: float64(i%10) / 10}})
+		}
+		return b
+	}
+	if _, err := s.RecordBatch(ctx, batch("before", 30), nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // the record is timed in milliseconds
+	cand := DefaultRouting()
+	cand.QueueLevel, cand.WatchLevel, cand.PHigh = 4, 3, 0.5
+	if err := s.SetShadow(ctx, "mod", cand); err != nil {
+		t.Fatal(err)
+	}
+	b := batch("during", 44)
+	for range 3 { // recorded, then retried twice
+		if _, err := s.RecordBatch(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wantExtra, wantMissing [11]int64
+	cur := s.Routing()
+	for _, sp := range b {
+		_, q1 := cur.Flagged(sp.Result.Level, sp.Result.PHigh)
+		_, q2 := cand.Flagged(sp.Result.Level, sp.Result.PHigh)
+		switch {
+		case q2 && !q1:
+			wantExtra[sp.Result.Level]++
+		case q1 && !q2:
+			wantMissing[sp.Result.Level]++
+		}
+	}
+	rep, err := s.Shadow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Active || rep.Compared != 44 || rep.Extra != wantExtra || rep.Missing != wantMissing {
+		t.Fatalf("shadow: active %v, %d compared (want 44)\n extra %v want %v\n missing %v want %v",
+			rep.Active, rep.Compared, rep.Extra, wantExtra, rep.Missing, wantMissing)
+	}
+	if wantExtra == ([11]int64{}) {
+		t.Fatal("the case needs posts the candidate would queue and the settings in force do not")
+	}
+	if time.Since(rep.Since) > time.Minute || rep.Candidate == nil || rep.Candidate.QueueLevel != 4 {
+		t.Errorf("shadow report since %v, candidate %+v", rep.Since, rep.Candidate)
+	}
+	if err := s.ClearShadow(ctx, "mod"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.Shadow(ctx); err != nil || rep.Active || rep.Compared != 0 {
+		t.Errorf("after stopping: %+v %v", rep, err)
+	}
+}

@@ -17,7 +17,12 @@ func TestRetentionReleasesContent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("creates 2,000 cases")
 	}
-	s, rs := newTestStore(t, func(r *Routing) { r.Retention = 2 * time.Second; r.CapTotal = 50 })
+	// The retention outlasts creating and resolving the cases (4 s here,
+	// more on a loaded machine), so that the peak holds all their content:
+	// with 2 s, cases expired before the peak was read, and the check
+	// below failed whenever the machine was busy.
+	const retention = 15 * time.Second
+	s, rs := newTestStore(t, func(r *Routing) { r.Retention = retention; r.CapTotal = 50 })
 	ctx := ctxT()
 	mem := func() int64 { return infoInt(rs.Client.Info(ctx, "memory").Val(), "used_memory") }
 	base := mem()
@@ -46,6 +51,9 @@ func TestRetentionReleasesContent(t *testing.T) {
 		}
 	}
 	peak := mem()
+	if ex := rs.Client.Exists(ctx, keyCasePosts(ids[0])).Val(); ex == 0 {
+		t.Fatalf("the first case's posts expired before all cases were resolved (over %v): the peak would not hold them", retention)
+	}
 	// Every content key of a resolved case carries a TTL.
 	for _, id := range ids[:50] {
 		for _, k := range []string{keyCasePosts(id), keyCaseNotes(id), keyCasePII(id)} {
@@ -55,7 +63,7 @@ func TestRetentionReleasesContent(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(retention + 30*time.Second)
 	for {
 		left := 0
 		for _, id := range ids {

@@ -15,7 +15,12 @@ import (
 // an unflagged post's outcome is durable. One stream entry holds one
 // recorded batch, one line per post:
 //
-//	<level> <p_high> <flagged 0|1> <post id, Go-quoted>
+//	<level> <p_high> <routed 0|1|2> <post id, Go-quoted>
+//
+// where routed is 0 for a post not flagged, 1 for one flagged and not
+// queued (watched), 2 for one queued, by the settings in force when it
+// was recorded. (Lines written before the record told queued from
+// watched hold 1 for both.)
 //
 // so a batch costs Redis one command, not one per post.
 
@@ -30,16 +35,20 @@ type ScoreRecord struct {
 	Level   int
 	PHigh   float64
 	Flagged bool
+	Queued  bool      // in the volunteer queue (Flagged too)
 	At      time.Time // when it was recorded
 }
 
-func appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged bool) []byte {
+func appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged, queued bool) []byte {
 	b = strconv.AppendInt(b, int64(level), 10)
 	b = append(b, ' ')
 	b = strconv.AppendFloat(b, pHigh, 'f', 4, 64)
-	if flagged {
+	switch {
+	case queued:
+		b = append(b, " 2 "...)
+	case flagged:
 		b = append(b, " 1 "...)
-	} else {
+	default:
 		b = append(b, " 0 "...)
 	}
 	b = strconv.AppendQuote(b, postID)
@@ -56,10 +65,10 @@ func parseScoreLines(v string, at time.Time, fn func(ScoreRecord)) error {
 		level, err1 := strconv.Atoi(lv)
 		pHigh, err2 := strconv.ParseFloat(ph, 64)
 		postID, err3 := strconv.Unquote(id)
-		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || err3 != nil || level < 0 || level > 10 {
+		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || err3 != nil || level < 0 || level > 10 || len(fl) != 1 || fl[0] < '0' || fl[0] > '2' {
 			return fmt.Errorf("score record: malformed line at %s", at.Format(time.RFC3339))
 		}
-		fn(ScoreRecord{PostID: postID, Level: level, PHigh: pHigh, Flagged: fl == "1", At: at})
+		fn(ScoreRecord{PostID: postID, Level: level, PHigh: pHigh, Flagged: fl != "0", Queued: fl == "2", At: at})
 	}
 	return nil
 }

@@ -248,11 +248,8 @@ func (s *Store) WatchSettings(ctx context.Context, interval time.Duration, log *
 			log.Warn("reading settings failed; keeping the ones in force", "err", err)
 		case ok && cur.Version != applied:
 			s.setRouting(cur.Routing)
-			s.loadShadow(ctx)
 			applied = cur.Version
 			log.Info("settings applied", "version", cur.Version)
-		default:
-			s.loadShadow(ctx)
 		}
 		select {
 		case <-ctx.Done():

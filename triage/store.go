@@ -118,7 +118,6 @@ func (r Routing) Validate() error {
 type Store struct {
 	rdb        redis.UniversalClient
 	routing    atomic.Pointer[Routing]
-	shadow     atomic.Pointer[Routing] // candidate settings under shadow test; nil: none
 	ingest     *redis.Script
 	claim      *redis.Script
 	transition *redis.Script
@@ -241,13 +240,11 @@ type Recorded struct {
 // Redis, and appends the outcomes, in order, to out. On an error none of
 // the outcomes is known, though some may be durable: recording again is
 // safe (idempotent on the post id; the score record may then hold a post
-// twice, which Preview counts once, and the shadow counters count it
-// twice).
+// twice, which Preview and the shadow report count once).
 func (s *Store) RecordBatch(ctx context.Context, posts []Scored, out []Recorded) ([]Recorded, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	routing := s.Routing()
-	shadow := s.shadow.Load()
 	pipe := s.rdb.Pipeline()
 	scripts := make([]*redis.Cmd, len(posts)) // nil: not flagged
 	var args [][]any
@@ -269,8 +266,7 @@ func (s *Store) RecordBatch(ctx context.Context, posts []Scored, out []Recorded)
 			args[i] = a
 			scripts[i] = s.ingest.EvalSha(ctx, pipe, []string{keyQueue}, a...)
 		}
-		lines = appendScoreLine(lines, sp.Post.ID, res.Level, res.PHigh, flagged)
-		shadowCount(ctx, pipe, shadow, res.Level, res.PHigh, queue)
+		lines = appendScoreLine(lines, sp.Post.ID, res.Level, res.PHigh, flagged, queue)
 	}
 	if len(lines) > 0 {
 		addScores(ctx, pipe, lines)
