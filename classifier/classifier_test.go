@@ -174,3 +174,52 @@ func TestConcurrentScoring(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestTraditionalGradesAsSimplified: a post written in traditional
+// characters, beyond the distress vocabulary (鎖, 廁, 厭, 漸, 撐, 鑰,
+// 嚨), is graded exactly as the same post in simplified ones, with the
+// same evidence at the same offsets, and simplified text is never
+// changed by the table.
+func TestTraditionalGradesAsSimplified(t *testing.T) {
+	c := trainedClassifier(t)
+	pairs := [][2]string{
+		{"把自己锁在厕所里，割了手腕，血一直流", "把自己鎖在廁所裡，割了手腕，血一直流"},
+		{"活着真的很厌倦，渐渐撑不下去了", "活著真的很厭倦，漸漸撐不下去了"},
+		{"钥匙扔了，今晚就从楼顶跳下去，永别了", "鑰匙扔了，今晚就從樓頂跳下去，永別了"},
+		{"喉咙好痛，吞了一整瓶安眠药", "喉嚨好痛，吞了一整瓶安眠藥"},
+		{"周末和朋友去吃火锅，开心", "週末和朋友去吃火鍋，開心"},
+	}
+	for _, p := range pairs {
+		s, err1 := c.Score(p[0])
+		tr, err2 := c.Score(p[1])
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if s.Level != tr.Level || s.PHigh != tr.PHigh || len(s.Evidence) != len(tr.Evidence) {
+			t.Errorf("%s: level %d p_high %.4f evidence %v\n%s: level %d p_high %.4f evidence %v",
+				p[0], s.Level, s.PHigh, s.Evidence, p[1], tr.Level, tr.PHigh, tr.Evidence)
+			continue
+		}
+		for i := range s.Evidence {
+			a, b := s.Evidence[i], tr.Evidence[i]
+			if a.Start != b.Start || a.End != b.End || a.Kind != b.Kind {
+				t.Errorf("%s: evidence %v, traditional %v", p[0], s.Evidence, tr.Evidence)
+			}
+		}
+	}
+	// Simplified characters map to themselves: the table's simplified
+	// side never appears on its traditional side, except where the
+	// character is kept on purpose (著 of 活著).
+	trad := map[rune]bool{}
+	for _, r := range tradChars {
+		trad[r] = true
+	}
+	for _, r := range simpChars {
+		if trad[r] {
+			t.Errorf("%c is both a traditional character of the table and a simplified one", r)
+		}
+	}
+	if n := len([]rune(tradChars)); n != len([]rune(simpChars)) || n < 4000 {
+		t.Errorf("table of %d traditional and %d simplified characters", n, len([]rune(simpChars)))
+	}
+}

@@ -150,6 +150,9 @@ func foldRune(r rune) rune {
 		}
 		return r
 	}
+	if r < 0x3400 { // below the CJK ideographs: no traditional character
+		return r
+	}
 	if s, ok := tradToSimp[r]; ok {
 		return s
 	}
