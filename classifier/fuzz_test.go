@@ -1,0 +1,56 @@
+package classifier
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzScore: whatever the text (invalid UTF-8, controls, masks beside
+// risk words, traditional characters, emoji), Score returns ErrEmpty or a
+// level 0-10 with p_high in [0, 1], and every evidence span quotes the
+// text at its rune offsets, in text order, with at most maxModelSpans
+// model spans and those on flagged posts only.
+func FuzzScore(f *testing.F) {
+	for _, s := range []string{
+		"", " ", "\xff\xfe", "今晚就吃掉攒的安眠药，永别了。", "不想死了哈哈，有没有一起的嗎？",
+		"笑死我了\x00割腕", "活著好累😭😭😭！！！！", "ＡＢＣ　今晚　@某人 http://t.cn/x 跳楼",
+		"拜拜，明天公司见", "想找个人一起，有吗\u202e", "\u200b\u200b安眠药\ufffd\ufffd一起",
+		"有没有人一起走的？?? 。。。 !!!", "鑰匙扔了，今晚就從樓頂跳下去",
+	} {
+		f.Add(s)
+	}
+	c := trainedClassifier(f)
+	f.Fuzz(func(t *testing.T, text string) {
+		res, err := c.Score(text)
+		if errors.Is(err, ErrEmpty) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if res.Level < 0 || res.Level > 10 || !(res.PHigh >= 0 && res.PHigh <= 1) || math.IsNaN(res.PHigh) {
+			t.Fatalf("%q: level %d, p_high %v", text, res.Level, res.PHigh)
+		}
+		runes := []rune(text)
+		models := 0
+		for i, e := range res.Evidence {
+			if e.Start < 0 || e.End > len(runes) || e.Start >= e.End || string(runes[e.Start:e.End]) != e.Text {
+				t.Fatalf("%q: evidence %+v does not quote the text", text, e)
+			}
+			if i > 0 && res.Evidence[i-1].Start > e.Start {
+				t.Fatalf("%q: evidence out of order: %v", text, res.Evidence)
+			}
+			if !utf8.ValidString(e.Text) {
+				t.Fatalf("%q: evidence text not UTF-8: %q", text, e.Text)
+			}
+			if e.Kind == KindModel {
+				models++
+			}
+		}
+		if models > maxModelSpans || (models > 0 && res.Level < HighRiskLevel) {
+			t.Fatalf("%q: %d model spans at level %d", text, models, res.Level)
+		}
+	})
+}
