@@ -23,6 +23,21 @@ type Report struct {
 	Confusion                         [11][11]int // [gold][predicted]
 	NegN, NegFlagged                  int         // ordinary posts and how many were graded high risk
 	Thresholds                        []ThresholdRow
+	// Calibration of p_high on the labeled posts: the Brier score (mean
+	// squared error against high risk 0/1), the expected calibration
+	// error (the posts' share-weighted gap between mean p_high and the
+	// share at high risk, over ten equal-width bins) and those bins.
+	Brier, ECE  float64
+	Reliability [10]CalibrationBin
+}
+
+// CalibrationBin is the labeled posts whose p_high is in [Lo, Lo+0.1)
+// (the last bin includes 1).
+type CalibrationBin struct {
+	Lo        float64
+	N         int
+	MeanPHigh float64
+	HighShare float64 // of the bin's posts, the share at level 6 or more
 }
 
 // ThresholdRow is one row of the p_high threshold table.
@@ -67,6 +82,7 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	r.Accuracy = ratio(correct, len(labeled))
 	r.MAE = ratio64(absErr, len(labeled))
 	r.WeightedF1 = weightedF1(&r.Confusion)
+	r.calibrate(labeled)
 	for _, t := range []float64{0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} {
 		var at binCounts
 		nf := 0
@@ -83,6 +99,32 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 			FlagsPer10k: 10000 * ratio(nf, len(negatives))})
 	}
 	return r
+}
+
+func (r *Report) calibrate(labeled []Prediction) {
+	var sumP, sumY [10]float64
+	var brier float64
+	for _, p := range labeled {
+		y := 0.0
+		if p.Gold >= HighRiskLevel {
+			y = 1
+		}
+		brier += (p.PHigh - y) * (p.PHigh - y)
+		b := min(max(int(p.PHigh*10), 0), 9)
+		r.Reliability[b].N++
+		sumP[b] += p.PHigh
+		sumY[b] += y
+	}
+	r.Brier = ratio64(brier, len(labeled))
+	for b := range r.Reliability {
+		c := &r.Reliability[b]
+		c.Lo = float64(b) / 10
+		if c.N == 0 {
+			continue
+		}
+		c.MeanPHigh, c.HighShare = sumP[b]/float64(c.N), sumY[b]/float64(c.N)
+		r.ECE += float64(c.N) / float64(len(labeled)) * math.Abs(c.MeanPHigh-c.HighShare)
+	}
 }
 
 // weightedF1 is the F1 of each of the 11 levels, weighted by its gold
@@ -171,5 +213,13 @@ func (r Report) Print(w io.Writer) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Threshold < rows[j].Threshold })
 	for _, t := range rows {
 		fmt.Fprintf(w, "%16.2f  %9.3f  %6.3f  %9.1f\n", t.Threshold, t.Precision, t.Recall, t.FlagsPer10k)
+	}
+	fmt.Fprintf(w, "\np_high calibration on the labeled posts: Brier %.3f, expected calibration error %.3f\n", r.Brier, r.ECE)
+	fmt.Fprintf(w, "  p_high     posts  mean p_high  high risk\n")
+	for _, c := range r.Reliability {
+		if c.N == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %.1f-%.1f  %6d  %11.3f  %9.3f\n", c.Lo, c.Lo+0.1, c.N, c.MeanPHigh, c.HighShare)
 	}
 }

@@ -1,0 +1,79 @@
+package classifier
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+// TestEvaluateByHand: every figure of lookout eval on six labeled and
+// three ordinary posts, against values computed by hand.
+func TestEvaluateByHand(t *testing.T) {
+	labeled := []Prediction{
+		{Gold: 9, Level: 8, PHigh: 0.95},  // high risk found
+		{Gold: 10, Level: 3, PHigh: 0.15}, // a level 10 missed
+		{Gold: 6, Level: 6, PHigh: 0.65},  // found, exact
+		{Gold: 2, Level: 7, PHigh: 0.72},  // false alarm
+		{Gold: 0, Level: 0, PHigh: 0.02},  // exact
+		{Gold: 4, Level: 5, PHigh: 0.35},
+	}
+	negatives := []Prediction{{Level: 0, PHigh: 0.01}, {Level: 6, PHigh: 0.55}, {Level: 1, PHigh: 0.31}}
+	r := Evaluate(labeled, negatives)
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"precision", r.HighPrecision, 2.0 / 3}, {"recall", r.HighRecall, 2.0 / 3}, {"F1", r.HighF1, 2.0 / 3},
+		{"recall 9-10", r.Recall910, 0.5},
+		{"accuracy", r.Accuracy, 2.0 / 6},
+		{"MAE", r.MAE, 14.0 / 6},
+		// Levels 0 and 6 are right (F1 1), the other four gold levels have
+		// no hit (F1 0); each has one post.
+		{"weighted F1", r.WeightedF1, 2.0 / 6},
+		{"Brier", r.Brier, (0.0025 + 0.7225 + 0.1225 + 0.5184 + 0.0004 + 0.1225) / 6},
+		// One post a bin: the mean gap between p_high and the truth.
+		{"ECE", r.ECE, (0.05 + 0.85 + 0.35 + 0.72 + 0.02 + 0.35) / 6},
+	}
+	for _, c := range checks {
+		if !near(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if r.N != 6 || r.NegN != 3 || r.NegFlagged != 1 || r.Confusion[10][3] != 1 || r.Confusion[2][7] != 1 {
+		t.Errorf("counts: %d labeled, %d/%d ordinary flagged, confusion %v", r.N, r.NegFlagged, r.NegN, r.Confusion)
+	}
+	for _, row := range r.Thresholds {
+		switch row.Threshold {
+		case 0.3: // 0.95 0.65 right, 0.72 0.35 wrong, 0.15 missed; two of three ordinary
+			if !near(row.Precision, 0.5) || !near(row.Recall, 2.0/3) || !near(row.FlagsPer10k, 20000.0/3) {
+				t.Errorf("threshold 0.3: %+v", row)
+			}
+		case 0.7: // 0.95 right, 0.72 wrong, 0.65 and 0.15 missed; no ordinary
+			if !near(row.Precision, 0.5) || !near(row.Recall, 1.0/3) || row.FlagsPer10k != 0 {
+				t.Errorf("threshold 0.7: %+v", row)
+			}
+		}
+	}
+	for b, n := range []int{1, 1, 0, 1, 0, 0, 1, 1, 0, 1} {
+		if c := r.Reliability[b]; c.N != n || !near(c.Lo, float64(b)/10) {
+			t.Errorf("calibration bin %d: %+v, want %d posts", b, c, n)
+		}
+	}
+	if c := r.Reliability[7]; !near(c.MeanPHigh, 0.72) || c.HighShare != 0 {
+		t.Errorf("bin 0.7: %+v", c)
+	}
+	var out bytes.Buffer
+	r.Print(&out)
+	for _, want := range []string{"precision 0.667", "recall 0.500", "MAE 2.333", "Brier 0.248", "0.9-1.0       1        0.950      1.000"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("printed report lacks %q:\n%s", want, out.String())
+		}
+	}
+	// p_high of exactly 1 falls in the last bin.
+	if r := Evaluate([]Prediction{{Gold: 7, Level: 7, PHigh: 1}}, nil); r.Reliability[9].N != 1 || r.Brier != 0 || r.ECE != 0 {
+		t.Errorf("p_high 1: %+v", r.Reliability[9])
+	}
+}
