@@ -31,8 +31,9 @@ func BenchmarkSegment(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	words := 0
+	var sc segScratch
 	for i := 0; i < b.N; i++ {
-		seg.Words(texts[i%len(texts)], func(int, string) { words++ })
+		seg.Words(texts[i%len(texts)], &sc, func(int, string) { words++ })
 	}
 	if words == 0 {
 		b.Fatal("no words")

@@ -56,6 +56,7 @@ type scratch struct {
 	cuts     []int   // byte offsets in buf where clauses 1, 2… start
 	buf      []byte
 	words    [][2]int32 // the words' byte offsets in buf, for explain
+	seg      segScratch
 	// explain's, for flagged posts only
 	at      []int32
 	weighed []wordWeight

@@ -132,7 +132,7 @@ func (f *featurizer) extract(s *scratch) {
 		prev := uint64(0)
 		var c uint8
 		words := s.words[:0]
-		f.seg.Words(text, func(start int, w string) {
+		f.seg.Words(text, &s.seg, func(start int, w string) {
 			if w == " " {
 				return
 			}
