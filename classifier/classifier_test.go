@@ -219,6 +219,16 @@ func TestTraditionalGradesAsSimplified(t *testing.T) {
 			t.Errorf("%c is both a traditional character of the table and a simplified one", r)
 		}
 	}
+	// The bit set answers as the map does, for every character.
+	for r := rune(0); r < 0x30000; r++ {
+		want, ok := tradToSimp.m[r]
+		if !ok {
+			want = r
+		}
+		if got := tradToSimp.fold(r); got != want {
+			t.Fatalf("fold(%U) = %U, want %U", r, got, want)
+		}
+	}
 	if n := len([]rune(tradChars)); n != len([]rune(simpChars)) || n < 4000 {
 		t.Errorf("table of %d traditional and %d simplified characters", n, len([]rune(simpChars)))
 	}

@@ -150,11 +150,5 @@ func foldRune(r rune) rune {
 		}
 		return r
 	}
-	if r < 0x3400 { // below the CJK ideographs: no traditional character
-		return r
-	}
-	if s, ok := tradToSimp[r]; ok {
-		return s
-	}
-	return r
+	return tradToSimp.fold(r)
 }

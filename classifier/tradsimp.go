@@ -9,18 +9,52 @@ package classifier
 // simplified text writes too, and two of those mapped all the same: 著,
 // the traditional 着 of 活著 and 等著 (著名 becoming 着名 costs nothing),
 // and 於. Phrases that differ by region (软件, 軟體) are not converted.
-var tradToSimp = func() map[rune]rune {
-	m := make(map[rune]rune, len(tradChars)/3+2)
-	add := func(t, s string) {
-		tr, sr := []rune(t), []rune(s)
-		if len(tr) != len(sr) {
-			panic("tradsimp: table lengths differ")
-		}
-		for i := range tr {
-			m[tr[i]] = sr[i]
-		}
+var tradToSimp = newTradTable(tradChars+"著於", simpChars+"着于")
+
+// The table's characters lie in the CJK blocks U+3400-U+9FFF and in the
+// supplementary ideographs from U+20000.
+const (
+	tradLo  = 0x3400
+	tradHi  = 0xA000 // exclusive
+	tradSup = 0x20000
+)
+
+// tradTable answers for most characters with one bit: a character of
+// U+3400-U+9FFF (nearly every character of a Chinese post) is looked up
+// in the map only when its bit says it is traditional.
+type tradTable struct {
+	bits [(tradHi - tradLo + 63) / 64]uint64
+	m    map[rune]rune
+}
+
+func newTradTable(trad, simp string) *tradTable {
+	tr, sr := []rune(trad), []rune(simp)
+	if len(tr) != len(sr) {
+		panic("tradsimp: table lengths differ")
 	}
-	add(tradChars, simpChars)
-	add("著於", "着于")
-	return m
-}()
+	t := &tradTable{m: make(map[rune]rune, len(tr))}
+	for i, r := range tr {
+		switch {
+		case r >= tradLo && r < tradHi:
+			t.bits[(r-tradLo)>>6] |= 1 << ((r - tradLo) & 63)
+		case r < tradSup:
+			panic("tradsimp: a traditional character outside the blocks the table covers")
+		}
+		t.m[r] = sr[i]
+	}
+	return t
+}
+
+// fold returns the simplified form of r, or r.
+func (t *tradTable) fold(r rune) rune {
+	switch {
+	case r < tradLo || (r >= tradHi && r < tradSup):
+		return r
+	case r < tradHi && t.bits[(r-tradLo)>>6]&(1<<((r-tradLo)&63)) == 0:
+		return r
+	}
+	if s, ok := t.m[r]; ok {
+		return s
+	}
+	return r
+}
