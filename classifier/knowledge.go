@@ -112,6 +112,10 @@ var knowledgePhrases = []struct {
 // by their first rune; at each position the longest match of each kind wins.
 type matcher struct {
 	byFirst map[rune][]pattern
+	// first has the bit of each rune of the Basic Multilingual Plane that
+	// begins a pattern: most runes of a post begin none, and a bit is
+	// cheaper to read than the map.
+	first [0x10000 / 64]uint64
 }
 
 func newMatcher() *matcher {
@@ -120,6 +124,9 @@ func newMatcher() *matcher {
 		for _, p := range group.phrases {
 			r := []rune(p)
 			m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: group.kind, strong: group.strong})
+			if r[0] < 0x10000 {
+				m.first[r[0]>>6] |= 1 << (r[0] & 63)
+			}
 		}
 	}
 	for k := range m.byFirst {
@@ -143,6 +150,9 @@ func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
 	hits, masks = hits[:0], masks[:0]
 	seeYou := false
 	for i := 0; i < len(text); i++ {
+		if r := text[i]; r < 0x10000 && m.first[r>>6]&(1<<(r&63)) == 0 {
+			continue
+		}
 		for _, p := range m.byFirst[text[i]] {
 			if !hasPrefixRunes(text[i:], p.text) {
 				continue

@@ -145,13 +145,13 @@ func (w *WordPiece) encodePlain(text string, ids []int32) []int32 {
 	}
 	for _, r := range text {
 		switch {
+		case r >= cjkLo && r <= cjkHi && isBertChinese(r): // first: most runes, and no control
+			flush()
+			ids = append(ids, w.cjk[r-cjkLo])
 		case r == 0 || r == utf8.RuneError || isBertControl(r):
 			continue // removed
 		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
 			flush()
-		case r >= cjkLo && r <= cjkHi && isBertChinese(r):
-			flush()
-			ids = append(ids, w.cjk[r-cjkLo])
 		case isBertChinese(r) || isBertPunct(r):
 			flush()
 			add(r)
