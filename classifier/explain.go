@@ -1,6 +1,7 @@
 package classifier
 
 import (
+	"cmp"
 	"slices"
 	"unicode/utf8"
 )
@@ -98,15 +99,7 @@ func (m *Model) explain(s *scratch, hits []hit) []hit {
 	}
 	s.wordIDs = ids
 	// The heaviest words that no knowledge hit overlaps, in text order.
-	slices.SortStableFunc(words, func(a, b wordWeight) int {
-		switch {
-		case a.w > b.w:
-			return -1
-		case a.w < b.w:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(words, func(a, b wordWeight) int { return cmp.Compare(b.w, a.w) })
 	kept := words[:0]
 	for _, w := range words {
 		if len(kept) == maxModelSpans {

@@ -70,16 +70,23 @@ func (s *Store) Shadow(ctx context.Context) (ShadowReport, error) {
 		return rep, fmt.Errorf("shadow: %w", err)
 	}
 	raw, _ := vals[0].(string)
-	since, _ := vals[1].(string)
-	ms, err := strconv.ParseInt(since, 10, 64)
-	if raw == "" || err != nil {
+	if raw == "" {
 		return rep, nil
 	}
 	cand, err := ParseRouting([]byte(raw), DefaultRouting())
 	if err != nil {
 		return rep, nil
 	}
-	rep.Active, rep.Candidate, rep.Since = true, &cand, time.UnixMilli(ms).UTC()
+	rep.Active, rep.Candidate = true, &cand
+	// A test started by an earlier version has no start time: it is
+	// reported over the whole record.
+	if since, _ := vals[1].(string); since != "" {
+		ms, err := strconv.ParseInt(since, 10, 64)
+		if err != nil {
+			return rep, fmt.Errorf("shadow: start time %q: %w", since, err)
+		}
+		rep.Since = time.UnixMilli(ms).UTC()
+	}
 	seen := newRecentIDs(previewDedupeWindow)
 	err = s.EachScore(ctx, rep.Since, func(r ScoreRecord) {
 		if !seen.add(r.PostID) {

@@ -310,7 +310,7 @@ func TestRecentIDsForgetsTheOldest(t *testing.T) {
 // recorded (a batch retried after a failed write), against how the
 // settings in force routed it; stopping the test ends the report.
 func TestShadowCountsEachPostOnce(t *testing.T) {
-	s, _ := newTestStore(t)
+	s, rs := newTestStore(t)
 	ctx := ctxT()
 	batch := func(prefix string, n int) []Scored {
 		var b []Scored
@@ -366,5 +366,12 @@ func TestShadowCountsEachPostOnce(t *testing.T) {
 	}
 	if rep, err := s.Shadow(ctx); err != nil || rep.Active || rep.Compared != 0 {
 		t.Errorf("after stopping: %+v %v", rep, err)
+	}
+	// A test started by an earlier version (a candidate, no start time)
+	// is reported over the whole record: 30 + 44 posts.
+	raw, _ := json.Marshal(cand)
+	rs.Client.Set(ctx, keyShadow, raw, 0)
+	if rep, err := s.Shadow(ctx); err != nil || !rep.Active || !rep.Since.IsZero() || rep.Compared != 74 {
+		t.Errorf("a test without a start time: active %v since %v, %d compared, want 74 (%v)", rep.Active, rep.Since, rep.Compared, err)
 	}
 }
