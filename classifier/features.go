@@ -36,6 +36,11 @@ func hashString(h uint64, s string) uint64 {
 	return mix(h, uint64(len(s)))
 }
 
+// The keys of WordPiece unigrams and bigrams and of gse words.
+func uniKey(id int32) uint64     { return mix(fUni, uint64(id)) }
+func biKey(a, b int32) uint64    { return mix(mix(fBi, uint64(a)), uint64(b)) }
+func wordKey(word string) uint64 { return hashString(fWord, word) }
+
 // featurizer turns one post into feature keys. It needs the tokenizer and
 // the segmenter; both are read-only after loading and safe to share.
 type featurizer struct {
@@ -121,17 +126,17 @@ func (f *featurizer) extract(s *scratch) {
 	}
 	s.ids, s.idClause = ids, idClause
 	for i, id := range ids {
-		feats = append(feats, mix(fUni, uint64(id)))
+		feats = append(feats, uniKey(id))
 		clauses = append(clauses, idClause[i])
 		if i+1 < len(ids) {
-			feats = append(feats, mix(mix(fBi, uint64(id)), uint64(ids[i+1])))
+			feats = append(feats, biKey(id, ids[i+1]))
 			clauses = append(clauses, idClause[i])
 		}
 	}
 	if f.seg != nil {
 		prev := uint64(0)
 		var c uint8
-		words := s.words[:0]
+		words := s.words
 		f.seg.Words(text, &s.seg, func(start int, w string) {
 			if w == " " {
 				return
@@ -140,7 +145,7 @@ func (f *featurizer) extract(s *scratch) {
 			for int(c) < len(s.cuts) && s.cuts[c] <= start {
 				c++
 			}
-			h := hashString(fWord, w)
+			h := wordKey(w)
 			if len(w) > 3 { // more than one CJK character
 				feats = append(feats, h)
 				clauses = append(clauses, c)

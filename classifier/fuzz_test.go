@@ -4,14 +4,12 @@ import (
 	"errors"
 	"math"
 	"testing"
-	"unicode/utf8"
 )
 
 // FuzzScore: whatever the text (invalid UTF-8, controls, masks beside
 // risk words, traditional characters, emoji), Score returns ErrEmpty or a
-// level 0-10 with p_high in [0, 1], and every evidence span quotes the
-// text at its rune offsets, in text order, with at most maxModelSpans
-// model spans and those on flagged posts only.
+// level 0-10 with p_high in [0, 1] and well-formed evidence
+// (checkEvidence), with model spans on flagged posts only.
 func FuzzScore(f *testing.F) {
 	for _, s := range []string{
 		"", " ", "\xff\xfe", "今晚就吃掉攒的安眠药，永别了。", "不想死了哈哈，有没有一起的嗎？",
@@ -33,24 +31,9 @@ func FuzzScore(f *testing.F) {
 		if res.Level < 0 || res.Level > 10 || !(res.PHigh >= 0 && res.PHigh <= 1) || math.IsNaN(res.PHigh) {
 			t.Fatalf("%q: level %d, p_high %v", text, res.Level, res.PHigh)
 		}
-		runes := []rune(text)
-		models := 0
-		for i, e := range res.Evidence {
-			if e.Start < 0 || e.End > len(runes) || e.Start >= e.End || string(runes[e.Start:e.End]) != e.Text {
-				t.Fatalf("%q: evidence %+v does not quote the text", text, e)
-			}
-			if i > 0 && res.Evidence[i-1].Start > e.Start {
-				t.Fatalf("%q: evidence out of order: %v", text, res.Evidence)
-			}
-			if !utf8.ValidString(e.Text) {
-				t.Fatalf("%q: evidence text not UTF-8: %q", text, e.Text)
-			}
-			if e.Kind == KindModel {
-				models++
-			}
-		}
-		if models > maxModelSpans || (models > 0 && res.Level < HighRiskLevel) {
-			t.Fatalf("%q: %d model spans at level %d", text, models, res.Level)
+		checkEvidence(t, text, res.Evidence)
+		if res.Level < HighRiskLevel && len(modelSpans(res.Evidence)) > 0 {
+			t.Fatalf("%q: model spans at level %d", text, res.Level)
 		}
 	})
 }

@@ -87,11 +87,7 @@ func (s *Store) Shadow(ctx context.Context) (ShadowReport, error) {
 		}
 		rep.Since = time.UnixMilli(ms).UTC()
 	}
-	seen := newRecentIDs(previewDedupeWindow)
-	err = s.EachScore(ctx, rep.Since, func(r ScoreRecord) {
-		if !seen.add(r.PostID) {
-			return
-		}
+	err = s.eachScoreOnce(ctx, rep.Since, func(r ScoreRecord) {
 		rep.Compared++
 		_, q := cand.Flagged(r.Level, r.PHigh)
 		switch {
@@ -138,11 +134,7 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 	current := s.Routing()
 	pv := Preview{Since: since}
 	hours := map[int64]*PreviewHour{}
-	seen := newRecentIDs(previewDedupeWindow)
-	err := s.EachScore(ctx, since, func(r ScoreRecord) {
-		if !seen.add(r.PostID) {
-			return
-		}
+	err := s.eachScoreOnce(ctx, since, func(r ScoreRecord) {
 		h := r.At.UTC().Truncate(time.Hour)
 		ph := hours[h.Unix()]
 		if ph == nil {
@@ -173,6 +165,18 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 		}
 	}
 	return pv, nil
+}
+
+// eachScoreOnce is EachScore calling fn once for a post the record holds
+// twice (a batch recorded again after a failed write, a message delivered
+// again after a restart), within previewDedupeWindow posts.
+func (s *Store) eachScoreOnce(ctx context.Context, since time.Time, fn func(ScoreRecord)) error {
+	seen := newRecentIDs(previewDedupeWindow)
+	return s.EachScore(ctx, since, func(r ScoreRecord) {
+		if seen.add(r.PostID) {
+			fn(r)
+		}
+	})
 }
 
 // previewDedupeWindow is how many of the latest post ids Preview
