@@ -57,7 +57,7 @@ type scratch struct {
 	buf      []byte
 	words    [][2]int32 // the words' byte offsets in buf, for explain
 	seg      segScratch
-	// explain's, for flagged posts only
+	// explain's, for posts with a plausible p_high only
 	at      []int32
 	weighed []wordWeight
 	wordIDs []int32
@@ -97,7 +97,7 @@ func (c *Classifier) Score(text string) (Result, error) {
 	res := Result{Model: c.version}
 	if c.model != nil {
 		res.Level, res.PHigh = c.model.grade(s, rule)
-		if res.Level >= HighRiskLevel {
+		if res.Level >= HighRiskLevel || res.PHigh >= plausiblePHigh {
 			s.hits = c.model.explain(s, s.hits)
 		}
 	} else {

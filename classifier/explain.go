@@ -40,7 +40,9 @@ type wordWeight struct {
 // plus those of its WordPiece unigrams and the bigrams within it. Spans a
 // knowledge hit overlaps are left out (that phrase is shown already), and
 // touching words are joined into one span. It runs only for flagged
-// posts, so it may cost more than the scoring path.
+// posts and those with a plausible p_high (under half of a tree hole's
+// posts, few of an ordinary stream's), so it may cost more than the
+// scoring path.
 func (m *Model) explain(s *scratch, hits []hit) []hit {
 	if len(s.words) == 0 {
 		return hits

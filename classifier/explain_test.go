@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -96,9 +97,21 @@ func TestModelEvidence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Level < HighRiskLevel && len(modelSpans(res.Evidence)) > 0 {
-			t.Errorf("%q (level %d): model evidence %v on a post under the threshold", calm, res.Level, res.Evidence)
+		if len(modelSpans(res.Evidence)) > 0 {
+			t.Errorf("%q (level %d, p_high %.3f): model evidence %v on a calm post", calm, res.Level, res.PHigh, res.Evidence)
 		}
+	}
+	// A post the model does not flag but gives a plausible p_high (one a
+	// moderator's routing p_high can queue) shows its words too.
+	res, err := c.Score("想找个地方一个人待着")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Level >= HighRiskLevel || res.PHigh < plausiblePHigh {
+		t.Fatalf("the case needs an unflagged post with p_high >= %v: level %d, p_high %.3f", plausiblePHigh, res.Level, res.PHigh)
+	}
+	if got := modelSpans(res.Evidence); !slices.Contains(got, "地方") {
+		t.Errorf("level %d, p_high %.3f: model spans %v, want 地方", res.Level, res.PHigh, got)
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 // FuzzScore: whatever the text (invalid UTF-8, controls, masks beside
 // risk words, traditional characters, emoji), Score returns ErrEmpty or a
 // level 0-10 with p_high in [0, 1] and well-formed evidence
-// (checkEvidence), with model spans on flagged posts only.
+// (checkEvidence), with model spans only on flagged posts or
+// those with a plausible p_high.
 func FuzzScore(f *testing.F) {
 	for _, s := range []string{
 		"", " ", "\xff\xfe", "今晚就吃掉攒的安眠药，永别了。", "不想死了哈哈，有没有一起的嗎？",
@@ -32,8 +33,8 @@ func FuzzScore(f *testing.F) {
 			t.Fatalf("%q: level %d, p_high %v", text, res.Level, res.PHigh)
 		}
 		checkEvidence(t, text, res.Evidence)
-		if res.Level < HighRiskLevel && len(modelSpans(res.Evidence)) > 0 {
-			t.Fatalf("%q: model spans at level %d", text, res.Level)
+		if res.Level < HighRiskLevel && res.PHigh < plausiblePHigh && len(modelSpans(res.Evidence)) > 0 {
+			t.Fatalf("%q: model spans at level %d, p_high %v", text, res.Level, res.PHigh)
 		}
 	})
 }

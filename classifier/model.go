@@ -298,6 +298,12 @@ func (cs *clauseSums[T]) maxima(q float64, z *[stackDense]float64) {
 	}
 }
 
+// plausiblePHigh is the p_high from which the model takes high risk
+// seriously although it does not flag the post: the rules' level 9-10 may
+// overrule it from here, and its evidence is shown from here (about one
+// post in six at 0.15-0.42 was high risk on the validation set).
+const plausiblePHigh = 0.15
+
 // grade returns the level and calibrated p_high of a normalised post.
 func (m *Model) grade(s *scratch, rule int) (int, float64) {
 	m.feat.extract(s)
@@ -316,7 +322,7 @@ func (m *Model) grade(s *scratch, rule int) (int, float64) {
 	// The knowledge layer's most concrete findings (an attempt under way;
 	// a method with a time and intent) are never graded below what they
 	// say: a missed level 9 can be a death.
-	if rule >= 9 && level < rule && pHigh >= 0.15 {
+	if rule >= 9 && level < rule && pHigh >= plausiblePHigh {
 		level = rule
 		pHigh = math.Max(pHigh, m.Meta.Threshold)
 	}
