@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -124,6 +125,62 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		}
 		if res.Level < cs.min || res.Level > cs.max {
 			t.Errorf("%s: level %d, want %d-%d (%v)", cs.text, res.Level, cs.min, cs.max, res.Evidence)
+		}
+	}
+}
+
+// TestEvasiveSpellings: words split by a separator ("不 想 活 了",
+// "自.杀") or written as homophones of 自杀 to slip past keyword filters
+// (紫砂, 自鲨) are found, with the span as written; a mask is read across
+// separators only when every character is set apart, and Yixing clay and
+// sharks stay what they are.
+func TestEvasiveSpellings(t *testing.T) {
+	c := New(Options{})
+	type span struct {
+		text string
+		kind Kind
+	}
+	cases := []struct {
+		text string
+		want []span // exactly these spans, in order
+	}{
+		{"不 想 活 了", []span{{"不 想 活 了", KindIntent}}},
+		{"我想.死", []span{{"想.死", KindIntent}}},
+		{"自*杀", []span{{"自*杀", KindIntent}}},
+		{"今 晚 跳 楼，永 别", []span{{"今 晚", KindTime}, {"跳 楼", KindMethod}, {"永 别", KindFarewell}}},
+		{"不 想 死", nil}, // the negation, spaced out too
+		{"特别想死 你把我带走吧", []span{{"想死", KindIntent}}}, // not 想死你 across the space
+		{"想..死", nil}, // one separator, not two
+		{"好想紫砂", []span{{"紫砂", KindIntent}}},
+		{"準備自鯊了", []span{{"準備", KindPlan}, {"自鯊", KindIntent}}},
+		{"买了一把紫砂壶", nil},
+		{"宜兴紫砂很有名", nil},
+		{"来自鲨鱼的攻击", nil},
+		{"他来自鲨", nil},
+		{"我 想 你", nil},
+		{"好好 活着", nil},
+	}
+	for _, tc := range cases {
+		res, err := c.Score(tc.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []span
+		for _, e := range res.Evidence {
+			got = append(got, span{e.Text, e.Kind})
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%q: evidence %v, want %v", tc.text, got, tc.want)
+		}
+	}
+	var n normalized
+	for in, want := range map[string]string{
+		"好想紫砂": "好想自杀", "紫砂": "自杀", "自鯊吧": "自杀吧", "紫砂壶": "紫砂壶", "宜兴紫砂": "宜兴紫砂",
+		"来自鲨鱼": "来自鲨鱼", "自鲨鱼": "自鲨鱼", "出自鲨": "出自鲨",
+	} {
+		normalize(in, &n)
+		if got := string(n.runes); got != want {
+			t.Errorf("normalize(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

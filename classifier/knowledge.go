@@ -154,10 +154,19 @@ func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
 			continue
 		}
 		for _, p := range m.byFirst[text[i]] {
-			if !hasPrefixRunes(text[i:], p.text) {
+			end, gaps := matchAt(text, i, p.text)
+			if end < 0 {
 				continue
 			}
-			end := i + len(p.text)
+			if p.kind == kindMask || p.kind == kindSeeYou {
+				// A mask hides risk, so it is read across separators only
+				// when every character is set apart ("不 想 死"): in
+				// "特别想死 你把我带走吧" the space ends a phrase, and
+				// 想死你 ("miss you to death") is not there.
+				if gaps > 0 && gaps != len(p.text)-1 {
+					continue
+				}
+			}
 			if p.kind == kindMask {
 				masks = append(masks, hit{start: i, end: end})
 				continue
@@ -219,17 +228,38 @@ func dedupeHits(hits []hit) []hit {
 	return out
 }
 
-func hasPrefixRunes(s, prefix []rune) bool {
-	if len(s) < len(prefix) {
-		return false
-	}
-	for i, r := range prefix {
-		if s[i] != r {
-			return false
+// matchAt returns the end of phrase p matched at text[i:], or -1, and
+// the number of separators skipped. One separator may stand between two
+// ideographs of the phrase: "不想 活了", "自.杀" and "想 死" are written
+// so (often to slip past keyword filters), and a volunteer must still see
+// them.
+func matchAt(text []rune, i int, p []rune) (end, gaps int) {
+	j := i
+	for k, r := range p {
+		switch {
+		case j < len(text) && text[j] == r:
+			j++
+		case k > 0 && j+1 < len(text) && text[j+1] == r && isSeparator(text[j]) && isIdeograph(r) && isIdeograph(p[k-1]):
+			j += 2
+			gaps++
+		default:
+			return -1, 0
 		}
 	}
-	return true
+	return j, gaps
 }
+
+// isSeparator reports whether r, between two ideographs, is a separator
+// that splits a word to evade a filter rather than ending a phrase.
+func isSeparator(r rune) bool {
+	switch r {
+	case ' ', '.', '*', '_', '-', '|', '/', '·', '~', '+', '=', '#', '^':
+		return true
+	}
+	return false
+}
+
+func isIdeograph(r rune) bool { return r >= 0x3400 && r <= 0x9fff }
 
 // ruleLevel grades hits on the Tree Hole scale by how concrete the plan
 // they describe is. It is the knowledge layer's own opinion; the trained

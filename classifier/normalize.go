@@ -1,6 +1,7 @@
 package classifier
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -28,6 +29,8 @@ func (n *normalized) push(r rune, at int) {
 //   - full-width ASCII and the ideographic space become half-width;
 //   - upper-case Latin letters become lower-case;
 //   - common traditional characters become simplified ones;
+//   - 紫砂 and 自鲨, written for 自杀 to slip past Weibo's keyword filter,
+//     become 自杀 (not 紫砂壶 and the like, nor 来自鲨鱼);
 //   - a run of the same punctuation mark is kept as at most two;
 //   - URLs become the single rune '链' and @mentions the single rune '@',
 //     so that neither user names nor link paths leak into features;
@@ -87,6 +90,9 @@ func normalize(text string, n *normalized) {
 			// A CJK ideograph (or hexagram symbol), most of a post: no
 			// space, control or punctuation, so none of the cases below.
 			punctRun, lastPunct = 0, 0
+			if (r == '砂' || r == '鲨') && n.euphemism(r, text[i:]) {
+				n.runes[len(n.runes)-1], r = '自', '杀'
+			}
 			n.push(r, pos)
 			lastSpace = false
 			continue
@@ -117,6 +123,29 @@ func normalize(text string, n *normalized) {
 		n.push(r, pos)
 		lastSpace = false
 	}
+}
+
+// euphemism reports whether r, about to be pushed after the runes so far,
+// ends a homophone of 自杀 (zìshā): 紫砂 (zǐshā, Yixing clay) or 自鲨
+// ("self-shark"). rest is the text after r. Yixing ware (紫砂壶, 宜兴紫砂…)
+// and "from a shark" (来自鲨鱼) are left alone.
+func (n *normalized) euphemism(r rune, rest string) bool {
+	k := len(n.runes)
+	if k == 0 {
+		return false
+	}
+	next, _ := utf8.DecodeRuneInString(rest)
+	next = foldRune(next)
+	if r == '砂' {
+		if n.runes[k-1] != '紫' || strings.ContainsRune("壶锅杯泥陶器茶煲盆罐土矿石砖瓦色碗盘盏艺工缸", next) {
+			return false
+		}
+		return k < 3 || n.runes[k-3] != '宜' || n.runes[k-2] != '兴'
+	}
+	if n.runes[k-1] != '自' || next == '鱼' {
+		return false
+	}
+	return k < 2 || !strings.ContainsRune("来源出各", n.runes[k-2])
 }
 
 func hasURLPrefix(s string) bool {
