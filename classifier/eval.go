@@ -21,7 +21,8 @@ type Report struct {
 	Recall910                         float64 // share of gold 9-10 graded high risk
 	Accuracy, WeightedF1, MAE         float64
 	Confusion                         [11][11]int // [gold][predicted]
-	NegN, NegFlagged                  int         // ordinary posts and how many were graded high risk
+	Levels                            [11]LevelScore
+	NegN, NegFlagged                  int // ordinary posts and how many were graded high risk
 	Thresholds                        []ThresholdRow
 	// Calibration of p_high on the labeled posts: the Brier score (mean
 	// squared error against high risk 0/1), the expected calibration
@@ -29,6 +30,14 @@ type Report struct {
 	// share at high risk, over ten equal-width bins) and those bins.
 	Brier, ECE  float64
 	Reliability [10]CalibrationBin
+}
+
+// LevelScore is how well one level of the scale is graded: of the posts
+// graded at it, the share at it (precision); of the posts at it, the share
+// graded at it (recall).
+type LevelScore struct {
+	Support               int // posts at this gold level
+	Precision, Recall, F1 float64
 }
 
 // CalibrationBin is the labeled posts whose p_high is in [Lo, Lo+0.1)
@@ -81,7 +90,12 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	r.Recall910 = ratio(g910hit, g910)
 	r.Accuracy = ratio(correct, len(labeled))
 	r.MAE = ratio64(absErr, len(labeled))
-	r.WeightedF1 = weightedF1(&r.Confusion)
+	r.Levels = levelScores(&r.Confusion)
+	var wsum float64
+	for _, l := range r.Levels {
+		wsum += l.F1 * float64(l.Support)
+	}
+	r.WeightedF1 = ratio64(wsum, len(labeled))
 	r.calibrate(labeled)
 	for _, t := range []float64{0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} {
 		var at binCounts
@@ -127,15 +141,13 @@ func (r *Report) calibrate(labeled []Prediction) {
 	}
 }
 
-// weightedF1 is the F1 of each of the 11 levels, weighted by its gold
-// support, from a confusion matrix ([gold][predicted]).
-func weightedF1(c *[11][11]int) float64 {
-	var sum float64
-	n := 0
+// levelScores is the precision, recall and F1 of each of the 11 levels
+// from a confusion matrix ([gold][predicted]).
+func levelScores(c *[11][11]int) [11]LevelScore {
+	var out [11]LevelScore
 	for l := 0; l <= 10; l++ {
 		var tp, fp, fn int
 		for q := 0; q <= 10; q++ {
-			n += c[l][q]
 			if q == l {
 				tp += c[l][q]
 			} else {
@@ -143,10 +155,10 @@ func weightedF1(c *[11][11]int) float64 {
 				fp += c[q][l]
 			}
 		}
-		_, _, f := prf(tp, fp, fn)
-		sum += f * float64(tp+fn)
+		p, r, f := prf(tp, fp, fn)
+		out[l] = LevelScore{Support: tp + fn, Precision: p, Recall: r, F1: f}
 	}
-	return ratio64(sum, n)
+	return out
 }
 
 // binCounts tallies a binary decision (high risk or not) against the truth.
@@ -207,6 +219,10 @@ func (r Report) Print(w io.Writer) {
 			fmt.Fprintf(w, "%5d", r.Confusion[g][q])
 		}
 		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nper level (weighted F1 weighs each F1 by its posts)\nlevel  posts  precision  recall     F1\n")
+	for l, s := range r.Levels {
+		fmt.Fprintf(w, "%5d  %5d  %9.3f  %6.3f  %5.3f\n", l, s.Support, s.Precision, s.Recall, s.F1)
 	}
 	fmt.Fprintf(w, "\np_high threshold  precision  recall  flags/10k ordinary\n")
 	rows := append([]ThresholdRow(nil), r.Thresholds...)

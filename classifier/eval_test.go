@@ -45,6 +45,24 @@ func TestEvaluateByHand(t *testing.T) {
 	if r.N != 6 || r.NegN != 3 || r.NegFlagged != 1 || r.Confusion[10][3] != 1 || r.Confusion[2][7] != 1 {
 		t.Errorf("counts: %d labeled, %d/%d ordinary flagged, confusion %v", r.N, r.NegFlagged, r.NegN, r.Confusion)
 	}
+	// Level 7: one post graded 7 (gold 2), none at gold 7. Level 2: one
+	// post, graded 7. Level 6: one post, graded 6, and nothing else graded 6.
+	for l, want := range map[int]LevelScore{
+		7: {Support: 0, Precision: 0, Recall: 0, F1: 0},
+		2: {Support: 1, Precision: 0, Recall: 0, F1: 0},
+		6: {Support: 1, Precision: 1, Recall: 1, F1: 1},
+		0: {Support: 1, Precision: 1, Recall: 1, F1: 1},
+		5: {Support: 0},
+	} {
+		if r.Levels[l] != want {
+			t.Errorf("level %d: %+v, want %+v", l, r.Levels[l], want)
+		}
+	}
+	if r := Evaluate([]Prediction{{Gold: 3, Level: 3}, {Gold: 3, Level: 4}, {Gold: 4, Level: 3}, {Gold: 4, Level: 4}, {Gold: 4, Level: 4}}, nil); !near(r.Levels[3].Precision, 0.5) ||
+		!near(r.Levels[3].Recall, 0.5) || !near(r.Levels[4].Precision, 2.0/3) || !near(r.Levels[4].Recall, 2.0/3) ||
+		!near(r.WeightedF1, (2*0.5+3*2.0/3)/5) {
+		t.Errorf("levels 3 and 4: %+v %+v, weighted F1 %v", r.Levels[3], r.Levels[4], r.WeightedF1)
+	}
 	for _, row := range r.Thresholds {
 		switch row.Threshold {
 		case 0.3: // 0.95 0.65 right, 0.72 0.35 wrong, 0.15 missed; two of three ordinary
@@ -67,7 +85,8 @@ func TestEvaluateByHand(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.Print(&out)
-	for _, want := range []string{"precision 0.667", "recall 0.500", "MAE 2.333", "Brier 0.248", "0.9-1.0       1        0.950      1.000"} {
+	for _, want := range []string{"precision 0.667", "recall 0.500", "MAE 2.333", "Brier 0.248", "0.9-1.0       1        0.950      1.000",
+		"    6      1      1.000   1.000  1.000", "    2      1      0.000   0.000  0.000"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printed report lacks %q:\n%s", want, out.String())
 		}
