@@ -16,6 +16,11 @@ import (
 // HighRiskLevel is the first level of the scale's "high risk" band.
 const HighRiskLevel = 6
 
+// emergencyLevel is the first level of the emergency band (9-10: a method
+// decided and an act within days, or under way), which rescue groups
+// answer at once.
+const emergencyLevel = 9
+
 // Evidence is a span of the original text that drove the level.
 type Evidence struct {
 	Start int    `json:"start"` // rune offset in the original text

@@ -19,11 +19,15 @@ type Report struct {
 	N                                 int
 	HighPrecision, HighRecall, HighF1 float64
 	Recall910                         float64 // share of gold 9-10 graded high risk
-	Accuracy, WeightedF1, MAE         float64
-	Confusion                         [11][11]int // [gold][predicted]
-	Levels                            [11]LevelScore
-	NegN, NegFlagged                  int // ordinary posts and how many were graded high risk
-	Thresholds                        []ThresholdRow
+	// The emergency route (levels 9-10): of the posts graded 9-10, the
+	// share at 9-10 (precision); of the posts at 9-10, the share graded
+	// 9-10 (recall).
+	EmergencyPrecision, EmergencyRecall float64
+	Accuracy, WeightedF1, MAE           float64
+	Confusion                           [11][11]int // [gold][predicted]
+	Levels                              [11]LevelScore
+	NegN, NegFlagged                    int // ordinary posts and how many were graded high risk
+	Thresholds                          []ThresholdRow
 	// Calibration of p_high on the labeled posts: the Brier score (mean
 	// squared error against high risk 0/1), the expected calibration
 	// error (the posts' share-weighted gap between mean p_high and the
@@ -60,14 +64,15 @@ type ThresholdRow struct {
 // assumed not at high risk) graded by the same classifier.
 func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	r := Report{N: len(labeled), NegN: len(negatives)}
-	var high binCounts
+	var high, emergency binCounts
 	var g910, g910hit int
 	var absErr float64
 	correct := 0
 	for _, p := range labeled {
 		ph := p.Level >= HighRiskLevel
 		high.add(p.Gold >= HighRiskLevel, ph)
-		if p.Gold >= 9 {
+		emergency.add(p.Gold >= emergencyLevel, p.Level >= emergencyLevel)
+		if p.Gold >= emergencyLevel {
 			g910++
 			if ph {
 				g910hit++
@@ -88,6 +93,7 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	}
 	r.HighPrecision, r.HighRecall, r.HighF1 = high.prf()
 	r.Recall910 = ratio(g910hit, g910)
+	r.EmergencyPrecision, r.EmergencyRecall, _ = emergency.prf()
 	r.Accuracy = ratio(correct, len(labeled))
 	r.MAE = ratio64(absErr, len(labeled))
 	r.Levels = levelScores(&r.Confusion)
@@ -204,6 +210,7 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "labeled posts            %d\n", r.N)
 	fmt.Fprintf(w, "high risk (level>=6)     precision %.3f  recall %.3f  F1 %.3f\n", r.HighPrecision, r.HighRecall, r.HighF1)
 	fmt.Fprintf(w, "levels 9-10 as high risk recall %.3f\n", r.Recall910)
+	fmt.Fprintf(w, "graded 9-10 (emergency)  precision %.3f  recall %.3f\n", r.EmergencyPrecision, r.EmergencyRecall)
 	fmt.Fprintf(w, "11-level                 accuracy %.3f  weighted F1 %.3f  MAE %.3f\n", r.Accuracy, r.WeightedF1, r.MAE)
 	if r.NegN > 0 {
 		fmt.Fprintf(w, "ordinary posts           %d, graded level>=6: %d (%.2f%%)\n", r.NegN, r.NegFlagged, 100*ratio(r.NegFlagged, r.NegN))

@@ -63,6 +63,11 @@ func TestEvaluateByHand(t *testing.T) {
 		!near(r.WeightedF1, (2*0.5+3*2.0/3)/5) {
 		t.Errorf("levels 3 and 4: %+v %+v, weighted F1 %v", r.Levels[3], r.Levels[4], r.WeightedF1)
 	}
+	// The emergency route: 9 graded 10 (right), 7 graded 9 (a false
+	// emergency), 10 graded 6 (high risk, not an emergency).
+	if r := Evaluate([]Prediction{{Gold: 9, Level: 10}, {Gold: 7, Level: 9}, {Gold: 10, Level: 6}, {Gold: 3, Level: 3}}, nil); !near(r.EmergencyPrecision, 0.5) || !near(r.EmergencyRecall, 0.5) || !near(r.Recall910, 1) {
+		t.Errorf("emergency: precision %v, recall %v, recall 9-10 as high risk %v", r.EmergencyPrecision, r.EmergencyRecall, r.Recall910)
+	}
 	for _, row := range r.Thresholds {
 		switch row.Threshold {
 		case 0.3: // 0.95 0.65 right, 0.72 0.35 wrong, 0.15 missed; two of three ordinary

@@ -322,7 +322,7 @@ func (m *Model) grade(s *scratch, rule int) (int, float64) {
 	// The knowledge layer's most concrete findings (an attempt under way;
 	// a method with a time and intent) are never graded below what they
 	// say: a missed level 9 can be a death.
-	if rule >= 9 && level < rule && pHigh >= plausiblePHigh {
+	if rule >= emergencyLevel && level < rule && pHigh >= plausiblePHigh {
 		level = rule
 		pHigh = math.Max(pHigh, m.Meta.Threshold)
 	}

@@ -200,11 +200,11 @@ func crossValidate(ctx context.Context, examples []classifier.Example, opts clas
 		return err
 	}
 	fmt.Fprintf(stdout, "%d-fold cross-validation (seed %d)\n", k, opts.Seed)
-	fmt.Fprintf(stdout, "fold  posts  P      R      F1     R9-10  acc    wF1    MAE    ordinary>=6\n")
-	var mean [8]float64
+	fmt.Fprintf(stdout, "fold  posts  P      R      F1     R9-10  acc    wF1    MAE    E-P    E-R    ordinary>=6\n")
+	var mean [10]float64
 	for f, r := range reports {
-		row := [8]float64{r.HighPrecision, r.HighRecall, r.HighF1, r.Recall910, r.Accuracy, r.WeightedF1, r.MAE,
-			100 * float64(r.NegFlagged) / float64(max(r.NegN, 1))}
+		row := [10]float64{r.HighPrecision, r.HighRecall, r.HighF1, r.Recall910, r.Accuracy, r.WeightedF1, r.MAE,
+			r.EmergencyPrecision, r.EmergencyRecall, 100 * float64(r.NegFlagged) / float64(max(r.NegN, 1))}
 		fmt.Fprintf(stdout, "%-4d  %5d ", f+1, r.N)
 		for j, v := range row {
 			mean[j] += v / float64(k)
