@@ -148,6 +148,8 @@ func TestEvasiveSpellings(t *testing.T) {
 		{"我想.死", []span{{"想.死", KindIntent}}},
 		{"自*杀", []span{{"自*杀", KindIntent}}},
 		{"今 晚 跳 楼，永 别", []span{{"今 晚", KindTime}, {"跳 楼", KindMethod}, {"永 别", KindFarewell}}},
+		// 永别 and 别了 overlap: one span.
+		{"今晚跳楼，永别了", []span{{"今晚", KindTime}, {"跳楼", KindMethod}, {"永别了", KindFarewell}}},
 		{"不 想 死", nil}, // the negation, spaced out too
 		{"特别想死 你把我带走吧", []span{{"想死", KindIntent}}}, // not 想死你 across the space
 		{"想..死", nil}, // one separator, not two
