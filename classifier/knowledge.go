@@ -259,8 +259,6 @@ func isSeparator(r rune) bool {
 	return false
 }
 
-func isIdeograph(r rune) bool { return r >= 0x3400 && r <= 0x9fff }
-
 // ruleLevel grades hits on the Tree Hole scale by how concrete the plan
 // they describe is. It is the knowledge layer's own opinion; the trained
 // model's is combined with it in Score.

@@ -86,7 +86,7 @@ func normalize(text string, n *normalized) {
 		pos := at
 		at++
 		r = foldRune(r)
-		if r >= 0x3400 && r <= 0x9fff {
+		if isIdeograph(r) {
 			// A CJK ideograph (or hexagram symbol), most of a post: no
 			// space, control or punctuation, so none of the cases below.
 			punctRun, lastPunct = 0, 0

@@ -202,6 +202,9 @@ func (w *WordPiece) piece(word string, ids []int32) []int32 {
 // The range of the cjk table: CJK Extension A and the Unified Ideographs.
 const cjkLo, cjkHi = 0x3400, 0x9fff
 
+// isIdeograph reports whether r is in that range: most runes of a post.
+func isIdeograph(r rune) bool { return r >= cjkLo && r <= cjkHi }
+
 func isBertControl(r rune) bool {
 	if r == '\t' || r == '\n' || r == '\r' {
 		return false
