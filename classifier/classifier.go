@@ -120,9 +120,9 @@ func (c *Classifier) Score(text string) (Result, error) {
 var rulePHigh = [11]float64{0.05, 0.05, 0.08, 0.15, 0.3, 0.4, 0.6, 0.75, 0.85, 0.9, 0.95}
 
 // evidence maps hits back to spans of the original text. A hit inside a
-// longer one is left out (永别 inside 永别了各位), and overlapping hits of
-// one kind are joined (永别 and 别了 into 永别了): volunteers see each
-// phrase once, under its most specific kind.
+// longer one of another kind is left out (hits of one kind are joined
+// already, by dedupeHits): volunteers see each phrase once, under its most
+// specific kind.
 func evidence(text string, n *normalized, hits []hit) []Evidence {
 	orig := []rune(text)
 	out := make([]Evidence, 0, len(hits))
@@ -145,16 +145,5 @@ func evidence(text string, n *normalized, hits []hit) []Evidence {
 		out = append(out, Evidence{Start: start, End: end, Text: string(orig[start:end]), Kind: h.kind})
 	}
 	slices.SortStableFunc(out, func(a, b Evidence) int { return a.Start - b.Start })
-	joined := out[:0]
-	for _, e := range out {
-		if k := len(joined) - 1; k >= 0 && joined[k].Kind == e.Kind && e.Start < joined[k].End {
-			if e.End > joined[k].End {
-				joined[k].End = e.End
-				joined[k].Text = string(orig[joined[k].Start:e.End])
-			}
-			continue
-		}
-		joined = append(joined, e)
-	}
-	return joined
+	return out
 }

@@ -210,20 +210,22 @@ func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
 	return dedupeHits(kept), masks
 }
 
-// dedupeHits drops hits contained in a longer hit of the same kind.
+// dedupeHits joins the hits of one kind that overlap: 永别 inside 永别了各位
+// into the longer, 永别 and 别了 into 永别了, strong if either is. Each
+// phrase is then counted and shown once a kind. hits are in order of
+// their start, as find makes them.
 func dedupeHits(hits []hit) []hit {
 	out := hits[:0]
-	for i, h := range hits {
-		contained := false
-		for j, o := range hits {
-			if i != j && o.kind == h.kind && o.start <= h.start && h.end <= o.end && (o.end-o.start > h.end-h.start || j < i) {
-				contained = true
-				break
+next:
+	for _, h := range hits {
+		for k := len(out) - 1; k >= 0; k-- {
+			if o := &out[k]; o.kind == h.kind && h.start < o.end {
+				o.end = max(o.end, h.end)
+				o.strong = o.strong || h.strong
+				continue next
 			}
 		}
-		if !contained {
-			out = append(out, h)
-		}
+		out = append(out, h)
 	}
 	return out
 }
