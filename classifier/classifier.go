@@ -138,7 +138,7 @@ func evidence(text string, n *normalized, hits []hit) []Evidence {
 			continue
 		}
 		start := int(n.orig[h.start])
-		end := int(n.orig[h.end-1]) + 1
+		end := n.end(h.end - 1)
 		if end > len(orig) || start >= end {
 			continue
 		}

@@ -130,10 +130,11 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 }
 
 // TestEvasiveSpellings: words split by a separator ("不 想 活 了",
-// "自.杀") or written as homophones of 自杀 to slip past keyword filters
-// (紫砂, 自鲨) are found, with the span as written; a mask is read across
-// separators only when every character is set apart, and Yixing clay and
-// sharks stay what they are.
+// "自.杀"), written as homophones of 自杀 (紫砂, 自鲨) or in Latin letters
+// beside Chinese (ZS, 想si, AM药) to slip past keyword filters are found,
+// with the span as written; a mask is read across separators only when
+// every character is set apart, and Yixing clay, sharks and Latin words
+// stay what they are.
 func TestEvasiveSpellings(t *testing.T) {
 	c := New(Options{})
 	type span struct {
@@ -161,6 +162,16 @@ func TestEvasiveSpellings(t *testing.T) {
 		{"他来自鲨", nil},
 		{"我 想 你", nil},
 		{"好好 活着", nil},
+		// Latin letters for characters; the span is the letters as written.
+		{"今晚在家ZS", []span{{"今晚", KindTime}, {"ZS", KindIntent}}},
+		{"好想si", []span{{"好想si", KindIntent}}},
+		{"想 si 了", []span{{"想 si 了", KindIntent}}},
+		{"好想 zisha", []span{{"zisha", KindIntent}}},
+		{"准备自sha", []span{{"准备", KindPlan}, {"自sha", KindIntent}}},
+		{"准备zi杀", []span{{"准备", KindPlan}, {"zi杀", KindIntent}}},
+		{"今晚tiao楼，不想活了", []span{{"今晚", KindTime}, {"tiao楼", KindMethod}, {"不想活了", KindIntent}}},
+		{"想死，今晚吃AM药", []span{{"想死", KindIntent}, {"今晚", KindTime}, {"AM药", KindMethod}}},
+		{"暂时还不想si", nil}, // the negation
 	}
 	for _, tc := range cases {
 		res, err := c.Score(tc.text)
@@ -179,6 +190,9 @@ func TestEvasiveSpellings(t *testing.T) {
 	for in, want := range map[string]string{
 		"好想紫砂": "好想自杀", "紫砂": "自杀", "自鯊吧": "自杀吧", "紫砂壶": "紫砂壶", "宜兴紫砂": "宜兴紫砂",
 		"来自鲨鱼": "来自鲨鱼", "自鲨鱼": "自鲨鱼", "出自鲨": "出自鲨",
+		"偷偷si": "偷偷死", "Ｚｓ吧": "自杀吧", "吃AM藥": "吃安眠药", "si": "si", "c'est si bon": "c'est si bon",
+		"i am 好": "i am 好", "zs123 好": "zs123 好", "zsa好": "zsa好", "跳tiao舞": "跳tiao舞", "am吧": "am吧",
+		"sha了": "sha了", "zi己": "zi己", "tiao楼": "跳楼",
 	} {
 		normalize(in, &n)
 		if got := string(n.runes); got != want {

@@ -7,7 +7,8 @@ import (
 )
 
 // FuzzScore: whatever the text (invalid UTF-8, controls, masks beside
-// risk words, traditional characters, emoji), Score returns ErrEmpty or a
+// risk words, traditional characters, emoji, Latin letters for
+// characters), Score returns ErrEmpty or a
 // level 0-10 with p_high in [0, 1] and well-formed evidence
 // (checkEvidence), with model spans only on flagged posts or
 // those with a plausible p_high.
@@ -17,6 +18,7 @@ func FuzzScore(f *testing.F) {
 		"笑死我了\x00割腕", "活著好累😭😭😭！！！！", "ＡＢＣ　今晚　@某人 http://t.cn/x 跳楼",
 		"拜拜，明天公司见", "想找个人一起，有吗\u202e", "\u200b\u200b安眠药\ufffd\ufffd一起",
 		"有没有人一起走的？?? 。。。 !!!", "鑰匙扔了，今晚就從樓頂跳下去",
+		"今晚在家ZS，酒后AM药", "好想 si 了ｓｉ", "tiao楼zisha自sha",
 	} {
 		f.Add(s)
 	}
