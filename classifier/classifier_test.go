@@ -117,6 +117,9 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		{"不想活了", 4, 5},
 		{"攒了安眠药，今晚想死", 8, 10},
 		{"炭已经烧起来了", 10, 10},
+		{"今晚去投河，不想活了", 9, 10},
+		{"想死，准备喝药", 8, 8},
+		{"感冒了，今晚喝药", 0, 0}, // a method word and a time, no intent
 	}
 	for _, cs := range cases {
 		res, err := c.Score(cs.text)
@@ -130,7 +133,7 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 }
 
 // TestEvasiveSpellings: words split by a separator ("不 想 活 了",
-// "自.杀"), written as homophones of 自杀 (紫砂, 自鲨) or in Latin letters
+// "自.杀"), written as homophones (紫砂 and 自鲨 for 自杀, 亖 for 死) or in Latin letters
 // beside Chinese (ZS, 想si, AM药) to slip past keyword filters are found,
 // with the span as written; a mask is read across separators only when
 // every character is set apart, and Yixing clay, sharks and Latin words
@@ -172,6 +175,9 @@ func TestEvasiveSpellings(t *testing.T) {
 		{"今晚tiao楼，不想活了", []span{{"今晚", KindTime}, {"tiao楼", KindMethod}, {"不想活了", KindIntent}}},
 		{"想死，今晚吃AM药", []span{{"想死", KindIntent}, {"今晚", KindTime}, {"AM药", KindMethod}}},
 		{"暂时还不想si", nil}, // the negation
+		// 亖, an old form of 四, written for 死.
+		{"我想亖", []span{{"想亖", KindIntent}}},
+		{"今天我不会亖", nil},
 	}
 	for _, tc := range cases {
 		res, err := c.Score(tc.text)

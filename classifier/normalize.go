@@ -52,7 +52,7 @@ func (n *normalized) push(r rune, at int) {
 //   - 紫砂 and 自鲨, written for 自杀 to slip past Weibo's keyword filter,
 //     become 自杀 (not 紫砂壶 and the like, nor 来自鲨鱼), and so do
 //     Latin letters written for such words beside Chinese (想si, 今晚ZS,
-//     AM药: see spellings);
+//     AM药: see spellings); 亖 becomes 死;
 //   - a run of the same punctuation mark is kept as at most two;
 //   - URLs become the single rune '链' and @mentions the single rune '@',
 //     so that neither user names nor link paths leak into features;
@@ -114,6 +114,9 @@ func normalize(text string, n *normalized) {
 			punctRun, lastPunct = 0, 0
 			if (r == '砂' || r == '鲨') && n.euphemism(r, text[i:]) {
 				n.runes[len(n.runes)-1], r = '自', '杀'
+			}
+			if r == '亖' {
+				r = '死' // an old form of 四, written online for 死
 			}
 			n.push(r, pos)
 			lastSpace = false
@@ -257,11 +260,12 @@ func (n *normalized) spelling(text string, pos int) (bytes, runes int) {
 		if !ok {
 			return 0, 0
 		}
-		chars := []rune(sp.chars)
-		for j, c := range chars {
+		j := 0
+		for _, c := range sp.chars {
 			n.push(c, pos+min(j, k-1))
+			j++
 		}
-		if len(chars) < k {
+		if j < k {
 			n.wide = append(n.wide, wideRune{at: int32(len(n.runes) - 1), end: int32(pos + k)})
 		}
 		return bytes, k
@@ -279,7 +283,7 @@ func (n *normalized) besideIdeograph(prev, next rune, rest string) bool {
 	if isIdeograph(prev) {
 		return true
 	}
-	if next == ' ' || next == 0x3000 {
+	if next == ' ' {
 		_, size := utf8.DecodeRuneInString(rest)
 		next, _ = utf8.DecodeRuneInString(rest[size:])
 		next = foldRune(next)
