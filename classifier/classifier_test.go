@@ -198,7 +198,7 @@ func TestEvasiveSpellings(t *testing.T) {
 		"来自鲨鱼": "来自鲨鱼", "自鲨鱼": "自鲨鱼", "出自鲨": "出自鲨",
 		"偷偷si": "偷偷死", "Ｚｓ吧": "自杀吧", "吃AM藥": "吃安眠药", "si": "si", "c'est si bon": "c'est si bon",
 		"i am 好": "i am 好", "zs123 好": "zs123 好", "zsa好": "zsa好", "跳tiao舞": "跳tiao舞", "am吧": "am吧",
-		"sha了": "sha了", "zi己": "zi己", "tiao楼": "跳楼",
+		"sha了": "sha了", "zi己": "zi己", "tiao楼": "跳楼", "亖": "死",
 	} {
 		normalize(in, &n)
 		if got := string(n.runes); got != want {
