@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"sort"
 )
 
@@ -24,10 +25,13 @@ type Report struct {
 	// 9-10 (recall).
 	EmergencyPrecision, EmergencyRecall float64
 	Accuracy, WeightedF1, MAE           float64
-	Confusion                           [11][11]int // [gold][predicted]
-	Levels                              [11]LevelScore
-	NegN, NegFlagged                    int // ordinary posts and how many were graded high risk
-	Thresholds                          []ThresholdRow
+	// How far the headline figures could move on another sample of posts
+	// like these: 95% bootstrap intervals (intervals).
+	HighF1Interval, Recall910Interval, WeightedF1Interval, MAEInterval Interval
+	Confusion                                                          [11][11]int // [gold][predicted]
+	Levels                                                             [11]LevelScore
+	NegN, NegFlagged                                                   int // ordinary posts and how many were graded high risk
+	Thresholds                                                         []ThresholdRow
 	// Calibration of p_high on the labeled posts: the Brier score (mean
 	// squared error against high risk 0/1), the expected calibration
 	// error (the posts' share-weighted gap between mean p_high and the
@@ -35,6 +39,9 @@ type Report struct {
 	Brier, ECE  float64
 	Reliability [10]CalibrationBin
 }
+
+// Interval is a range of a figure, [Lo, Hi].
+type Interval struct{ Lo, Hi float64 }
 
 // LevelScore is how well one level of the scale is graded: of the posts
 // graded at it, the share at it (precision); of the posts at it, the share
@@ -61,47 +68,20 @@ type ThresholdRow struct {
 }
 
 // Evaluate computes the report; negatives are ordinary posts (unlabeled,
-// assumed not at high risk) graded by the same classifier.
+// assumed not at high risk) graded by the same classifier. Levels are
+// 0-10; one outside is counted as the nearest of them.
 func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	r := Report{N: len(labeled), NegN: len(negatives)}
-	var high, emergency binCounts
-	var g910, g910hit int
-	var absErr float64
-	correct := 0
 	for _, p := range labeled {
-		ph := p.Level >= HighRiskLevel
-		high.add(p.Gold >= HighRiskLevel, ph)
-		emergency.add(p.Gold >= emergencyLevel, p.Level >= emergencyLevel)
-		if p.Gold >= emergencyLevel {
-			g910++
-			if ph {
-				g910hit++
-			}
-		}
-		if p.Gold == p.Level {
-			correct++
-		}
-		absErr += math.Abs(float64(p.Gold - p.Level))
-		if p.Gold >= 0 && p.Gold <= 10 && p.Level >= 0 && p.Level <= 10 {
-			r.Confusion[p.Gold][p.Level]++
-		}
+		r.Confusion[clampLevel(p.Gold)][clampLevel(p.Level)]++
 	}
+	r.figures()
 	for _, p := range negatives {
 		if p.Level >= HighRiskLevel {
 			r.NegFlagged++
 		}
 	}
-	r.HighPrecision, r.HighRecall, r.HighF1 = high.prf()
-	r.Recall910 = ratio(g910hit, g910)
-	r.EmergencyPrecision, r.EmergencyRecall, _ = emergency.prf()
-	r.Accuracy = ratio(correct, len(labeled))
-	r.MAE = ratio64(absErr, len(labeled))
-	r.Levels = levelScores(&r.Confusion)
-	var wsum float64
-	for _, l := range r.Levels {
-		wsum += l.F1 * float64(l.Support)
-	}
-	r.WeightedF1 = ratio64(wsum, len(labeled))
+	r.intervals(labeled)
 	r.calibrate(labeled)
 	for _, t := range []float64{0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} {
 		var at binCounts
@@ -120,6 +100,80 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 	}
 	return r
 }
+
+// figures derives the figures that depend only on gold and graded levels
+// from the confusion matrix.
+func (r *Report) figures() {
+	var high, emergency binCounts
+	var n, g910, g910hit, correct, absErr int
+	for g := range 11 {
+		for q := range 11 {
+			c := r.Confusion[g][q]
+			if c == 0 {
+				continue
+			}
+			n += c
+			high.addN(g >= HighRiskLevel, q >= HighRiskLevel, c)
+			emergency.addN(g >= emergencyLevel, q >= emergencyLevel, c)
+			if g >= emergencyLevel {
+				g910 += c
+				if q >= HighRiskLevel {
+					g910hit += c
+				}
+			}
+			if g == q {
+				correct += c
+			}
+			absErr += c * max(g-q, q-g)
+		}
+	}
+	r.HighPrecision, r.HighRecall, r.HighF1 = high.prf()
+	r.Recall910 = ratio(g910hit, g910)
+	r.EmergencyPrecision, r.EmergencyRecall, _ = emergency.prf()
+	r.Accuracy = ratio(correct, n)
+	r.MAE = ratio(absErr, n)
+	r.Levels = levelScores(&r.Confusion)
+	var wsum float64
+	for _, l := range r.Levels {
+		wsum += l.F1 * float64(l.Support)
+	}
+	r.WeightedF1 = ratio64(wsum, n)
+}
+
+// bootstrapRounds is how many resamples of the labeled posts the
+// intervals are taken over.
+const bootstrapRounds = 1000
+
+// intervals sets the 95% bootstrap intervals of the headline figures: the
+// labeled posts resampled with replacement bootstrapRounds times, from a
+// fixed seed, so that the same predictions give the same intervals.
+func (r *Report) intervals(labeled []Prediction) {
+	if len(labeled) == 0 {
+		return
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var f1, r910, wf1, mae [bootstrapRounds]float64
+	for b := range bootstrapRounds {
+		var s Report
+		for range labeled {
+			p := labeled[rng.IntN(len(labeled))]
+			s.Confusion[clampLevel(p.Gold)][clampLevel(p.Level)]++
+		}
+		s.figures()
+		f1[b], r910[b], wf1[b], mae[b] = s.HighF1, s.Recall910, s.WeightedF1, s.MAE
+	}
+	r.HighF1Interval, r.Recall910Interval = interval95(f1[:]), interval95(r910[:])
+	r.WeightedF1Interval, r.MAEInterval = interval95(wf1[:]), interval95(mae[:])
+}
+
+// interval95 is the 2.5th and 97.5th percentiles of xs (sorted in place).
+func interval95(xs []float64) Interval {
+	sort.Float64s(xs)
+	at := func(q float64) float64 { return xs[min(int(q*float64(len(xs))), len(xs)-1)] }
+	return Interval{Lo: at(0.025), Hi: at(0.975)}
+}
+
+func clampLevel(l int) int { return min(max(l, 0), 10) }
 
 func (r *Report) calibrate(labeled []Prediction) {
 	var sumP, sumY [10]float64
@@ -170,14 +224,17 @@ func levelScores(c *[11][11]int) [11]LevelScore {
 // binCounts tallies a binary decision (high risk or not) against the truth.
 type binCounts struct{ tp, fp, fn int }
 
-func (c *binCounts) add(truth, predicted bool) {
+func (c *binCounts) add(truth, predicted bool) { c.addN(truth, predicted, 1) }
+
+// addN tallies n posts of one truth and decision.
+func (c *binCounts) addN(truth, predicted bool, n int) {
 	switch {
 	case truth && predicted:
-		c.tp++
+		c.tp += n
 	case !truth && predicted:
-		c.fp++
+		c.fp += n
 	case truth && !predicted:
-		c.fn++
+		c.fn += n
 	}
 }
 
@@ -212,6 +269,12 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "levels 9-10 as high risk recall %.3f\n", r.Recall910)
 	fmt.Fprintf(w, "graded 9-10 (emergency)  precision %.3f  recall %.3f\n", r.EmergencyPrecision, r.EmergencyRecall)
 	fmt.Fprintf(w, "11-level                 accuracy %.3f  weighted F1 %.3f  MAE %.3f\n", r.Accuracy, r.WeightedF1, r.MAE)
+	if r.N > 0 {
+		fmt.Fprintf(w, "95%% bootstrap intervals  F1 %.3f-%.3f  recall 9-10 %.3f-%.3f  weighted F1 %.3f-%.3f  MAE %.3f-%.3f\n",
+			r.HighF1Interval.Lo, r.HighF1Interval.Hi, r.Recall910Interval.Lo, r.Recall910Interval.Hi,
+			r.WeightedF1Interval.Lo, r.WeightedF1Interval.Hi, r.MAEInterval.Lo, r.MAEInterval.Hi)
+		fmt.Fprintf(w, "                         (the labeled posts resampled %d times: how far the figures move on other posts like these)\n", bootstrapRounds)
+	}
 	if r.NegN > 0 {
 		fmt.Fprintf(w, "ordinary posts           %d, graded level>=6: %d (%.2f%%)\n", r.NegN, r.NegFlagged, 100*ratio(r.NegFlagged, r.NegN))
 	}

@@ -101,3 +101,60 @@ func TestEvaluateByHand(t *testing.T) {
 		t.Errorf("p_high 1: %+v", r.Reliability[9])
 	}
 }
+
+// TestBootstrapIntervals: the intervals are exact for a perfect grader,
+// hold the figure for an imperfect one, are the same from one run to the
+// next (a fixed seed), and narrow as the posts grow (four times as many
+// posts: about half as wide).
+func TestBootstrapIntervals(t *testing.T) {
+	var perfect, noisy []Prediction
+	for i := range 330 {
+		g := i % 11
+		perfect = append(perfect, Prediction{Gold: g, Level: g})
+		l := g
+		if i%3 == 0 { // a third graded one level up (or down from 10)
+			l = g + 1
+			if g == 10 {
+				l = 9
+			}
+		}
+		noisy = append(noisy, Prediction{Gold: g, Level: l})
+	}
+	r := Evaluate(perfect, nil)
+	for name, iv := range map[string]Interval{"F1": r.HighF1Interval, "recall 9-10": r.Recall910Interval, "weighted F1": r.WeightedF1Interval} {
+		if iv != (Interval{1, 1}) {
+			t.Errorf("perfect grading: %s interval %v, want [1, 1]", name, iv)
+		}
+	}
+	if r.MAEInterval != (Interval{0, 0}) {
+		t.Errorf("perfect grading: MAE interval %v, want [0, 0]", r.MAEInterval)
+	}
+
+	r = Evaluate(noisy, nil)
+	for _, c := range []struct {
+		name  string
+		point float64
+		iv    Interval
+	}{
+		{"F1", r.HighF1, r.HighF1Interval}, {"weighted F1", r.WeightedF1, r.WeightedF1Interval}, {"MAE", r.MAE, r.MAEInterval},
+	} {
+		if !(c.iv.Lo < c.point && c.point < c.iv.Hi) {
+			t.Errorf("%s %v outside its interval %v", c.name, c.point, c.iv)
+		}
+	}
+	if again := Evaluate(noisy, nil); again.HighF1Interval != r.HighF1Interval || again.MAEInterval != r.MAEInterval {
+		t.Errorf("intervals differ between runs: %v %v, then %v %v", r.HighF1Interval, r.MAEInterval, again.HighF1Interval, again.MAEInterval)
+	}
+	var more []Prediction
+	for range 4 {
+		more = append(more, noisy...)
+	}
+	big := Evaluate(more, nil)
+	w, wBig := r.WeightedF1Interval.Hi-r.WeightedF1Interval.Lo, big.WeightedF1Interval.Hi-big.WeightedF1Interval.Lo
+	if !near(big.WeightedF1, r.WeightedF1) || wBig > 0.7*w || wBig < 0.3*w {
+		t.Errorf("four times the posts: weighted F1 interval %.3f wide, against %.3f (want about half)", wBig, w)
+	}
+	if r := Evaluate(nil, nil); r.HighF1Interval != (Interval{}) {
+		t.Errorf("no posts: interval %v", r.HighF1Interval)
+	}
+}

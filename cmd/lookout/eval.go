@@ -77,6 +77,9 @@ func evaluate(cls *classifier.Classifier, data, negatives string, heldOut bool, 
 		if p.Level == nil {
 			return fmt.Errorf("data: %s has a line without \"level\"", data)
 		}
+		if *p.Level < 0 || *p.Level > 10 {
+			return fmt.Errorf("data: %s has a line with level %d, not 0-10", data, *p.Level)
+		}
 		res, err := cls.Score(p.Text)
 		if err != nil && !errors.Is(err, classifier.ErrEmpty) {
 			return err

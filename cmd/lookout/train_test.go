@@ -111,3 +111,30 @@ func TestAssignFolds(t *testing.T) {
 		t.Error("seed 2 dealt the same folds as seed 1")
 	}
 }
+
+// TestEvalReportsIntervalsAndRefusesBadLevels: `lookout eval` prints the
+// headline figures with their bootstrap intervals, and a labeled line
+// whose level is not 0-10 is an error that names the file and the level.
+func TestEvalReportsIntervalsAndRefusesBadLevels(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.jsonl")
+	os.WriteFile(good, []byte(`{"text": "攒了安眠药，今晚想死", "level": 9}
+{"text": "笑死我了", "level": 0}
+{"text": "活着好累", "level": 2}
+`), 0o600)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"eval", "--model", "", "--data", good}, mapEnv(nil), nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr.String())
+	}
+	if !regexp.MustCompile(`95% bootstrap intervals  F1 [0-9.]+-[0-9.]+  recall 9-10 [0-9.]+-[0-9.]+`).MatchString(stdout.String()) {
+		t.Errorf("no intervals in:\n%s", stdout.String())
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"text": "活着好累", "level": 11}`+"\n"), 0o600)
+	stdout.Reset()
+	stderr.Reset()
+	code := run(context.Background(), []string{"eval", "--model", "", "--data", bad}, mapEnv(nil), nil, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "level 11, not 0-10") || !strings.Contains(stderr.String(), "bad.jsonl") {
+		t.Errorf("level 11: exit %d, stderr %q", code, stderr.String())
+	}
+}
