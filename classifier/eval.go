@@ -309,3 +309,86 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  %.1f-%.1f  %6d  %11.3f  %9.3f\n", c.Lo, c.Lo+0.1, c.N, c.MeanPHigh, c.HighShare)
 	}
 }
+
+// Difference is one figure of a model and of a baseline on the same
+// posts, and the 95% interval of their difference (model minus baseline)
+// over paired resamples: both graded on the same resampled posts.
+type Difference struct {
+	Model, Baseline, Diff float64
+	Interval              Interval
+}
+
+// Comparison is a model against a baseline on the same labeled posts.
+type Comparison struct {
+	N                                  int
+	HighF1, Recall910, WeightedF1, MAE Difference
+	Regraded                           int // posts graded at another level
+	Reflagged                          int // posts whose high-risk decision differs
+}
+
+// Compare sets a model's predictions against a baseline's on the same
+// posts (model[i] and baseline[i] grade the same post, with the same gold
+// level). Whether a model is better than another on a sample is a question
+// of the difference's interval, not of the two figures: the posts that are
+// hard for one are mostly hard for the other, so the paired interval is
+// much narrower than either figure's own.
+func Compare(model, baseline []Prediction) (Comparison, error) {
+	if len(model) != len(baseline) {
+		return Comparison{}, fmt.Errorf("compare: %d predictions against %d", len(model), len(baseline))
+	}
+	c := Comparison{N: len(model)}
+	var a, b Report
+	for i := range model {
+		if model[i].Gold != baseline[i].Gold {
+			return Comparison{}, fmt.Errorf("compare: post %d has gold level %d against %d", i, model[i].Gold, baseline[i].Gold)
+		}
+		a.Confusion[clampLevel(model[i].Gold)][clampLevel(model[i].Level)]++
+		b.Confusion[clampLevel(baseline[i].Gold)][clampLevel(baseline[i].Level)]++
+		if model[i].Level != baseline[i].Level {
+			c.Regraded++
+		}
+		if (model[i].Level >= HighRiskLevel) != (baseline[i].Level >= HighRiskLevel) {
+			c.Reflagged++
+		}
+	}
+	a.figures()
+	b.figures()
+	set := func(d *Difference, ma, ba float64) { *d = Difference{Model: ma, Baseline: ba, Diff: ma - ba} }
+	set(&c.HighF1, a.HighF1, b.HighF1)
+	set(&c.Recall910, a.Recall910, b.Recall910)
+	set(&c.WeightedF1, a.WeightedF1, b.WeightedF1)
+	set(&c.MAE, a.MAE, b.MAE)
+	if len(model) == 0 {
+		return c, nil
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var f1, r910, wf1, mae [bootstrapRounds]float64
+	for k := range bootstrapRounds {
+		var sa, sb Report
+		for range model {
+			i := rng.IntN(len(model))
+			sa.Confusion[clampLevel(model[i].Gold)][clampLevel(model[i].Level)]++
+			sb.Confusion[clampLevel(baseline[i].Gold)][clampLevel(baseline[i].Level)]++
+		}
+		sa.figures()
+		sb.figures()
+		f1[k], r910[k] = sa.HighF1-sb.HighF1, sa.Recall910-sb.Recall910
+		wf1[k], mae[k] = sa.WeightedF1-sb.WeightedF1, sa.MAE-sb.MAE
+	}
+	c.HighF1.Interval, c.Recall910.Interval = interval95(f1[:]), interval95(r910[:])
+	c.WeightedF1.Interval, c.MAE.Interval = interval95(wf1[:]), interval95(mae[:])
+	return c, nil
+}
+
+// Print writes the comparison as text; model and baseline name the two.
+func (c Comparison) Print(w io.Writer, model, baseline string) {
+	fmt.Fprintf(w, "%s against %s on the same %d posts (%d paired resamples)\n", model, baseline, c.N, bootstrapRounds)
+	fmt.Fprintf(w, "               %8s  %8s  %10s  %s\n", "model", "baseline", "difference", "95% interval of the difference")
+	for _, row := range []struct {
+		name string
+		d    Difference
+	}{{"high-risk F1", c.HighF1}, {"recall 9-10", c.Recall910}, {"weighted F1", c.WeightedF1}, {"MAE", c.MAE}} {
+		fmt.Fprintf(w, "%-13s  %8.3f  %8.3f  %+10.3f  %+.3f to %+.3f\n", row.name, row.d.Model, row.d.Baseline, row.d.Diff, row.d.Interval.Lo, row.d.Interval.Hi)
+	}
+	fmt.Fprintf(w, "graded at another level: %d posts; high-risk decision changed: %d\n", c.Regraded, c.Reflagged)
+}

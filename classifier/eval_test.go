@@ -3,6 +3,7 @@ package classifier
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -156,5 +157,62 @@ func TestBootstrapIntervals(t *testing.T) {
 	}
 	if r := Evaluate(nil, nil); r.HighF1Interval != (Interval{}) {
 		t.Errorf("no posts: interval %v", r.HighF1Interval)
+	}
+}
+
+// TestCompare: a model against a baseline on the same posts. Against
+// itself every difference is 0 with a [0, 0] interval; a perfect grader
+// against one that grades a third of the posts a level off is better on
+// weighted F1 and MAE with intervals that exclude 0, and the posts graded
+// differently are counted. Predictions of different posts are refused.
+func TestCompare(t *testing.T) {
+	var perfect, noisy []Prediction
+	for i := range 330 {
+		g := i % 11
+		perfect = append(perfect, Prediction{Gold: g, Level: g})
+		l := g
+		if i%3 == 0 {
+			l = g + 1
+			if g == 10 {
+				l = 9
+			}
+		}
+		noisy = append(noisy, Prediction{Gold: g, Level: l})
+	}
+	same, err := Compare(noisy, noisy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []Difference{same.HighF1, same.Recall910, same.WeightedF1, same.MAE} {
+		if d.Diff != 0 || d.Interval != (Interval{}) || d.Model != d.Baseline {
+			t.Errorf("against itself: %+v", d)
+		}
+	}
+	if same.Regraded != 0 || same.Reflagged != 0 {
+		t.Errorf("against itself: %d regraded, %d reflagged", same.Regraded, same.Reflagged)
+	}
+	c, err := Compare(perfect, noisy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(c.WeightedF1.Diff > 0 && c.WeightedF1.Interval.Lo > 0 && c.WeightedF1.Interval.Hi >= c.WeightedF1.Diff) {
+		t.Errorf("weighted F1: %+v, want a gain whose interval excludes 0", c.WeightedF1)
+	}
+	if !near(c.MAE.Diff, -1.0/3) || !(c.MAE.Interval.Hi < 0) {
+		t.Errorf("MAE: %+v, want -1/3 with an interval below 0", c.MAE)
+	}
+	// Every third post is off: 110. Its high-risk decision changes only
+	// where a level 5 post is graded 6 (a 6 graded 7 and a 10 graded 9
+	// stay high risk).
+	if c.Regraded != 110 || c.Reflagged != 10 {
+		t.Errorf("regraded %d (want 110), reflagged %d (want 10: the level 5 posts graded 6)", c.Regraded, c.Reflagged)
+	}
+	if _, err := Compare(perfect, noisy[1:]); err == nil {
+		t.Error("different lengths: no error")
+	}
+	other := slices.Clone(noisy)
+	other[3].Gold = 4
+	if _, err := Compare(perfect, other); err == nil {
+		t.Error("different gold levels: no error")
 	}
 }

@@ -44,13 +44,14 @@ func readJSONL(path string) ([]labeledPost, error) {
 }
 
 func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
-	var model, data, negatives string
+	var model, data, negatives, baseline string
 	var heldOut bool
 	fs := newFlagSet("eval", stderr)
 	fs.StringVar(&model, "model", defaultModelPath(), "trained model file; empty grades with the knowledge layer alone")
 	fs.StringVar(&data, "data", "../shared/data/sos4k/val.jsonl", "labeled JSON Lines (text, level)")
 	fs.StringVar(&negatives, "negatives", "", "ordinary posts (JSON Lines with text), comma-separated files; reports the share flagged")
 	fs.BoolVar(&heldOut, "held-out", false, "use only the ordinary posts held out of training (the 20% split of lookout train)")
+	fs.StringVar(&baseline, "baseline", "", "a second model file to compare against on the same labeled posts (paired bootstrap intervals of the differences)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
@@ -58,7 +59,13 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if err := evaluate(cls, data, negatives, heldOut, stdout); err != nil {
+	var base *classifier.Classifier
+	if baseline != "" {
+		if base, err = loadClassifier(baseline); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+	}
+	if err := evaluate(cls, base, data, negatives, heldOut, stdout); err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -66,13 +73,14 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 
 // evaluate scores labeled posts (data) and ordinary ones (negatives,
 // comma-separated; only the held-out split when heldOut) and prints the
-// report, with ordinary posts flagged by emotion label where known.
-func evaluate(cls *classifier.Classifier, data, negatives string, heldOut bool, stdout io.Writer) error {
+// report, with ordinary posts flagged by emotion label where known; with a
+// baseline, also the model against it on the labeled posts.
+func evaluate(cls, baseline *classifier.Classifier, data, negatives string, heldOut bool, stdout io.Writer) error {
 	posts, err := readJSONL(data)
 	if err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	var labeled, neg []classifier.Prediction
+	var labeled, neg, base []classifier.Prediction
 	for _, p := range posts {
 		if p.Level == nil {
 			return fmt.Errorf("data: %s has a line without \"level\"", data)
@@ -85,6 +93,13 @@ func evaluate(cls *classifier.Classifier, data, negatives string, heldOut bool, 
 			return err
 		}
 		labeled = append(labeled, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
+		if baseline != nil {
+			res, err := baseline.Score(p.Text)
+			if err != nil && !errors.Is(err, classifier.ErrEmpty) {
+				return err
+			}
+			base = append(base, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
+		}
 	}
 	type tally struct{ n, flagged int }
 	byEmotion := map[string]*tally{}
@@ -123,6 +138,14 @@ func evaluate(cls *classifier.Classifier, data, negatives string, heldOut bool, 
 				fmt.Fprintf(stdout, "  %-9s %5d of %5d (%.2f%%)\n", e, t.flagged, t.n, 100*float64(t.flagged)/float64(max(t.n, 1)))
 			}
 		}
+	}
+	if baseline != nil {
+		c, err := classifier.Compare(labeled, base)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		c.Print(stdout, cls.Version(), baseline.Version())
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		return err
 	}
 	fmt.Fprintf(stdout, "\nvalidation %s; ordinary posts: the 20%% held out of training\n", val)
-	if err := evaluate(classifier.New(classifier.Options{Model: loaded}), val, negatives, true, stdout); err != nil {
+	if err := evaluate(classifier.New(classifier.Options{Model: loaded}), nil, val, negatives, true, stdout); err != nil {
 		return err
 	}
 	return ctx.Err()

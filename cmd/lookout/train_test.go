@@ -138,3 +138,32 @@ func TestEvalReportsIntervalsAndRefusesBadLevels(t *testing.T) {
 		t.Errorf("level 11: exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// TestEvalAgainstABaseline: `lookout eval --baseline` sets the model
+// against a second one on the same posts; the committed model against
+// itself differs by nothing. A baseline that cannot be loaded is an error
+// that says it is the baseline.
+func TestEvalAgainstABaseline(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "labeled.jsonl")
+	os.WriteFile(data, []byte(`{"text": "攒了安眠药，今晚想死", "level": 9}
+{"text": "笑死我了", "level": 0}
+{"text": "活着好累", "level": 2}
+`), 0o600)
+	model := filepath.Join("..", "..", "models", "risk.model")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"eval", "--model", model, "--baseline", model, "--data", data}, mapEnv(nil), nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	if !regexp.MustCompile(`risk-\S+ against risk-\S+ on the same 3 posts`).MatchString(out) ||
+		!regexp.MustCompile(`high-risk F1 +[0-9.]+ +[0-9.]+ +\+0\.000  \+0\.000 to \+0\.000`).MatchString(out) ||
+		!strings.Contains(out, "graded at another level: 0 posts; high-risk decision changed: 0") {
+		t.Errorf("comparison against itself:\n%s", out)
+	}
+	stderr.Reset()
+	code := run(context.Background(), []string{"eval", "--model", model, "--baseline", filepath.Join(dir, "none.model"), "--data", data}, mapEnv(nil), nil, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "baseline:") {
+		t.Errorf("missing baseline: exit %d, stderr %q", code, stderr.String())
+	}
+}
