@@ -103,17 +103,14 @@ func TestEvaluateByHand(t *testing.T) {
 	}
 }
 
-// TestBootstrapIntervals: the intervals are exact for a perfect grader,
-// hold the figure for an imperfect one, are the same from one run to the
-// next (a fixed seed), and narrow as the posts grow (four times as many
-// posts: about half as wide).
-func TestBootstrapIntervals(t *testing.T) {
-	var perfect, noisy []Prediction
+// gradedTwice is 330 posts, 30 at each level, graded perfectly and graded
+// with every third post one level up (a level 10 one down).
+func gradedTwice() (perfect, noisy []Prediction) {
 	for i := range 330 {
 		g := i % 11
 		perfect = append(perfect, Prediction{Gold: g, Level: g})
 		l := g
-		if i%3 == 0 { // a third graded one level up (or down from 10)
+		if i%3 == 0 {
 			l = g + 1
 			if g == 10 {
 				l = 9
@@ -121,6 +118,15 @@ func TestBootstrapIntervals(t *testing.T) {
 		}
 		noisy = append(noisy, Prediction{Gold: g, Level: l})
 	}
+	return perfect, noisy
+}
+
+// TestBootstrapIntervals: the intervals are exact for a perfect grader,
+// hold the figure for an imperfect one, are the same from one run to the
+// next (a fixed seed), and narrow as the posts grow (four times as many
+// posts: about half as wide).
+func TestBootstrapIntervals(t *testing.T) {
+	perfect, noisy := gradedTwice()
 	r := Evaluate(perfect, nil)
 	for name, iv := range map[string]Interval{"F1": r.HighF1Interval, "recall 9-10": r.Recall910Interval, "weighted F1": r.WeightedF1Interval} {
 		if iv != (Interval{1, 1}) {
@@ -166,19 +172,7 @@ func TestBootstrapIntervals(t *testing.T) {
 // weighted F1 and MAE with intervals that exclude 0, and the posts graded
 // differently are counted. Predictions of different posts are refused.
 func TestCompare(t *testing.T) {
-	var perfect, noisy []Prediction
-	for i := range 330 {
-		g := i % 11
-		perfect = append(perfect, Prediction{Gold: g, Level: g})
-		l := g
-		if i%3 == 0 {
-			l = g + 1
-			if g == 10 {
-				l = 9
-			}
-		}
-		noisy = append(noisy, Prediction{Gold: g, Level: l})
-	}
+	perfect, noisy := gradedTwice()
 	same, err := Compare(noisy, noisy)
 	if err != nil {
 		t.Fatal(err)

@@ -112,16 +112,25 @@ func TestAssignFolds(t *testing.T) {
 	}
 }
 
+// threeLabeledPosts writes three labeled posts to a file in dir.
+func threeLabeledPosts(t *testing.T, dir string) string {
+	path := filepath.Join(dir, "labeled.jsonl")
+	err := os.WriteFile(path, []byte(`{"text": "攒了安眠药，今晚想死", "level": 9}
+{"text": "笑死我了", "level": 0}
+{"text": "活着好累", "level": 2}
+`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestEvalReportsIntervalsAndRefusesBadLevels: `lookout eval` prints the
 // headline figures with their bootstrap intervals, and a labeled line
 // whose level is not 0-10 is an error that names the file and the level.
 func TestEvalReportsIntervalsAndRefusesBadLevels(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.jsonl")
-	os.WriteFile(good, []byte(`{"text": "攒了安眠药，今晚想死", "level": 9}
-{"text": "笑死我了", "level": 0}
-{"text": "活着好累", "level": 2}
-`), 0o600)
+	good := threeLabeledPosts(t, dir)
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"eval", "--model", "", "--data", good}, mapEnv(nil), nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("eval: exit %d: %s", code, stderr.String())
@@ -145,11 +154,7 @@ func TestEvalReportsIntervalsAndRefusesBadLevels(t *testing.T) {
 // that says it is the baseline.
 func TestEvalAgainstABaseline(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "labeled.jsonl")
-	os.WriteFile(data, []byte(`{"text": "攒了安眠药，今晚想死", "level": 9}
-{"text": "笑死我了", "level": 0}
-{"text": "活着好累", "level": 2}
-`), 0o600)
+	data := threeLabeledPosts(t, dir)
 	model := filepath.Join("..", "..", "models", "risk.model")
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"eval", "--model", model, "--baseline", model, "--data", data}, mapEnv(nil), nil, &stdout, &stderr); code != 0 {
