@@ -101,6 +101,7 @@ func evaluate(cls, baseline *classifier.Classifier, data, negatives string, held
 			base = append(base, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
 		}
 	}
+	baseFlagged := 0 // ordinary posts the baseline grades high risk
 	type tally struct{ n, flagged int }
 	byEmotion := map[string]*tally{}
 	if negatives != "" {
@@ -115,6 +116,11 @@ func evaluate(cls, baseline *classifier.Classifier, data, negatives string, held
 				}
 				res, _ := cls.Score(p.Text)
 				neg = append(neg, classifier.Prediction{Gold: 0, Level: res.Level, PHigh: res.PHigh})
+				if baseline != nil {
+					if b, _ := baseline.Score(p.Text); b.Level >= classifier.HighRiskLevel {
+						baseFlagged++
+					}
+				}
 				if p.Emotion != "" {
 					t := byEmotion[p.Emotion]
 					if t == nil {
@@ -146,6 +152,15 @@ func evaluate(cls, baseline *classifier.Classifier, data, negatives string, held
 		}
 		fmt.Fprintln(stdout)
 		c.Print(stdout, cls.Version(), baseline.Version())
+		if len(neg) > 0 {
+			flagged := 0
+			for _, p := range neg {
+				if p.Level >= classifier.HighRiskLevel {
+					flagged++
+				}
+			}
+			fmt.Fprintf(stdout, "ordinary posts graded level>=6: %d of %d, baseline %d\n", flagged, len(neg), baseFlagged)
+		}
 	}
 	return nil
 }

@@ -149,21 +149,27 @@ func TestEvalReportsIntervalsAndRefusesBadLevels(t *testing.T) {
 }
 
 // TestEvalAgainstABaseline: `lookout eval --baseline` sets the model
-// against a second one on the same posts; the committed model against
-// itself differs by nothing. A baseline that cannot be loaded is an error
+// against a second one on the same posts, ordinary ones included; the
+// committed model against itself differs by nothing. A baseline that cannot be loaded is an error
 // that says it is the baseline.
 func TestEvalAgainstABaseline(t *testing.T) {
 	dir := t.TempDir()
 	data := threeLabeledPosts(t, dir)
+	ordinary := filepath.Join(dir, "ordinary.jsonl")
+	if err := os.WriteFile(ordinary, []byte(`{"text": "今天的火锅很好吃"}`+"\n"+`{"text": "猫咪在睡觉"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	model := filepath.Join("..", "..", "models", "risk.model")
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"eval", "--model", model, "--baseline", model, "--data", data}, mapEnv(nil), nil, &stdout, &stderr); code != 0 {
+	args := []string{"eval", "--model", model, "--baseline", model, "--data", data, "--negatives", ordinary}
+	if code := run(context.Background(), args, mapEnv(nil), nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("eval: exit %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
 	if !regexp.MustCompile(`risk-\S+ against risk-\S+ on the same 3 posts`).MatchString(out) ||
 		!regexp.MustCompile(`high-risk F1 +[0-9.]+ +[0-9.]+ +\+0\.000  \+0\.000 to \+0\.000`).MatchString(out) ||
-		!strings.Contains(out, "graded at another level: 0 posts; high-risk decision changed: 0") {
+		!strings.Contains(out, "graded at another level: 0 posts; high-risk decision changed: 0") ||
+		!strings.Contains(out, "ordinary posts graded level>=6: 0 of 2, baseline 0") {
 		t.Errorf("comparison against itself:\n%s", out)
 	}
 	stderr.Reset()
