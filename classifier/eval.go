@@ -71,17 +71,17 @@ type ThresholdRow struct {
 // assumed not at high risk) graded by the same classifier. Levels are
 // 0-10; one outside is counted as the nearest of them.
 func Evaluate(labeled []Prediction, negatives []Prediction) Report {
-	r := Report{N: len(labeled), NegN: len(negatives)}
-	for _, p := range labeled {
-		r.Confusion[clampLevel(p.Gold)][clampLevel(p.Level)]++
-	}
-	r.figures()
+	r := tally(labeled)
+	r.N, r.NegN = len(labeled), len(negatives)
 	for _, p := range negatives {
 		if p.Level >= HighRiskLevel {
 			r.NegFlagged++
 		}
 	}
-	r.intervals(labeled)
+	if len(labeled) > 0 {
+		iv := bootstrap(labeled, nil)
+		r.HighF1Interval, r.Recall910Interval, r.WeightedF1Interval, r.MAEInterval = iv[0], iv[1], iv[2], iv[3]
+	}
 	r.calibrate(labeled)
 	for _, t := range []float64{0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} {
 		var at binCounts
@@ -105,7 +105,7 @@ func Evaluate(labeled []Prediction, negatives []Prediction) Report {
 // from the confusion matrix.
 func (r *Report) figures() {
 	var high, emergency binCounts
-	var n, g910, g910hit, correct, absErr int
+	var n, g910hit, correct, absErr int
 	for g := range 11 {
 		for q := range 11 {
 			c := r.Confusion[g][q]
@@ -115,11 +115,8 @@ func (r *Report) figures() {
 			n += c
 			high.addN(g >= HighRiskLevel, q >= HighRiskLevel, c)
 			emergency.addN(g >= emergencyLevel, q >= emergencyLevel, c)
-			if g >= emergencyLevel {
-				g910 += c
-				if q >= HighRiskLevel {
-					g910hit += c
-				}
+			if g >= emergencyLevel && q >= HighRiskLevel {
+				g910hit += c
 			}
 			if g == q {
 				correct += c
@@ -128,7 +125,7 @@ func (r *Report) figures() {
 		}
 	}
 	r.HighPrecision, r.HighRecall, r.HighF1 = high.prf()
-	r.Recall910 = ratio(g910hit, g910)
+	r.Recall910 = ratio(g910hit, emergency.tp+emergency.fn) // of the posts at 9-10
 	r.EmergencyPrecision, r.EmergencyRecall, _ = emergency.prf()
 	r.Accuracy = ratio(correct, n)
 	r.MAE = ratio(absErr, n)
@@ -140,30 +137,64 @@ func (r *Report) figures() {
 	r.WeightedF1 = ratio64(wsum, n)
 }
 
+// tally is the confusion matrix of predictions and the figures derived
+// from it.
+func tally(preds []Prediction) Report {
+	var r Report
+	for _, p := range preds {
+		r.count(p)
+	}
+	r.figures()
+	return r
+}
+
+func (r *Report) count(p Prediction) { r.Confusion[clampLevel(p.Gold)][clampLevel(p.Level)]++ }
+
+// headline is the four figures given intervals: high-risk F1, recall of
+// 9-10, weighted F1 and MAE.
+func (r *Report) headline() [4]float64 {
+	return [4]float64{r.HighF1, r.Recall910, r.WeightedF1, r.MAE}
+}
+
 // bootstrapRounds is how many resamples of the labeled posts the
 // intervals are taken over.
 const bootstrapRounds = 1000
 
-// intervals sets the 95% bootstrap intervals of the headline figures: the
-// labeled posts resampled with replacement bootstrapRounds times, from a
-// fixed seed, so that the same predictions give the same intervals.
-func (r *Report) intervals(labeled []Prediction) {
-	if len(labeled) == 0 {
-		return
-	}
+// bootstrap is the 95% intervals of the headline figures of model over
+// its posts resampled with replacement bootstrapRounds times, from a fixed
+// seed so that the same predictions give the same intervals; with a
+// baseline (the same posts, graded by another model), of model's figures
+// minus baseline's on the same resampled posts.
+func bootstrap(model, baseline []Prediction) [4]Interval {
 	rng := rand.New(rand.NewPCG(1, 1))
-	var f1, r910, wf1, mae [bootstrapRounds]float64
-	for b := range bootstrapRounds {
-		var s Report
-		for range labeled {
-			p := labeled[rng.IntN(len(labeled))]
-			s.Confusion[clampLevel(p.Gold)][clampLevel(p.Level)]++
+	var samples [4][bootstrapRounds]float64
+	for k := range bootstrapRounds {
+		var a, b Report
+		for range model {
+			i := rng.IntN(len(model))
+			a.count(model[i])
+			if baseline != nil {
+				b.count(baseline[i])
+			}
 		}
-		s.figures()
-		f1[b], r910[b], wf1[b], mae[b] = s.HighF1, s.Recall910, s.WeightedF1, s.MAE
+		a.figures()
+		h := a.headline()
+		if baseline != nil {
+			b.figures()
+			hb := b.headline()
+			for j := range h {
+				h[j] -= hb[j]
+			}
+		}
+		for j := range h {
+			samples[j][k] = h[j]
+		}
 	}
-	r.HighF1Interval, r.Recall910Interval = interval95(f1[:]), interval95(r910[:])
-	r.WeightedF1Interval, r.MAEInterval = interval95(wf1[:]), interval95(mae[:])
+	var out [4]Interval
+	for j := range out {
+		out[j] = interval95(samples[j][:])
+	}
+	return out
 }
 
 // interval95 is the 2.5th and 97.5th percentiles of xs (sorted in place).
@@ -337,13 +368,10 @@ func Compare(model, baseline []Prediction) (Comparison, error) {
 		return Comparison{}, fmt.Errorf("compare: %d predictions against %d", len(model), len(baseline))
 	}
 	c := Comparison{N: len(model)}
-	var a, b Report
 	for i := range model {
 		if model[i].Gold != baseline[i].Gold {
 			return Comparison{}, fmt.Errorf("compare: post %d has gold level %d against %d", i, model[i].Gold, baseline[i].Gold)
 		}
-		a.Confusion[clampLevel(model[i].Gold)][clampLevel(model[i].Level)]++
-		b.Confusion[clampLevel(baseline[i].Gold)][clampLevel(baseline[i].Level)]++
 		if model[i].Level != baseline[i].Level {
 			c.Regraded++
 		}
@@ -351,32 +379,15 @@ func Compare(model, baseline []Prediction) (Comparison, error) {
 			c.Reflagged++
 		}
 	}
-	a.figures()
-	b.figures()
-	set := func(d *Difference, ma, ba float64) { *d = Difference{Model: ma, Baseline: ba, Diff: ma - ba} }
-	set(&c.HighF1, a.HighF1, b.HighF1)
-	set(&c.Recall910, a.Recall910, b.Recall910)
-	set(&c.WeightedF1, a.WeightedF1, b.WeightedF1)
-	set(&c.MAE, a.MAE, b.MAE)
-	if len(model) == 0 {
-		return c, nil
+	a, b := tally(model), tally(baseline)
+	ha, hb := a.headline(), b.headline()
+	var iv [4]Interval
+	if len(model) > 0 {
+		iv = bootstrap(model, baseline)
 	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	var f1, r910, wf1, mae [bootstrapRounds]float64
-	for k := range bootstrapRounds {
-		var sa, sb Report
-		for range model {
-			i := rng.IntN(len(model))
-			sa.Confusion[clampLevel(model[i].Gold)][clampLevel(model[i].Level)]++
-			sb.Confusion[clampLevel(baseline[i].Gold)][clampLevel(baseline[i].Level)]++
-		}
-		sa.figures()
-		sb.figures()
-		f1[k], r910[k] = sa.HighF1-sb.HighF1, sa.Recall910-sb.Recall910
-		wf1[k], mae[k] = sa.WeightedF1-sb.WeightedF1, sa.MAE-sb.MAE
+	for j, d := range []*Difference{&c.HighF1, &c.Recall910, &c.WeightedF1, &c.MAE} {
+		*d = Difference{Model: ha[j], Baseline: hb[j], Diff: ha[j] - hb[j], Interval: iv[j]}
 	}
-	c.HighF1.Interval, c.Recall910.Interval = interval95(f1[:]), interval95(r910[:])
-	c.WeightedF1.Interval, c.MAE.Interval = interval95(wf1[:]), interval95(mae[:])
 	return c, nil
 }
 

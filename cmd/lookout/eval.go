@@ -136,7 +136,8 @@ func evaluate(cls, baseline *classifier.Classifier, data, negatives string, held
 		}
 	}
 	fmt.Fprintf(stdout, "model %s on %s\n", cls.Version(), data)
-	classifier.Evaluate(labeled, neg).Print(stdout)
+	report := classifier.Evaluate(labeled, neg)
+	report.Print(stdout)
 	if len(byEmotion) > 0 {
 		fmt.Fprintf(stdout, "\nordinary posts graded level>=6 by emotion label\n")
 		for _, e := range []string{"sad", "fear", "angry", "surprise", "neutral", "happy"} {
@@ -153,13 +154,7 @@ func evaluate(cls, baseline *classifier.Classifier, data, negatives string, held
 		fmt.Fprintln(stdout)
 		c.Print(stdout, cls.Version(), baseline.Version())
 		if len(neg) > 0 {
-			flagged := 0
-			for _, p := range neg {
-				if p.Level >= classifier.HighRiskLevel {
-					flagged++
-				}
-			}
-			fmt.Fprintf(stdout, "ordinary posts graded level>=6: %d of %d, baseline %d\n", flagged, len(neg), baseFlagged)
+			fmt.Fprintf(stdout, "ordinary posts graded level>=6: %d of %d, baseline %d\n", report.NegFlagged, len(neg), baseFlagged)
 		}
 	}
 	return nil
