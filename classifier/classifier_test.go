@@ -199,6 +199,9 @@ func TestEvasiveSpellings(t *testing.T) {
 		"偷偷si": "偷偷死", "Ｚｓ吧": "自杀吧", "吃AM藥": "吃安眠药", "si": "si", "c'est si bon": "c'est si bon",
 		"i am 好": "i am 好", "zs123 好": "zs123 好", "zsa好": "zsa好", "跳tiao舞": "跳tiao舞", "am吧": "am吧",
 		"sha了": "sha了", "zi己": "zi己", "tiao楼": "跳楼", "亖": "死",
+		// A URL's placeholder is the ideograph 链, but letters beside a URL
+		// are not beside Chinese; a real 链 still is.
+		"http://t.cn/x zs": "链 zs", "http://t.cn/x si 好": "链 死 好", "项链 zs": "项链 自杀",
 	} {
 		normalize(in, &n)
 		if got := string(n.runes); got != want {

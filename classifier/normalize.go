@@ -16,6 +16,10 @@ type normalized struct {
 	// wide lists the runes that stand for more than one original rune
 	// (si for 死): few, and none in most posts.
 	wide []wideRune
+	// link is one more than the index of the last URL placeholder pushed
+	// (0: none): the placeholder is the ideograph 链, but a run of letters
+	// beside it is beside a URL, not beside Chinese.
+	link int
 }
 
 // wideRune is a normalised rune that stands for the original runes
@@ -28,6 +32,7 @@ func (n *normalized) reset() {
 	n.runes = n.runes[:0]
 	n.orig = n.orig[:0]
 	n.wide = n.wide[:0]
+	n.link = 0
 }
 
 // end is the original rune offset just after normalised rune i.
@@ -84,6 +89,7 @@ func normalize(text string, n *normalized) {
 				at++
 			}
 			n.push('链', start)
+			n.link = len(n.runes)
 			lastSpace, punctRun = false, 0
 			continue
 		}
@@ -275,12 +281,15 @@ func (n *normalized) spelling(text string, pos int) (bytes, runes int) {
 
 // besideIdeograph reports whether a run of letters has an ideograph next
 // to it: prev, the rune pushed before it, or next, the rune after it
-// (rest is the text from next on); one space between is allowed.
+// (rest is the text from next on); one space between is allowed. A URL's
+// placeholder is not Chinese.
 func (n *normalized) besideIdeograph(prev, next rune, rest string) bool {
+	at := len(n.runes) - 1 // index of prev
 	if prev == ' ' && len(n.runes) > 1 {
-		prev = n.runes[len(n.runes)-2]
+		at--
+		prev = n.runes[at]
 	}
-	if isIdeograph(prev) {
+	if isIdeograph(prev) && at != n.link-1 {
 		return true
 	}
 	if next == ' ' {
