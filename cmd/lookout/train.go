@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		seed                                uint64
 		epochs, minDF, cv                   int
 		negWeight, negLevelWeight, rate, l2 float64
-		weight910                           float64
+		weight910, fraction                 float64
 	)
 	fs := newFlagSet("train", stderr)
 	fs.StringVar(&train, "train", "../shared/data/sos4k/train.jsonl", "labeled posts (text, level 0-10), comma-separated files")
@@ -41,6 +42,7 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.Float64Var(&rate, "rate", 0.3, "AdaGrad learning rate")
 	fs.Float64Var(&l2, "l2", 1e-6, "L2 penalty")
 	fs.IntVar(&cv, "cv", 0, "instead of writing a model, report K-fold cross-validation figures on the training posts (K >= 2)")
+	fs.Float64Var(&fraction, "fraction", 1, "with --cv: train each fold on this share (0-1] of its labeled posts, a seeded sample, all its ordinary posts and the same held-out folds (a learning curve: would more labeled posts help?)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
@@ -86,11 +88,17 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		VocabPath: filepath.Join(dir, "vocab.txt"), DictPath: filepath.Join(dir, "segment-dict.txt"),
 		Weight910: weight910,
 	}
+	if !(fraction > 0 && fraction <= 1) {
+		return fmt.Errorf("train: --fraction must be in (0, 1], got %g", fraction)
+	}
+	if fraction != 1 && cv == 0 {
+		return fmt.Errorf("train: --fraction is for --cv (a learning curve); a model is trained on all its posts")
+	}
 	if cv != 0 {
 		if cv < 2 {
 			return fmt.Errorf("train: --cv must be 2 or more, got %d", cv)
 		}
-		return crossValidate(ctx, examples, opts, cv, stdout)
+		return crossValidate(ctx, examples, opts, cv, fraction, stdout)
 	}
 	start := time.Now()
 	m, err := classifier.Train(examples, opts)
@@ -140,12 +148,40 @@ func assignFolds(examples []classifier.Example, k int, seed uint64) []int {
 	return fold
 }
 
+// sampleLabeled marks the posts a fold may train on: every ordinary post
+// and a seeded share fraction of the labeled ones (whole levels alike:
+// each level's posts are shuffled and the first fraction of them kept, so
+// a sample keeps the levels' proportions).
+func sampleLabeled(examples []classifier.Example, fraction float64, seed uint64) []bool {
+	keep := make([]bool, len(examples))
+	var byLevel [11][]int
+	for i, ex := range examples {
+		if ex.Negative || fraction >= 1 {
+			keep[i] = true
+			continue
+		}
+		byLevel[ex.Level] = append(byLevel[ex.Level], i)
+	}
+	for level, idx := range byLevel {
+		r := rand.New(rand.NewPCG(seed, 0x5a+uint64(level)))
+		n := int(math.Round(fraction * float64(len(idx))))
+		for _, p := range r.Perm(len(idx))[:n] {
+			keep[idx[p]] = true
+		}
+	}
+	return keep
+}
+
 // crossValidate trains on all folds but one, K times, and reports the
 // figures of each held-out fold (its labeled and ordinary posts) and
 // their mean, so that a change to the model can be judged on more posts
-// than the validation set holds.
-func crossValidate(ctx context.Context, examples []classifier.Example, opts classifier.TrainOptions, k int, stdout io.Writer) error {
+// than the validation set holds. With fraction below 1, each fold trains
+// on that share of its labeled posts (the same seeded sample for every
+// fold) and is measured on the same held-out fold: run at a few fractions,
+// it shows how the figures grow with labeled data.
+func crossValidate(ctx context.Context, examples []classifier.Example, opts classifier.TrainOptions, k int, fraction float64, stdout io.Writer) error {
 	fold := assignFolds(examples, k, opts.Seed)
+	keep := sampleLabeled(examples, fraction, opts.Seed)
 	opts.Log = io.Discard
 	reports := make([]classifier.Report, k)
 	errs := make([]error, k)
@@ -164,9 +200,10 @@ func crossValidate(ctx context.Context, examples []classifier.Example, opts clas
 			var train []classifier.Example
 			var test []int
 			for i, ex := range examples {
-				if fold[i] == f {
+				switch {
+				case fold[i] == f:
 					test = append(test, i)
-				} else {
+				case keep[i]:
 					train = append(train, ex)
 				}
 			}
@@ -199,7 +236,11 @@ func crossValidate(ctx context.Context, examples []classifier.Example, opts clas
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d-fold cross-validation (seed %d)\n", k, opts.Seed)
+	fmt.Fprintf(stdout, "%d-fold cross-validation (seed %d)", k, opts.Seed)
+	if fraction < 1 {
+		fmt.Fprintf(stdout, ", each fold trained on %.0f%% of its labeled posts", 100*fraction)
+	}
+	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "fold  posts  P      R      F1     R9-10  acc    wF1    MAE    E-P    E-R    ordinary>=6\n")
 	var mean [10]float64
 	for f, r := range reports {

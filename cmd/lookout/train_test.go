@@ -70,6 +70,74 @@ func TestTrainCrossValidation(t *testing.T) {
 	if code := run(context.Background(), append(args, "--epochs", "0"), mapEnv(nil), nil, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "--epochs") {
 		t.Errorf("--epochs 0: exit %d, stderr %q; want a refusal naming --epochs", code, stderr.String())
 	}
+
+	// A learning curve point: each fold trains on half its labeled posts
+	// and is measured on the same whole held-out fold.
+	stdout.Reset()
+	if code := run(context.Background(), append(args, "--fraction", "0.5"), mapEnv(nil), nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("--fraction 0.5: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "trained on 50% of its labeled posts") {
+		t.Errorf("--fraction 0.5 does not say so:\n%s", stdout.String())
+	}
+	sizes := func(out string) (n []string) {
+		for _, m := range regexp.MustCompile(`(?m)^[123] +(\d+) `).FindAllStringSubmatch(out, -1) {
+			n = append(n, m[1])
+		}
+		return n
+	}
+	if got, want := sizes(stdout.String()), sizes(text); len(want) != 3 || !slices.Equal(got, want) {
+		t.Errorf("--fraction 0.5 measured folds of %v posts, want the whole folds, %v", got, want)
+	}
+	for _, bad := range [][]string{
+		append(args[:len(args):len(args)], "--fraction", "0"),
+		append(args[:len(args):len(args)], "--fraction", "1.5"),
+		{"train", "--fraction", "0.5", "--train", trainPath, "--negatives", negPath, "--val", "", "--out", out},
+	} {
+		stderr.Reset()
+		if code := run(context.Background(), bad, mapEnv(nil), nil, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "--fraction") {
+			t.Errorf("%v: exit %d, stderr %q; want a refusal naming --fraction", bad[1:], code, stderr.String())
+		}
+	}
+}
+
+// TestSampleLabeled: a learning curve's sample keeps every ordinary post
+// and the given share of each level's labeled posts, the same for the
+// same seed, another for another seed.
+func TestSampleLabeled(t *testing.T) {
+	var examples []classifier.Example
+	for i := range 220 {
+		examples = append(examples, classifier.Example{Text: strconv.Itoa(i), Level: i % 11})
+	}
+	for i := range 50 {
+		examples = append(examples, classifier.Example{Text: "o" + strconv.Itoa(i), Negative: true})
+	}
+	keep := sampleLabeled(examples, 0.25, 1)
+	var perLevel [11]int
+	for i, k := range keep {
+		switch {
+		case examples[i].Negative && !k:
+			t.Fatalf("ordinary post %d left out of the sample", i)
+		case k && !examples[i].Negative:
+			perLevel[examples[i].Level]++
+		}
+	}
+	for level, n := range perLevel {
+		if n != 5 { // 25% of 20
+			t.Errorf("level %d: %d posts kept of 20, want 5", level, n)
+		}
+	}
+	if !slices.Equal(sampleLabeled(examples, 0.25, 1), keep) {
+		t.Error("the same seed gave another sample")
+	}
+	if slices.Equal(sampleLabeled(examples, 0.25, 2), keep) {
+		t.Error("seed 2 gave the same sample as seed 1")
+	}
+	for i, k := range sampleLabeled(examples, 1, 1) {
+		if !k {
+			t.Fatalf("fraction 1 left post %d out", i)
+		}
+	}
 }
 
 // TestAssignFolds: every fold gets its share of labeled and of ordinary
