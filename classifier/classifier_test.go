@@ -119,8 +119,8 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		{"炭已经烧起来了", 10, 10},
 		{"今晚去投河，不想活了", 9, 10},
 		{"想死，准备喝药", 8, 8},
-		{"感冒了，今晚喝药", 0, 0}, // a method word and a time, no intent
-		{"头孢配酒，今晚想死", 9, 10}, // 头孢 with alcohol is a method
+		{"感冒了，今晚喝药", 0, 0},     // a method word and a time, no intent
+		{"头孢配酒，今晚想死", 9, 10},   // 头孢 with alcohol is a method
 		{"发烧了在吃头孢，今晚想死", 6, 6}, // 头孢 alone is not
 		{"阿莫西林、头孢、阿奇霉素", 0, 0},
 		{"买了碳，今晚就死", 8, 10}, // a plan and strong intent with its time
