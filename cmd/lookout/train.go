@@ -49,6 +49,12 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if epochs < 1 {
 		return fmt.Errorf("train: --epochs must be 1 or more, got %d", epochs)
 	}
+	if !(fraction > 0 && fraction <= 1) {
+		return fmt.Errorf("train: --fraction must be in (0, 1], got %g", fraction)
+	}
+	if fraction != 1 && cv == 0 {
+		return fmt.Errorf("train: --fraction is for --cv (a learning curve); a model is trained on all its posts")
+	}
 	if version == "" {
 		version = "risk-" + time.Now().UTC().Format("20060102")
 	}
@@ -87,12 +93,6 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		NegWeight: negWeight, NegLevelWeight: negLevelWeight, Rate: rate, L2: l2,
 		VocabPath: filepath.Join(dir, "vocab.txt"), DictPath: filepath.Join(dir, "segment-dict.txt"),
 		Weight910: weight910,
-	}
-	if !(fraction > 0 && fraction <= 1) {
-		return fmt.Errorf("train: --fraction must be in (0, 1], got %g", fraction)
-	}
-	if fraction != 1 && cv == 0 {
-		return fmt.Errorf("train: --fraction is for --cv (a learning curve); a model is trained on all its posts")
 	}
 	if cv != 0 {
 		if cv < 2 {
