@@ -101,17 +101,24 @@ func TestTrainCrossValidation(t *testing.T) {
 	}
 }
 
+// labeledAndOrdinary makes labeled posts (levels 0-10 in turn) followed
+// by ordinary ones, each with its own text.
+func labeledAndOrdinary(labeled, ordinary int) []classifier.Example {
+	var examples []classifier.Example
+	for i := range labeled {
+		examples = append(examples, classifier.Example{Text: strconv.Itoa(i), Level: i % 11})
+	}
+	for i := range ordinary {
+		examples = append(examples, classifier.Example{Text: "o" + strconv.Itoa(i), Negative: true})
+	}
+	return examples
+}
+
 // TestSampleLabeled: a learning curve's sample keeps every ordinary post
 // and the given share of each level's labeled posts, the same for the
 // same seed, another for another seed.
 func TestSampleLabeled(t *testing.T) {
-	var examples []classifier.Example
-	for i := range 220 {
-		examples = append(examples, classifier.Example{Text: strconv.Itoa(i), Level: i % 11})
-	}
-	for i := range 50 {
-		examples = append(examples, classifier.Example{Text: "o" + strconv.Itoa(i), Negative: true})
-	}
+	examples := labeledAndOrdinary(220, 50)
 	keep := sampleLabeled(examples, 0.25, 1)
 	var perLevel [11]int
 	for i, k := range keep {
@@ -144,13 +151,7 @@ func TestSampleLabeled(t *testing.T) {
 // posts, and adding ordinary posts leaves each labeled post in its fold,
 // so that a change to the negatives is measured on the same split.
 func TestAssignFolds(t *testing.T) {
-	var examples []classifier.Example
-	for i := range 100 {
-		examples = append(examples, classifier.Example{Text: strconv.Itoa(i), Level: i % 11})
-	}
-	for i := range 400 {
-		examples = append(examples, classifier.Example{Text: "o" + strconv.Itoa(i), Negative: true})
-	}
+	examples := labeledAndOrdinary(100, 400)
 	fold := assignFolds(examples, 5, 1)
 	var count [5][2]int
 	for i, f := range fold {
