@@ -154,9 +154,15 @@ func assignFolds(examples []classifier.Example, k int, seed uint64) []int {
 // a sample keeps the levels' proportions).
 func sampleLabeled(examples []classifier.Example, fraction float64, seed uint64) []bool {
 	keep := make([]bool, len(examples))
+	if fraction >= 1 {
+		for i := range keep {
+			keep[i] = true
+		}
+		return keep
+	}
 	var byLevel [11][]int
 	for i, ex := range examples {
-		if ex.Negative || fraction >= 1 {
+		if ex.Negative {
 			keep[i] = true
 			continue
 		}

@@ -208,7 +208,9 @@ func TestEvalReportsIntervalsAndRefusesBadLevels(t *testing.T) {
 		t.Errorf("no intervals in:\n%s", stdout.String())
 	}
 	bad := filepath.Join(dir, "bad.jsonl")
-	os.WriteFile(bad, []byte(`{"text": "活着好累", "level": 11}`+"\n"), 0o600)
+	if err := os.WriteFile(bad, []byte(`{"text": "活着好累", "level": 11}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	stdout.Reset()
 	stderr.Reset()
 	code := run(context.Background(), []string{"eval", "--model", "", "--data", bad}, mapEnv(nil), nil, &stdout, &stderr)
