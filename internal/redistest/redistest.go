@@ -5,7 +5,6 @@ package redistest
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -111,6 +110,3 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
-
-// String describes the server for test logs.
-func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr) }
