@@ -76,39 +76,64 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 // report, with ordinary posts flagged by emotion label where known; with a
 // baseline, also the model against it on the labeled posts.
 func evaluate(cls, baseline *classifier.Classifier, data, negatives string, heldOut bool, stdout io.Writer) error {
+	g, err := grade(cls, baseline, data, negatives, heldOut)
+	if err != nil {
+		return err
+	}
+	return g.print(stdout, cls, baseline, data)
+}
+
+// emotions are the ewect labels, in the order reports list them.
+var emotions = [...]string{"sad", "fear", "angry", "surprise", "neutral", "happy"}
+
+// flagTally counts ordinary posts and those graded high risk.
+type flagTally struct{ n, flagged int }
+
+// graded is a model's grades of a labeled file and of ordinary posts, and
+// the report on them.
+type graded struct {
+	report      classifier.Report
+	labeled     []classifier.Prediction
+	base        []classifier.Prediction // the baseline's, when there is one
+	baseFlagged int                     // ordinary posts the baseline grades high risk
+	byEmotion   map[string]*flagTally   // ordinary posts with an emotion label
+}
+
+// grade scores the labeled posts in data and the ordinary posts in
+// negatives (comma-separated; only the held-out split when heldOut) with
+// cls and, when not nil, baseline.
+func grade(cls, baseline *classifier.Classifier, data, negatives string, heldOut bool) (*graded, error) {
 	posts, err := readJSONL(data)
 	if err != nil {
-		return fmt.Errorf("data: %w", err)
+		return nil, fmt.Errorf("data: %w", err)
 	}
-	var labeled, neg, base []classifier.Prediction
+	g := &graded{byEmotion: map[string]*flagTally{}}
 	for _, p := range posts {
 		if p.Level == nil {
-			return fmt.Errorf("data: %s has a line without \"level\"", data)
+			return nil, fmt.Errorf("data: %s has a line without \"level\"", data)
 		}
 		if *p.Level < 0 || *p.Level > 10 {
-			return fmt.Errorf("data: %s has a line with level %d, not 0-10", data, *p.Level)
+			return nil, fmt.Errorf("data: %s has a line with level %d, not 0-10", data, *p.Level)
 		}
 		res, err := cls.Score(p.Text)
 		if err != nil && !errors.Is(err, classifier.ErrEmpty) {
-			return err
+			return nil, err
 		}
-		labeled = append(labeled, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
+		g.labeled = append(g.labeled, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
 		if baseline != nil {
 			res, err := baseline.Score(p.Text)
 			if err != nil && !errors.Is(err, classifier.ErrEmpty) {
-				return err
+				return nil, err
 			}
-			base = append(base, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
+			g.base = append(g.base, classifier.Prediction{Gold: *p.Level, Level: res.Level, PHigh: res.PHigh})
 		}
 	}
-	baseFlagged := 0 // ordinary posts the baseline grades high risk
-	type tally struct{ n, flagged int }
-	byEmotion := map[string]*tally{}
+	var neg []classifier.Prediction
 	if negatives != "" {
 		for _, path := range strings.Split(negatives, ",") {
 			ps, err := readJSONL(path)
 			if err != nil {
-				return fmt.Errorf("negatives: %w", err)
+				return nil, fmt.Errorf("negatives: %w", err)
 			}
 			for _, p := range ps {
 				if heldOut && !classifier.HeldOut(p.Text) {
@@ -118,14 +143,14 @@ func evaluate(cls, baseline *classifier.Classifier, data, negatives string, held
 				neg = append(neg, classifier.Prediction{Gold: 0, Level: res.Level, PHigh: res.PHigh})
 				if baseline != nil {
 					if b, _ := baseline.Score(p.Text); b.Level >= classifier.HighRiskLevel {
-						baseFlagged++
+						g.baseFlagged++
 					}
 				}
 				if p.Emotion != "" {
-					t := byEmotion[p.Emotion]
+					t := g.byEmotion[p.Emotion]
 					if t == nil {
-						t = &tally{}
-						byEmotion[p.Emotion] = t
+						t = &flagTally{}
+						g.byEmotion[p.Emotion] = t
 					}
 					t.n++
 					if res.Level >= classifier.HighRiskLevel {
@@ -135,26 +160,32 @@ func evaluate(cls, baseline *classifier.Classifier, data, negatives string, held
 			}
 		}
 	}
+	g.report = classifier.Evaluate(g.labeled, neg)
+	return g, nil
+}
+
+// print writes the report, the ordinary posts flagged by emotion label
+// and, with a baseline, the comparison.
+func (g *graded) print(stdout io.Writer, cls, baseline *classifier.Classifier, data string) error {
 	fmt.Fprintf(stdout, "model %s on %s\n", cls.Version(), data)
-	report := classifier.Evaluate(labeled, neg)
-	report.Print(stdout)
-	if len(byEmotion) > 0 {
+	g.report.Print(stdout)
+	if len(g.byEmotion) > 0 {
 		fmt.Fprintf(stdout, "\nordinary posts graded level>=6 by emotion label\n")
-		for _, e := range []string{"sad", "fear", "angry", "surprise", "neutral", "happy"} {
-			if t := byEmotion[e]; t != nil {
+		for _, e := range emotions {
+			if t := g.byEmotion[e]; t != nil {
 				fmt.Fprintf(stdout, "  %-9s %5d of %5d (%.2f%%)\n", e, t.flagged, t.n, 100*float64(t.flagged)/float64(max(t.n, 1)))
 			}
 		}
 	}
 	if baseline != nil {
-		c, err := classifier.Compare(labeled, base)
+		c, err := classifier.Compare(g.labeled, g.base)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout)
 		c.Print(stdout, cls.Version(), baseline.Version())
-		if len(neg) > 0 {
-			fmt.Fprintf(stdout, "ordinary posts graded level>=6: %d of %d, baseline %d\n", report.NegFlagged, len(neg), baseFlagged)
+		if g.report.NegN > 0 {
+			fmt.Fprintf(stdout, "ordinary posts graded level>=6: %d of %d, baseline %d\n", g.report.NegFlagged, g.report.NegN, g.baseFlagged)
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
 	var (
 		train, val, negatives, out, version string
+		cardPath                            string
 		seed                                uint64
 		epochs, minDF, cv                   int
 		negWeight, negLevelWeight, rate, l2 float64
@@ -33,6 +34,7 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		"ordinary posts (text), comma-separated; 80% train, a fixed 20% is held out for the false-alarm figures")
 	fs.StringVar(&out, "out", "models/risk.model", "model file to write; vocab.txt and segment-dict.txt must be beside it")
 	fs.StringVar(&version, "version", "", "model version (default: risk-YYYYMMDD)")
+	fs.StringVar(&cardPath, "card", "", "model card to write this run's record into: the model's hash, the data's hashes and counts, the settings and the figures (default README.md beside --out; \"none\" for no card)")
 	fs.Uint64Var(&seed, "seed", 1, "random seed; the same seed and data give the same model")
 	fs.IntVar(&epochs, "epochs", 12, "training epochs")
 	fs.IntVar(&minDF, "min-df", 3, "keep features that occur in at least this many posts")
@@ -58,12 +60,17 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if version == "" {
 		version = "risk-" + time.Now().UTC().Format("20060102")
 	}
-	var examples []classifier.Example
+	var (
+		examples []classifier.Example
+		inputs   []inputFile
+		levels   [11]int
+	)
 	for _, path := range strings.Split(train, ",") {
 		ps, err := readJSONL(path)
 		if err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
+		in := inputFile{path: path, role: "labeled", posts: len(ps)}
 		for _, p := range ps {
 			if p.Level == nil || *p.Level < 0 || *p.Level > 10 {
 				return fmt.Errorf("train: %s has a line without a level 0-10", path)
@@ -71,8 +78,11 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			if p.Text == "" {
 				continue // an exported label whose text retention removed
 			}
+			in.used++
+			levels[*p.Level]++
 			examples = append(examples, classifier.Example{Text: p.Text, Level: *p.Level})
 		}
+		inputs = append(inputs, in)
 	}
 	if negatives != "" {
 		for _, path := range strings.Split(negatives, ",") {
@@ -80,11 +90,14 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 			if err != nil {
 				return fmt.Errorf("negatives: %w", err)
 			}
+			in := inputFile{path: path, role: "ordinary", posts: len(ps)}
 			for _, p := range ps {
 				if !classifier.HeldOut(p.Text) { // the held-out 20% is for the figures only
+					in.used++
 					examples = append(examples, classifier.Example{Text: p.Text, Negative: true})
 				}
 			}
+			inputs = append(inputs, in)
 		}
 	}
 	dir := filepath.Dir(out)
@@ -100,6 +113,26 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		}
 		return crossValidate(ctx, examples, opts, cv, fraction, stdout)
 	}
+	var cd *card
+	switch cardPath {
+	case "none":
+	case "":
+		cardPath = filepath.Join(dir, "README.md")
+		fallthrough
+	default:
+		c, err := readCard(cardPath)
+		if err != nil {
+			return err
+		}
+		cd = c
+	}
+	for i := range inputs {
+		sum, err := fileSHA256(inputs[i].path)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		inputs[i].sha256 = sum
+	}
 	start := time.Now()
 	m, err := classifier.Train(examples, opts)
 	if err != nil {
@@ -108,20 +141,40 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err := m.Save(out); err != nil {
 		return fmt.Errorf("write model: %w", err)
 	}
-	st, _ := os.Stat(out)
-	fmt.Fprintf(stdout, "wrote %s (%d features, %.1f MB) in %v\n", out, m.Meta.Features, float64(st.Size())/1e6, time.Since(start).Round(time.Second))
-	if val == "" {
-		return nil
-	}
-	// Report on the validation set and the held-out ordinary posts, with
-	// the model as saved (quantised).
-	loaded, err := classifier.LoadModel(out)
+	took := time.Since(start)
+	st, err := os.Stat(out)
 	if err != nil {
-		return err
+		return fmt.Errorf("write model: %w", err)
 	}
-	fmt.Fprintf(stdout, "\nvalidation %s; ordinary posts: the 20%% held out of training\n", val)
-	if err := evaluate(classifier.New(classifier.Options{Model: loaded}), nil, val, negatives, true, stdout); err != nil {
-		return err
+	fmt.Fprintf(stdout, "wrote %s (%d features, %.1f MB) in %v\n", out, m.Meta.Features, float64(st.Size())/1e6, took.Round(time.Second))
+	rec := &trainingRecord{model: m, modelPath: out, modelBytes: st.Size(), started: start, took: took,
+		opts: opts, inputs: inputs, levels: levels}
+	if rec.modelSHA256, err = fileSHA256(out); err != nil {
+		return fmt.Errorf("write model: %w", err)
+	}
+	if val != "" {
+		// Report on the validation set and the held-out ordinary posts,
+		// with the model as saved (quantised).
+		loaded, err := classifier.LoadModel(out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nvalidation %s; ordinary posts: the 20%% held out of training\n", val)
+		cls := classifier.New(classifier.Options{Model: loaded})
+		g, err := grade(cls, nil, val, negatives, true)
+		if err != nil {
+			return err
+		}
+		if err := g.print(stdout, cls, nil, val); err != nil {
+			return err
+		}
+		rec.val, rec.graded = val, g
+	}
+	if cd != nil {
+		if err := cd.write(rec.markdown()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nwrote the training record into %s\n", cd.path)
 	}
 	return ctx.Err()
 }

@@ -21,21 +21,7 @@ import (
 // on posts a model can separate (method-and-time posts against everyday
 // ones) the held-out F1 is high. It writes no model. --cv 1 is refused.
 func TestTrainCrossValidation(t *testing.T) {
-	dir := t.TempDir()
-	var labeled, ordinary bytes.Buffer
-	methods := []string{"吃掉攒的安眠药", "去江边跳下去", "在房间里烧炭", "去楼顶跳下"}
-	times := []string{"今晚", "明天", "这周末"}
-	pains := []string{"每天都很难受", "失眠好几天了", "工作压力好大", "心里空空的"}
-	everyday := []string{"周末去爬山拍了照片", "今天的火锅很好吃", "新买的裙子到了", "猫咪在睡觉"}
-	for i := range 120 {
-		high, _ := json.Marshal(map[string]any{"text": times[i%3] + methods[i%4] + "，永别了", "level": 8 + i%3})
-		low, _ := json.Marshal(map[string]any{"text": pains[i%4] + "，" + pains[(i/4)%4], "level": i % 3})
-		fmt.Fprintf(&labeled, "%s\n%s\n", high, low)
-		fmt.Fprintf(&ordinary, "{\"text\": %q}\n", everyday[i%4]+"，"+everyday[(i/4)%4])
-	}
-	trainPath, negPath := filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "ordinary.jsonl")
-	os.WriteFile(trainPath, labeled.Bytes(), 0o600)
-	os.WriteFile(negPath, ordinary.Bytes(), 0o600)
+	trainPath, negPath := separablePosts(t, t.TempDir())
 	out := filepath.Join("..", "..", "models", "risk.model")
 	before, err := os.Stat(out)
 	if err != nil {
@@ -99,6 +85,31 @@ func TestTrainCrossValidation(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want a refusal naming --fraction", bad[1:], code, stderr.String())
 		}
 	}
+}
+
+// separablePosts writes 240 labeled posts a model can separate (method
+// and time at levels 8-10 against pain at levels 0-2) and 120 everyday
+// ordinary posts, and returns the two files.
+func separablePosts(t *testing.T, dir string) (labeledPath, ordinaryPath string) {
+	var labeled, ordinary bytes.Buffer
+	methods := []string{"吃掉攒的安眠药", "去江边跳下去", "在房间里烧炭", "去楼顶跳下"}
+	times := []string{"今晚", "明天", "这周末"}
+	pains := []string{"每天都很难受", "失眠好几天了", "工作压力好大", "心里空空的"}
+	everyday := []string{"周末去爬山拍了照片", "今天的火锅很好吃", "新买的裙子到了", "猫咪在睡觉"}
+	for i := range 120 {
+		high, _ := json.Marshal(map[string]any{"text": times[i%3] + methods[i%4] + "，永别了", "level": 8 + i%3})
+		low, _ := json.Marshal(map[string]any{"text": pains[i%4] + "，" + pains[(i/4)%4], "level": i % 3})
+		fmt.Fprintf(&labeled, "%s\n%s\n", high, low)
+		fmt.Fprintf(&ordinary, "{\"text\": %q, \"emotion\": %q}\n", everyday[i%4]+"，"+everyday[(i/4)%4], emotions[i%len(emotions)])
+	}
+	labeledPath, ordinaryPath = filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "ordinary.jsonl")
+	if err := os.WriteFile(labeledPath, labeled.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ordinaryPath, ordinary.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return labeledPath, ordinaryPath
 }
 
 // labeledAndOrdinary makes labeled posts (levels 0-10 in turn) followed
