@@ -38,6 +38,9 @@ type card struct {
 // a run does not train for a minute and then fail to write it.
 func readCard(path string) (*card, error) {
 	c := &card{path: path}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("model card %s: its folder does not exist", path)
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil

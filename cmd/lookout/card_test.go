@@ -119,6 +119,13 @@ func TestTrainWritesTheModelCard(t *testing.T) {
 	if after, _ := os.Stat(out); !after.ModTime().Equal(before.ModTime()) {
 		t.Error("the model file was rewritten though the card was refused")
 	}
+	code, _, stderr = train("--card", filepath.Join(dir, "no-such-folder", "README.md"))
+	if code == 0 || !strings.Contains(stderr, "no-such-folder") {
+		t.Errorf("card in a missing folder: exit %d, stderr %q; want a refusal naming it", code, stderr)
+	}
+	if after, _ := os.Stat(out); !after.ModTime().Equal(before.ModTime()) {
+		t.Error("the model file was rewritten though the card's folder is missing")
+	}
 	if code, _, stderr := train("--card", "none"); code != 0 {
 		t.Fatalf("train --card none: exit %d: %s", code, stderr)
 	}
