@@ -32,8 +32,8 @@ func modelDir(t *testing.T) string {
 // labeled posts by level, the settings and the figures — no post text.
 // A hand-written card keeps its own text around the record, and a second
 // run replaces the record rather than adding one. A card whose markers
-// are broken is refused before training, the model file untouched;
-// --card none writes no card.
+// are broken, or whose folder is missing, is refused before training, the
+// model file untouched; --card none writes no card.
 func TestTrainWritesTheModelCard(t *testing.T) {
 	data := t.TempDir()
 	trainPath, negPath := separablePosts(t, data)
