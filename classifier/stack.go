@@ -160,17 +160,22 @@ func (st *Stack) levelProbs(x *[stackDim]float64, rule int, h *[stackHidden]floa
 	softmax(&v, p)
 }
 
-// levelIn grades within [lo, hi] by a level distribution p: its likeliest
-// level there. A post flagged by p_high whose level distribution puts
-// most of its mass below high risk (the two outputs disagree: often a
-// short post with one farewell or time word) is graded at the lowest high
-// level rather than wherever the small mass above it peaks.
+// levelIn grades within [lo, hi] by a level distribution p: its median
+// level there (the first level at which the mass from lo on reaches half
+// the mass in [lo, hi]), which minimises the expected distance to the
+// true level: the scale is ordered, and grading a level 8 post 9 is
+// better than grading it 6. Its likeliest level instead (the argmax)
+// read weighted F1 0.460 and MAE 1.21 in cross-validation against 0.471
+// and 1.16, the difference all within 6-10, where a post's distribution
+// is often split between 6 and 9-10 (models/README.md). A post flagged by p_high whose level
+// distribution puts most of its mass below high risk (the two outputs
+// disagree: often a short post with one farewell or time word) is graded
+// at the lowest high level.
 func levelIn(p *[11]float64, lo, hi int) int {
-	level := lo
-	below := 0.0
+	in, below := 0.0, 0.0
 	for l, pl := range p {
-		if l >= lo && l <= hi && pl > p[level] {
-			level = l
+		if l >= lo && l <= hi {
+			in += pl
 		}
 		if l < HighRiskLevel {
 			below += pl
@@ -179,7 +184,14 @@ func levelIn(p *[11]float64, lo, hi int) int {
 	if lo == HighRiskLevel && below > 0.5 {
 		return HighRiskLevel
 	}
-	return level
+	acc := 0.0
+	for l := lo; l < hi; l++ {
+		acc += p[l]
+		if acc >= in/2 {
+			return l
+		}
+	}
+	return hi
 }
 
 // fitStackers fits the members, each from its own seeded start, at once.

@@ -76,3 +76,31 @@ func TestSeeYouMakesFarewellsEveryday(t *testing.T) {
 		}
 	}
 }
+
+// TestLevelInIsTheMedian: within its range a post is graded at the median
+// of the level distribution, not its likeliest level (a flat or two-humped
+// distribution is graded between its humps, nearer the truth on average);
+// a flagged post whose distribution lies mostly below high risk is graded 6.
+func TestLevelInIsTheMedian(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		p      map[int]float64
+		lo, hi int
+		want   int
+	}{
+		{"argmax 0, median 3", map[int]float64{0: 0.40, 3: 0.30, 4: 0.30}, 0, 5, 3},
+		{"flat", map[int]float64{1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2, 5: 0.2}, 0, 5, 3},
+		{"two humps in 6-10", map[int]float64{6: 0.3, 7: 0.05, 8: 0.05, 9: 0.3, 10: 0.3}, 6, 10, 9},
+		{"one level", map[int]float64{10: 1}, 6, 10, 10},
+		{"the range's own mass counts", map[int]float64{9: 0.9, 1: 0.05, 4: 0.05}, 0, 5, 1},
+		{"flagged, mass below 6", map[int]float64{2: 0.7, 9: 0.1, 10: 0.2}, 6, 10, 6},
+	} {
+		var p [11]float64
+		for l, v := range c.p {
+			p[l] = v
+		}
+		if got := levelIn(&p, c.lo, c.hi); got != c.want {
+			t.Errorf("%s: levelIn(%v, %d, %d) = %d, want %d", c.name, p, c.lo, c.hi, got, c.want)
+		}
+	}
+}
