@@ -214,10 +214,10 @@ func (r *trainingRecord) markdown() []byte {
 
 // thousands writes n with commas between groups of three digits.
 func thousands(n int) string {
-	s := fmt.Sprint(n)
 	if n < 0 {
 		return "-" + thousands(-n)
 	}
+	s := fmt.Sprint(n)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,8 +29,30 @@ func readJSONL(path string) ([]labeledPost, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return decodeJSONL(f, path)
+}
+
+// readJSONLSum is readJSONL that also returns the hex SHA-256 of the
+// file's bytes, hashed as they are read.
+func readJSONLSum(path string) ([]labeledPost, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	ps, err := decodeJSONL(io.TeeReader(f, h), path)
+	if err != nil {
+		return nil, "", err
+	}
+	return ps, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// decodeJSONL reads posts a line each from r (read from path, named in
+// errors); blank lines are skipped.
+func decodeJSONL(r io.Reader, path string) ([]labeledPost, error) {
 	var out []labeledPost
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for n := 1; sc.Scan(); n++ {
 		if len(strings.TrimSpace(sc.Text())) == 0 {

@@ -66,11 +66,11 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		levels   [11]int
 	)
 	for _, path := range strings.Split(train, ",") {
-		ps, err := readJSONL(path)
+		ps, sum, err := readJSONLSum(path)
 		if err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
-		in := inputFile{path: path, role: "labeled", posts: len(ps)}
+		in := inputFile{path: path, role: "labeled", sha256: sum, posts: len(ps)}
 		for _, p := range ps {
 			if p.Level == nil || *p.Level < 0 || *p.Level > 10 {
 				return fmt.Errorf("train: %s has a line without a level 0-10", path)
@@ -86,11 +86,11 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	}
 	if negatives != "" {
 		for _, path := range strings.Split(negatives, ",") {
-			ps, err := readJSONL(path)
+			ps, sum, err := readJSONLSum(path)
 			if err != nil {
 				return fmt.Errorf("negatives: %w", err)
 			}
-			in := inputFile{path: path, role: "ordinary", posts: len(ps)}
+			in := inputFile{path: path, role: "ordinary", sha256: sum, posts: len(ps)}
 			for _, p := range ps {
 				if !classifier.HeldOut(p.Text) { // the held-out 20% is for the figures only
 					in.used++
@@ -113,25 +113,16 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		}
 		return crossValidate(ctx, examples, opts, cv, fraction, stdout)
 	}
-	var cd *card
-	switch cardPath {
-	case "none":
-	case "":
+	if cardPath == "" {
 		cardPath = filepath.Join(dir, "README.md")
-		fallthrough
-	default:
+	}
+	var cd *card
+	if cardPath != "none" {
 		c, err := readCard(cardPath)
 		if err != nil {
 			return err
 		}
 		cd = c
-	}
-	for i := range inputs {
-		sum, err := fileSHA256(inputs[i].path)
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		inputs[i].sha256 = sum
 	}
 	start := time.Now()
 	m, err := classifier.Train(examples, opts)
