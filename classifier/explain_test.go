@@ -103,15 +103,15 @@ func TestModelEvidence(t *testing.T) {
 	}
 	// A post the model does not flag but gives a plausible p_high (one a
 	// moderator's routing p_high can queue) shows its words too.
-	res, err := c.Score("想找个地方一个人待着")
+	res, err := c.Score("有时候会想到尸体被发现的样子")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Level >= HighRiskLevel || res.PHigh < plausiblePHigh {
 		t.Fatalf("the case needs an unflagged post with p_high >= %v: level %d, p_high %.3f", plausiblePHigh, res.Level, res.PHigh)
 	}
-	if got := modelSpans(res.Evidence); !slices.Contains(got, "地方") {
-		t.Errorf("level %d, p_high %.3f: model spans %v, want 地方", res.Level, res.PHigh, got)
+	if got := modelSpans(res.Evidence); !slices.Contains(got, "尸体") {
+		t.Errorf("level %d, p_high %.3f: model spans %v, want 尸体", res.Level, res.PHigh, got)
 	}
 }
 

@@ -26,7 +26,7 @@ type TrainOptions struct {
 	Seed      uint64
 	Epochs    int     // default 12
 	Rate      float64 // AdaGrad learning rate; default 0.3
-	L2        float64 // L2 penalty per update; default 1e-6
+	L2        float64 // L2 penalty per update; default 1e-4
 	NegWeight float64 // weight of an ordinary post in the high-risk head; default 2
 	// NegLevelWeight is the weight of an ordinary post (as level 0) in
 	// the level head; default 0.1: they are not tree-hole comments.
@@ -47,7 +47,7 @@ func (o *TrainOptions) defaults() {
 		o.Rate = 0.3
 	}
 	if o.L2 == 0 {
-		o.L2 = 1e-6
+		o.L2 = 1e-4
 	}
 	if o.NegWeight == 0 {
 		o.NegWeight = 2

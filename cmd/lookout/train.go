@@ -42,7 +42,7 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.Float64Var(&negLevelWeight, "neg-level-weight", 0.1, "weight of an ordinary post (as level 0) in the level head")
 	fs.Float64Var(&weight910, "weight-910", 2.5, "weight of a level 9-10 post in the stacker's high-risk output")
 	fs.Float64Var(&rate, "rate", 0.3, "AdaGrad learning rate")
-	fs.Float64Var(&l2, "l2", 1e-6, "L2 penalty")
+	fs.Float64Var(&l2, "l2", 1e-4, "L2 penalty of the trained heads, per update of a feature's weights")
 	fs.IntVar(&cv, "cv", 0, "instead of writing a model, report K-fold cross-validation figures on the training posts (K >= 2)")
 	fs.Float64Var(&fraction, "fraction", 1, "with --cv: train each fold on this share (0-1] of its labeled posts, a seeded sample, all its ordinary posts and the same held-out folds (a learning curve: would more labeled posts help?)")
 	if err := parseFlags(fs, args, env); err != nil {
