@@ -18,51 +18,61 @@ type Example struct {
 	Negative bool
 }
 
-// TrainOptions configures Train.
+// TrainOptions configures Train. A zero number among the settings after
+// Seed takes its value from DefaultTrainOptions (a zero seed is a seed).
 type TrainOptions struct {
 	Version   string
 	VocabPath string // vocab.txt
 	DictPath  string // segment-dict.txt
 	Seed      uint64
-	Epochs    int     // default 12
-	Rate      float64 // AdaGrad learning rate; default 0.3
-	L2        float64 // L2 penalty per update; default 1e-4
-	NegWeight float64 // weight of an ordinary post in the high-risk head; default 2
+	Epochs    int     // training epochs of the trained heads
+	Rate      float64 // AdaGrad learning rate
+	L2        float64 // L2 penalty of the trained heads, per update of a feature's weights
+	NegWeight float64 // weight of an ordinary post in the high-risk head
 	// NegLevelWeight is the weight of an ordinary post (as level 0) in
-	// the level head; default 0.1: they are not tree-hole comments.
+	// the level head: they are not tree-hole comments.
 	NegLevelWeight float64
-	MinDF          int // a feature must occur in this many posts; default 3
-	Folds          int // cross-validation folds for calibration; default 5
+	MinDF          int // a feature must occur in this many posts
+	Folds          int // cross-validation folds for the stacker's out-of-fold logits
 	// Weight910 is the weight of a level 9-10 post in the stacker's
-	// high-risk output; default 2.5: missing one can be a death.
+	// high-risk output: missing one can be a death.
 	Weight910 float64
 	Log       io.Writer
 }
 
+// DefaultTrainOptions are the settings the committed model is trained
+// with (models/README.md): the L2 penalty and the rate chosen by
+// cross-validation over three seeds, the weights by measurement.
+func DefaultTrainOptions() TrainOptions {
+	return TrainOptions{Seed: 1, Epochs: 12, Rate: 0.3, L2: 1e-4, NegWeight: 2, NegLevelWeight: 0.1,
+		MinDF: 3, Folds: 5, Weight910: 2.5}
+}
+
 func (o *TrainOptions) defaults() {
+	d := DefaultTrainOptions()
 	if o.Epochs == 0 {
-		o.Epochs = 12
+		o.Epochs = d.Epochs
 	}
 	if o.Rate == 0 {
-		o.Rate = 0.3
+		o.Rate = d.Rate
 	}
 	if o.L2 == 0 {
-		o.L2 = 1e-4
+		o.L2 = d.L2
 	}
 	if o.NegWeight == 0 {
-		o.NegWeight = 2
+		o.NegWeight = d.NegWeight
 	}
 	if o.NegLevelWeight == 0 {
-		o.NegLevelWeight = 0.1
+		o.NegLevelWeight = d.NegLevelWeight
 	}
 	if o.MinDF == 0 {
-		o.MinDF = 3
+		o.MinDF = d.MinDF
 	}
 	if o.Weight910 == 0 {
-		o.Weight910 = 2.5
+		o.Weight910 = d.Weight910
 	}
 	if o.Folds == 0 {
-		o.Folds = 5
+		o.Folds = d.Folds
 	}
 	if o.Log == nil {
 		o.Log = io.Discard

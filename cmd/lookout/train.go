@@ -22,10 +22,9 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	var (
 		train, val, negatives, out, version string
 		cardPath                            string
-		seed                                uint64
-		epochs, minDF, cv                   int
-		negWeight, negLevelWeight, rate, l2 float64
-		weight910, fraction                 float64
+		cv                                  int
+		fraction                            float64
+		opts                                = classifier.DefaultTrainOptions()
 	)
 	fs := newFlagSet("train", stderr)
 	fs.StringVar(&train, "train", "../shared/data/sos4k/train.jsonl", "labeled posts (text, level 0-10), comma-separated files")
@@ -35,21 +34,21 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.StringVar(&out, "out", "models/risk.model", "model file to write; vocab.txt and segment-dict.txt must be beside it")
 	fs.StringVar(&version, "version", "", "model version (default: risk-YYYYMMDD)")
 	fs.StringVar(&cardPath, "card", "", "model card to write this run's record into: the model's hash, the data's hashes and counts, the settings and the figures (default README.md beside --out; \"none\" for no card)")
-	fs.Uint64Var(&seed, "seed", 1, "random seed; the same seed and data give the same model")
-	fs.IntVar(&epochs, "epochs", 12, "training epochs")
-	fs.IntVar(&minDF, "min-df", 3, "keep features that occur in at least this many posts")
-	fs.Float64Var(&negWeight, "neg-weight", 2, "weight of an ordinary post in the high-risk head")
-	fs.Float64Var(&negLevelWeight, "neg-level-weight", 0.1, "weight of an ordinary post (as level 0) in the level head")
-	fs.Float64Var(&weight910, "weight-910", 2.5, "weight of a level 9-10 post in the stacker's high-risk output")
-	fs.Float64Var(&rate, "rate", 0.3, "AdaGrad learning rate")
-	fs.Float64Var(&l2, "l2", 1e-4, "L2 penalty of the trained heads, per update of a feature's weights")
+	fs.Uint64Var(&opts.Seed, "seed", opts.Seed, "random seed; the same seed and data give the same model")
+	fs.IntVar(&opts.Epochs, "epochs", opts.Epochs, "training epochs")
+	fs.IntVar(&opts.MinDF, "min-df", opts.MinDF, "keep features that occur in at least this many posts")
+	fs.Float64Var(&opts.NegWeight, "neg-weight", opts.NegWeight, "weight of an ordinary post in the high-risk head")
+	fs.Float64Var(&opts.NegLevelWeight, "neg-level-weight", opts.NegLevelWeight, "weight of an ordinary post (as level 0) in the level head")
+	fs.Float64Var(&opts.Weight910, "weight-910", opts.Weight910, "weight of a level 9-10 post in the stacker's high-risk output")
+	fs.Float64Var(&opts.Rate, "rate", opts.Rate, "AdaGrad learning rate")
+	fs.Float64Var(&opts.L2, "l2", opts.L2, "L2 penalty of the trained heads, per update of a feature's weights")
 	fs.IntVar(&cv, "cv", 0, "instead of writing a model, report K-fold cross-validation figures on the training posts (K >= 2)")
 	fs.Float64Var(&fraction, "fraction", 1, "with --cv: train each fold on this share (0-1] of its labeled posts, a seeded sample, all its ordinary posts and the same held-out folds (a learning curve: would more labeled posts help?)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	if epochs < 1 {
-		return fmt.Errorf("train: --epochs must be 1 or more, got %d", epochs)
+	if opts.Epochs < 1 {
+		return fmt.Errorf("train: --epochs must be 1 or more, got %d", opts.Epochs)
 	}
 	if !(fraction > 0 && fraction <= 1) {
 		return fmt.Errorf("train: --fraction must be in (0, 1], got %g", fraction)
@@ -101,12 +100,8 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 		}
 	}
 	dir := filepath.Dir(out)
-	opts := classifier.TrainOptions{
-		Version: version, Seed: seed, Epochs: epochs, Log: stdout, MinDF: minDF,
-		NegWeight: negWeight, NegLevelWeight: negLevelWeight, Rate: rate, L2: l2,
-		VocabPath: filepath.Join(dir, "vocab.txt"), DictPath: filepath.Join(dir, "segment-dict.txt"),
-		Weight910: weight910,
-	}
+	opts.Version, opts.Log = version, stdout
+	opts.VocabPath, opts.DictPath = filepath.Join(dir, "vocab.txt"), filepath.Join(dir, "segment-dict.txt")
 	if cv != 0 {
 		if cv < 2 {
 			return fmt.Errorf("train: --cv must be 2 or more, got %d", cv)
