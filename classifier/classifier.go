@@ -103,7 +103,7 @@ func (c *Classifier) Score(text string) (Result, error) {
 	if c.model != nil {
 		res.Level, res.PHigh = c.model.grade(s, rule)
 		if res.Level >= HighRiskLevel || res.PHigh >= plausiblePHigh {
-			s.hits = c.model.explain(s, s.hits)
+			s.hits = c.model.explain(s, s.hits, res.Level >= HighRiskLevel)
 		}
 	} else {
 		res.Level = rule

@@ -42,8 +42,9 @@ type wordWeight struct {
 // touching words are joined into one span. It runs only for flagged
 // posts and those with a plausible p_high (under half of a tree hole's
 // posts, few of an ordinary stream's), so it may cost more than the
-// scoring path.
-func (m *Model) explain(s *scratch, hits []hit) []hit {
+// scoring path. A flagged post that would still show nothing gets its
+// heaviest words in the high-risk head alone (see heaviest).
+func (m *Model) explain(s *scratch, hits []hit, flagged bool) []hit {
 	if len(s.words) == 0 {
 		return hits
 	}
@@ -81,22 +82,7 @@ func (m *Model) explain(s *scratch, hits []hit) []hit {
 	for _, sp := range s.words {
 		w := unsafeString(s.buf[sp[0]:sp[1]])
 		var high, nb int
-		add := func(k uint64) {
-			if row := m.table.get(k); row != nil {
-				high += int(row[0])
-				nb += int(row[nbWithin])
-			}
-		}
-		if len(w) > 3 {
-			add(wordKey(w))
-		}
-		ids = m.feat.wp.encodeWord(w, ids[:0])
-		for i, id := range ids {
-			add(uniKey(id))
-			if i+1 < len(ids) {
-				add(biKey(id, ids[i+1]))
-			}
-		}
+		ids = m.wordWeights(w, ids[:0], &high, &nb)
 		if wt := float64(high) * q; wt >= minHighWeight && float64(nb)*q/nbScale >= minNBRatio {
 			words = append(words, wordWeight{start: int(sp[0]), end: int(sp[1]), w: wt})
 		}
@@ -130,5 +116,88 @@ func (m *Model) explain(s *scratch, hits []hit) []hit {
 		}
 		hits = append(hits, hit{start: w.start, end: w.end, kind: KindModel})
 	}
+	if flagged && len(hits) == 0 {
+		if w, ok := m.heaviest(s); ok {
+			hits = append(hits, hit{start: int(at[w.start]), end: int(at[w.end-1]) + 1, kind: KindModel})
+		}
+	}
 	return hits
+}
+
+// wordWeights adds the weights of a word in the high-risk head and the
+// naive Bayes "level >= 6 within the tree hole" ratio (quantised units) to
+// high and nb: the word's own, and its WordPiece unigrams' and the bigrams'
+// within it. It returns the word's ids, written over ids.
+func (m *Model) wordWeights(w string, ids []int32, high, nb *int) []int32 {
+	add := func(k uint64) {
+		if row := m.table.get(k); row != nil {
+			*high += int(row[0])
+			*nb += int(row[nbWithin])
+		}
+	}
+	if len(w) > 3 {
+		add(wordKey(w))
+	}
+	ids = m.feat.wp.encodeWord(w, ids)
+	for i, id := range ids {
+		add(uniKey(id))
+		if i+1 < len(ids) {
+			add(biKey(id, ids[i+1]))
+		}
+	}
+	return ids
+}
+
+// heaviest is the span of one word, or two touching words, that weighs
+// most toward high risk in the high-risk head alone, if it weighs at
+// least minHighWeight. It explains the few flagged posts that name no
+// phrase of the knowledge layer and no word that passes both heads:
+// "我走了" rests on 走了 (走 and the bigram 走了; 了 alone weighs against),
+// "我还想着生日的时候死去" on 死去, which the tree hole also writes below
+// level 6. A pair adds the WordPiece bigram and the word bigram across
+// the two words, as the features count them, and is a candidate only when
+// those weigh at least minHighWeight.
+func (m *Model) heaviest(s *scratch) (wordWeight, bool) {
+	q := m.Meta.Quantization
+	best := wordWeight{w: minHighWeight - 1}
+	var prev struct {
+		start, end, high int
+		last             int32 // the previous word's last WordPiece id, or -1
+		key              uint64
+	}
+	prev.end = -1
+	ids := s.wordIDs
+	for _, sp := range s.words {
+		w := unsafeString(s.buf[sp[0]:sp[1]])
+		var high, nb int
+		ids = m.wordWeights(w, ids[:0], &high, &nb)
+		if wt := float64(high) * q; wt > best.w {
+			best = wordWeight{start: int(sp[0]), end: int(sp[1]), w: wt}
+		}
+		key := wordKey(w)
+		if int(sp[0]) == prev.end && len(ids) > 0 {
+			cross := 0
+			if row := m.table.get(mix(mix(fWordBi, prev.key), key)); row != nil {
+				cross += int(row[0])
+			}
+			if prev.last >= 0 {
+				if row := m.table.get(biKey(prev.last, ids[0])); row != nil {
+					cross += int(row[0])
+				}
+			}
+			// Only a pair that weighs as a pair: 时候 beside 死去 adds
+			// its own weight, not the pair's.
+			if float64(cross)*q >= minHighWeight {
+				if wt := float64(prev.high+high+cross) * q; wt > best.w {
+					best = wordWeight{start: prev.start, end: int(sp[1]), w: wt}
+				}
+			}
+		}
+		prev.start, prev.end, prev.high, prev.key, prev.last = int(sp[0]), int(sp[1]), high, key, -1
+		if len(ids) > 0 {
+			prev.last = ids[len(ids)-1]
+		}
+	}
+	s.wordIDs = ids
+	return best, best.w >= minHighWeight
 }

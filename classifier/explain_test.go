@@ -101,6 +101,26 @@ func TestModelEvidence(t *testing.T) {
 			t.Errorf("%q (level %d, p_high %.3f): model evidence %v on a calm post", calm, res.Level, res.PHigh, res.Evidence)
 		}
 	}
+	// A flagged post with no knowledge phrase and no word that passes both
+	// heads shows its heaviest words in the high-risk head: 走了 weighs as
+	// a pair (了 alone weighs against), 死去 alone (时候 beside it adds only
+	// its own weight).
+	for _, tc := range []struct{ text, want string }{
+		{"我走了", "走了"},
+		{"我还想着生日的时候死去", "死去"},
+	} {
+		res, err := c.Score(tc.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Level < HighRiskLevel {
+			t.Fatalf("%q: level %d; the case needs a flagged post", tc.text, res.Level)
+		}
+		checkEvidence(t, tc.text, res.Evidence)
+		if got := modelSpans(res.Evidence); len(res.Evidence) != 1 || len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%q: evidence %v, want the one model span %q", tc.text, res.Evidence, tc.want)
+		}
+	}
 	// A post the model does not flag but gives a plausible p_high (one a
 	// moderator's routing p_high can queue) shows its words too.
 	res, err := c.Score("有时候会想到尸体被发现的样子")
@@ -116,8 +136,9 @@ func TestModelEvidence(t *testing.T) {
 }
 
 // TestModelEvidenceOnValidation: on every flagged post of the validation
-// set the spans are well formed, and nearly every flagged post shows
-// some evidence (the knowledge layer's alone left 10 of 241 bare).
+// set the spans are well formed and there is at least one (the knowledge
+// layer's alone left 10 of 241 bare; with words that pass both heads, 4
+// of 251 were).
 func TestModelEvidenceOnValidation(t *testing.T) {
 	dir := sharedData(t)
 	f, err := os.Open(filepath.Join(dir, "sos4k", "val.jsonl"))
@@ -148,7 +169,7 @@ func TestModelEvidenceOnValidation(t *testing.T) {
 		}
 	}
 	t.Logf("%d flagged, %d with model spans, %d with no evidence", flagged, withModel, bare)
-	if flagged == 0 || bare*50 > flagged {
-		t.Errorf("%d of %d flagged posts show no evidence, want under 2%%", bare, flagged)
+	if flagged == 0 || bare > 0 {
+		t.Errorf("%d of %d flagged posts show no evidence, want none", bare, flagged)
 	}
 }
