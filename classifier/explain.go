@@ -82,7 +82,7 @@ func (m *Model) explain(s *scratch, hits []hit, flagged bool) []hit {
 	for _, sp := range s.words {
 		w := unsafeString(s.buf[sp[0]:sp[1]])
 		var high, nb int
-		ids = m.wordWeights(w, ids[:0], &high, &nb)
+		high, nb, ids = m.wordWeights(w, ids[:0])
 		if wt := float64(high) * q; wt >= minHighWeight && float64(nb)*q/nbScale >= minNBRatio {
 			words = append(words, wordWeight{start: int(sp[0]), end: int(sp[1]), w: wt})
 		}
@@ -124,15 +124,15 @@ func (m *Model) explain(s *scratch, hits []hit, flagged bool) []hit {
 	return hits
 }
 
-// wordWeights adds the weights of a word in the high-risk head and the
-// naive Bayes "level >= 6 within the tree hole" ratio (quantised units) to
-// high and nb: the word's own, and its WordPiece unigrams' and the bigrams'
-// within it. It returns the word's ids, written over ids.
-func (m *Model) wordWeights(w string, ids []int32, high, nb *int) []int32 {
+// wordWeights returns the weights of a word in the high-risk head and
+// the naive Bayes "level >= 6 within the tree hole" ratio (quantised
+// units): the word's own plus its WordPiece unigrams' and the bigrams'
+// within it; and the word's ids, written over ids.
+func (m *Model) wordWeights(w string, ids []int32) (high, nb int, _ []int32) {
 	add := func(k uint64) {
 		if row := m.table.get(k); row != nil {
-			*high += int(row[0])
-			*nb += int(row[nbWithin])
+			high += int(row[0])
+			nb += int(row[nbWithin])
 		}
 	}
 	if len(w) > 3 {
@@ -145,7 +145,7 @@ func (m *Model) wordWeights(w string, ids []int32, high, nb *int) []int32 {
 			add(biKey(id, ids[i+1]))
 		}
 	}
-	return ids
+	return high, nb, ids
 }
 
 // heaviest is the span of one word, or two touching words, that weighs
@@ -169,8 +169,8 @@ func (m *Model) heaviest(s *scratch) (wordWeight, bool) {
 	ids := s.wordIDs
 	for _, sp := range s.words {
 		w := unsafeString(s.buf[sp[0]:sp[1]])
-		var high, nb int
-		ids = m.wordWeights(w, ids[:0], &high, &nb)
+		var high int
+		high, _, ids = m.wordWeights(w, ids[:0])
 		if wt := float64(high) * q; wt > best.w {
 			best = wordWeight{start: int(sp[0]), end: int(sp[1]), w: wt}
 		}
