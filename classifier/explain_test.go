@@ -57,13 +57,20 @@ func TestModelEvidence(t *testing.T) {
 	cases := []struct {
 		text string
 		want string // a model span the evidence must hold
+		only bool   // and the evidence must be that span alone
 	}{
-		{"谁能告诉我哪种死法最不痛", "死法"},
-		{"有没有人一起走的？", "一起"},
+		{"谁能告诉我哪种死法最不痛", "死法", false},
+		{"有没有人一起走的？", "一起", false},
 		// 不想死 is a mask, one space in the features' text: offsets after
 		// it must still point at the original; 嗎 is folded to 吗.
-		{"不想死了哈哈，有没有一起的嗎？", "有没有一起"},
-		{"割腕不适合我，我得换个死法", "死法"},
+		{"不想死了哈哈，有没有一起的嗎？", "有没有一起", false},
+		{"割腕不适合我，我得换个死法", "死法", false},
+		// No knowledge phrase and no word that passes both heads: the
+		// heaviest words in the high-risk head alone. 走了 weighs as a pair
+		// (了 alone weighs against), 死去 alone (时候 beside it adds only its
+		// own weight).
+		{"我走了", "走了", true},
+		{"我还想着生日的时候死去", "死去", true},
 	}
 	for _, tc := range cases {
 		res, err := c.Score(tc.text)
@@ -86,6 +93,9 @@ func TestModelEvidence(t *testing.T) {
 		if !found {
 			t.Errorf("%q: no model span %q in %v", tc.text, tc.want, res.Evidence)
 		}
+		if tc.only && len(res.Evidence) != 1 {
+			t.Errorf("%q: evidence %v, want the one model span %q", tc.text, res.Evidence, tc.want)
+		}
 	}
 	// The knowledge layer's phrase is shown once, under its own kind.
 	res, _ := c.Score("割腕不适合我，我得换个死法")
@@ -99,26 +109,6 @@ func TestModelEvidence(t *testing.T) {
 		}
 		if len(modelSpans(res.Evidence)) > 0 {
 			t.Errorf("%q (level %d, p_high %.3f): model evidence %v on a calm post", calm, res.Level, res.PHigh, res.Evidence)
-		}
-	}
-	// A flagged post with no knowledge phrase and no word that passes both
-	// heads shows its heaviest words in the high-risk head: 走了 weighs as
-	// a pair (了 alone weighs against), 死去 alone (时候 beside it adds only
-	// its own weight).
-	for _, tc := range []struct{ text, want string }{
-		{"我走了", "走了"},
-		{"我还想着生日的时候死去", "死去"},
-	} {
-		res, err := c.Score(tc.text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Level < HighRiskLevel {
-			t.Fatalf("%q: level %d; the case needs a flagged post", tc.text, res.Level)
-		}
-		checkEvidence(t, tc.text, res.Evidence)
-		if got := modelSpans(res.Evidence); len(res.Evidence) != 1 || len(got) != 1 || got[0] != tc.want {
-			t.Errorf("%q: evidence %v, want the one model span %q", tc.text, res.Evidence, tc.want)
 		}
 	}
 	// A post the model does not flag but gives a plausible p_high (one a

@@ -28,7 +28,7 @@ type TrainOptions struct {
 	Epochs    int     // training epochs of the trained heads
 	Rate      float64 // AdaGrad learning rate
 	L2        float64 // L2 penalty of the trained heads, per update of a feature's weights
-	NegWeight float64 // weight of an ordinary post in the high-risk head
+	NegWeight float64 // weight of an ordinary post in the high-risk head and the stackers' p_high
 	// NegLevelWeight is the weight of an ordinary post (as level 0) in
 	// the level head: they are not tree-hole comments.
 	NegLevelWeight float64

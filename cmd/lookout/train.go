@@ -37,7 +37,7 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	fs.Uint64Var(&opts.Seed, "seed", opts.Seed, "random seed; the same seed and data give the same model")
 	fs.IntVar(&opts.Epochs, "epochs", opts.Epochs, "training epochs")
 	fs.IntVar(&opts.MinDF, "min-df", opts.MinDF, "keep features that occur in at least this many posts")
-	fs.Float64Var(&opts.NegWeight, "neg-weight", opts.NegWeight, "weight of an ordinary post in the high-risk head")
+	fs.Float64Var(&opts.NegWeight, "neg-weight", opts.NegWeight, "weight of an ordinary post in the high-risk head and the stackers' p_high")
 	fs.Float64Var(&opts.NegLevelWeight, "neg-level-weight", opts.NegLevelWeight, "weight of an ordinary post (as level 0) in the level head")
 	fs.Float64Var(&opts.Weight910, "weight-910", opts.Weight910, "weight of a level 9-10 post in the stacker's high-risk output")
 	fs.Float64Var(&opts.Rate, "rate", opts.Rate, "AdaGrad learning rate")
