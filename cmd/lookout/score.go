@@ -84,17 +84,25 @@ func trimSpace(b []byte) []byte {
 }
 
 // scoreLine grades one input line; msg is non-empty when the line is bad.
+// Other fields pass through as written: an id of 19 digits stays exact,
+// which a float64 would not keep.
 func scoreLine(cls *classifier.Classifier, routing triage.Routing, line []byte) (rec map[string]any, msg string) {
-	if err := json.Unmarshal(line, &rec); err != nil || rec == nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil || fields == nil {
 		return nil, "not a JSON object"
 	}
-	text, ok := rec["text"].(string)
-	if !ok {
+	var text string
+	raw := trimSpace(fields["text"])
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &text) != nil {
 		return nil, `missing string field "text"`
 	}
 	res, err := cls.Score(text)
 	if err != nil && !errors.Is(err, classifier.ErrEmpty) {
 		return nil, err.Error()
+	}
+	rec = make(map[string]any, len(fields)+5)
+	for k, v := range fields {
+		rec[k] = v
 	}
 	_, queue := routing.Flagged(res.Level, res.PHigh)
 	rec["level"], rec["p_high"], rec["flagged"], rec["model"] = res.Level, res.PHigh, queue, res.Model

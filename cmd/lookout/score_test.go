@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"lookout/classifier"
+	"lookout/internal/redistest"
+	"lookout/triage"
+)
+
+const committedModel = "../../models/risk.model"
+
+// TestScoreCommand: `lookout score` writes one line per non-blank input
+// line, in order; other fields pass through as written (a 20-digit id
+// stays exact); a bad line becomes {"error": ...} naming its line number
+// and the run goes on; the exit status is 1 when any line failed.
+func TestScoreCommand(t *testing.T) {
+	in := strings.Join([]string{
+		`{"id": 12345678901234567891, "text": "今晚吃了一整瓶安眠药，永别了", "src": {"k": [1, 2.50]}}`,
+		``,
+		`not json`,
+		`{"id": "b", "text": 5}`,
+		`{"id": "c", "text": null}`,
+		`[1, 2]`,
+		`{"id": "d", "text": ""}`,
+		`{"id": "e", "text": "今天天气真好，出去散步了"}`,
+	}, "\n") // no newline after the last line
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"score", "--model", committedModel}, mapEnv(nil), strings.NewReader(in), &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (some lines failed); stderr %q", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "4 line(s) failed") {
+		t.Errorf("stderr %q, want the count of failed lines", stderr.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+	if len(lines) != 7 {
+		t.Fatalf("%d output lines, want 7 (one per non-blank input line):\n%s", len(lines), stdout.String())
+	}
+	if !strings.Contains(lines[0], `"id":12345678901234567891`) || !strings.Contains(lines[0], `"src":{"k":[1,2.50]}`) {
+		t.Errorf("fields not passed through as written: %s", lines[0])
+	}
+	var first struct {
+		Level    int                   `json:"level"`
+		PHigh    float64               `json:"p_high"`
+		Flagged  bool                  `json:"flagged"`
+		Model    string                `json:"model"`
+		Text     string                `json:"text"`
+		Evidence []classifier.Evidence `json:"evidence"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first.Level < 9 || !first.Flagged || first.PHigh < 0.5 || first.Model == "" || first.Text != "今晚吃了一整瓶安眠药，永别了" {
+		t.Errorf("an overdose under way with a farewell: %+v, want level 9-10, flagged, the model named", first)
+	}
+	if !hasEvidenceKind(first.Evidence, classifier.KindProgress) {
+		t.Errorf("evidence %+v, want the attempt under way", first.Evidence)
+	}
+	wantErr := map[int]string{1: "line 3: not a JSON object", 2: `line 4: missing string field \"text\"`,
+		3: `line 5: missing string field \"text\"`, 4: "line 6: not a JSON object"}
+	for i, want := range wantErr {
+		if lines[i] != `{"error":"`+want+`"}` {
+			t.Errorf("output line %d = %s, want the error %q", i+1, lines[i], want)
+		}
+	}
+	for i, want := range map[int]string{5: `"id":"d"`, 6: `"id":"e"`} {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil || !strings.Contains(lines[i], want) {
+			t.Fatalf("output line %d = %s, want a graded record with %s", i+1, lines[i], want)
+		}
+		if rec["level"] != float64(0) || rec["flagged"] != false {
+			t.Errorf("output line %d = %s, want level 0, not flagged", i+1, lines[i])
+		}
+	}
+
+	// All lines good: exit 0, nothing on stderr.
+	stdout.Reset()
+	stderr.Reset()
+	code = run(context.Background(), []string{"score", "--model", committedModel}, mapEnv(nil),
+		strings.NewReader("{\"text\":\"出去散步\"}\n\n{\"text\":\"下班了\"}\n"), &stdout, &stderr)
+	if code != 0 || stderr.Len() != 0 || strings.Count(stdout.String(), "\n") != 2 {
+		t.Errorf("good input: exit %d, stderr %q, stdout %q; want 0, nothing, two lines", code, stderr.String(), stdout.String())
+	}
+}
+
+// TestScoreCommandRoutingAndModel: --thresholds decides "flagged" as the
+// triage would (a level-4 post is flagged once the watch list starts at
+// 4); an empty --model grades with the knowledge layer alone; a bad
+// thresholds file or model path refuses to start and names it.
+func TestScoreCommandRoutingAndModel(t *testing.T) {
+	dir := t.TempDir()
+	watch4 := filepath.Join(dir, "watch4.json")
+	if err := os.WriteFile(watch4, []byte(`{"watch_level": 4}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"watch_level": "x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const post = `{"text":"我不想活了"}` + "\n"
+	grade := func(args ...string) (map[string]any, int, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"score"}, args...), mapEnv(nil), strings.NewReader(post), &stdout, &stderr)
+		var rec map[string]any
+		if code == 0 {
+			if err := json.Unmarshal(stdout.Bytes(), &rec); err != nil {
+				t.Fatalf("%v: %s", err, stdout.String())
+			}
+		}
+		return rec, code, stderr.String()
+	}
+	rec, code, _ := grade("--model", committedModel)
+	if code != 0 || rec["level"] != float64(4) || rec["flagged"] != false {
+		t.Fatalf("default routing: exit %d, %v; want level 4, not flagged (the queue starts at 6)", code, rec)
+	}
+	if rec, code, _ := grade("--model", committedModel, "--thresholds", watch4); code != 0 || rec["flagged"] != false {
+		t.Errorf("watch list from 4: exit %d, %v; want not flagged: \"flagged\" is the volunteer queue, not the watch list", code, rec)
+	}
+	if rec, code, _ := grade("--model", committedModel, "--thresholds", writeRouting(t, dir, `{"queue_level": 4, "watch_level": 4}`)); code != 0 || rec["flagged"] != true {
+		t.Errorf("queue from 4: exit %d, %v; want flagged", code, rec)
+	}
+	rules, code, _ := grade("--model", "")
+	if code != 0 || rules["model"] == rec["model"] || rules["level"] == nil {
+		t.Errorf("knowledge layer alone: exit %d, %v; want a grade under another model name than %v", code, rules, rec["model"])
+	}
+	if _, code, stderr := grade("--model", committedModel, "--thresholds", bad); code == 0 || !strings.Contains(stderr, "watch_level") {
+		t.Errorf("bad thresholds: exit %d, stderr %q; want a refusal naming watch_level", code, stderr)
+	}
+	if _, code, stderr := grade("--model", filepath.Join(dir, "none.model")); code == 0 || !strings.Contains(stderr, "model") {
+		t.Errorf("missing model: exit %d, stderr %q; want a refusal naming the model", code, stderr)
+	}
+}
+
+func writeRouting(t *testing.T, dir, body string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "routing-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(body); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+func hasEvidenceKind(ev []classifier.Evidence, kind classifier.Kind) bool {
+	for _, e := range ev {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// TestUserAndExportCommands: `lookout user` adds (printing a generated
+// password that logs in), lists and disables accounts in a real Redis,
+// refusing bad names and roles by name; `lookout export-labels` writes
+// one labeled line per resolved case, with the volunteer's corrected
+// level, and counts them on stderr.
+func TestUserAndExportCommands(t *testing.T) {
+	rs := redistest.Start(t)
+	ctx := context.Background()
+	cli := func(args ...string) (string, string, int) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, append(args, "--redis-url", rs.URL()), mapEnv(nil), nil, &stdout, &stderr)
+		return stdout.String(), stderr.String(), code
+	}
+	out, errOut, code := cli("user", "add", "--name", "wang.li", "--role", "supervisor")
+	if code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, errOut)
+	}
+	_, password, ok := strings.Cut(strings.TrimSpace(out), "password ")
+	if !ok || len(password) < 10 {
+		t.Fatalf("user add printed %q, want the generated password", out)
+	}
+	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, u, err := store.Login(ctx, "wang.li", password, "test"); err != nil || u.Role != triage.RoleSupervisor {
+		t.Fatalf("login with the printed password: %+v, %v", u, err)
+	}
+	if out, errOut, code := cli("user", "add", "--name", "zhao", "--password", "a-long-password"); code != 0 || strings.Contains(out, "a-long-password") {
+		t.Fatalf("user add with a password: exit %d, stdout %q, stderr %q; want success, the password not echoed", code, out, errOut)
+	}
+	for _, bad := range []struct{ args []string }{
+		{[]string{"user", "add", "--name", "wang.li"}},
+		{[]string{"user", "add", "--name", "x y"}},
+		{[]string{"user", "add", "--name", "sun", "--role", "god"}},
+		{[]string{"user", "add"}},
+	} {
+		if _, errOut, code := cli(bad.args...); code == 0 || errOut == "" {
+			t.Errorf("%v: exit %d, stderr %q; want a refusal that says why", bad.args, code, errOut)
+		}
+	}
+	if _, errOut, _ := cli("user", "add", "--name", "sun", "--role", "god"); !strings.Contains(errOut, "role") {
+		t.Errorf("bad role: stderr %q, want it named", errOut)
+	}
+	if _, errOut, code := cli("user", "disable", "--name", "zhao"); code != 0 {
+		t.Fatalf("user disable: exit %d: %s", code, errOut)
+	}
+	out, _, _ = cli("user", "list")
+	if !regexpLine(out, `wang\.li +supervisor +active`) || !regexpLine(out, `zhao +volunteer +disabled`) {
+		t.Errorf("user list:\n%s", out)
+	}
+	if _, _, err := store.Login(ctx, "zhao", "a-long-password", "test"); err == nil {
+		t.Error("a disabled account logged in")
+	}
+
+	// One case resolved as a false positive at level 2.
+	_, caseID, err := store.Record(ctx, triage.Post{ID: "p1", AuthorID: "a1", Text: "今晚吃药早点睡", CreatedAt: time.Now()},
+		classifier.Result{Level: 9, PHigh: 0.8, Model: "test"}, false)
+	if err != nil || caseID == "" {
+		t.Fatalf("record: case %q, %v", caseID, err)
+	}
+	lease, err := store.Claim(ctx, "wang.li", triage.RoleSupervisor, caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := 2
+	if err := store.Resolve(ctx, "wang.li", caseID, lease.Token, triage.Resolution{Outcome: "false_positive", CorrectedLevel: &two}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = cli("export-labels")
+	if code != 0 || !strings.Contains(errOut, "1 labeled lines, 1 with text") {
+		t.Fatalf("export-labels: exit %d, stderr %q", code, errOut)
+	}
+	var rec struct {
+		Text  string `json:"text"`
+		Level int    `json:"level"`
+	}
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Text != "今晚吃药早点睡" || rec.Level != 2 {
+		t.Errorf("export-labels wrote %q (%v), want the text at the corrected level 2", out, err)
+	}
+}
+
+// regexpLine reports whether some line of text matches pattern whole.
+func regexpLine(text, pattern string) bool {
+	return regexp.MustCompile(`(?m)^` + pattern + ` *$`).MatchString(text)
+}
