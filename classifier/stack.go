@@ -167,7 +167,7 @@ func (st *Stack) levelProbs(x *[stackDim]float64, rule int, h *[stackHidden]floa
 // better than grading it 6. Its likeliest level instead (the argmax)
 // read weighted F1 0.460 and MAE 1.21 in cross-validation against 0.471
 // and 1.16, the difference all within 6-10, where a post's distribution
-// is often split between 6 and 9-10 (models/README.md). A post flagged
+// is often split between 6 and 9-10 (models/HISTORY.md). A post flagged
 // by p_high whose level distribution puts most of its mass below high
 // risk (the two outputs disagree: often a short post with one farewell
 // or time word) is graded at the lowest high level.

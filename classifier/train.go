@@ -41,7 +41,7 @@ type TrainOptions struct {
 }
 
 // DefaultTrainOptions are the settings the committed model is trained
-// with (models/README.md): the L2 penalty and the rate chosen by
+// with (models/HISTORY.md): the L2 penalty and the rate chosen by
 // cross-validation over three seeds, the weights by measurement.
 func DefaultTrainOptions() TrainOptions {
 	return TrainOptions{Seed: 1, Epochs: 12, Rate: 0.3, L2: 1e-4, NegWeight: 2, NegLevelWeight: 0.1,
