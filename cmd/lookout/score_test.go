@@ -98,14 +98,9 @@ func TestScoreCommand(t *testing.T) {
 // thresholds file or model path refuses to start and names it.
 func TestScoreCommandRoutingAndModel(t *testing.T) {
 	dir := t.TempDir()
-	watch4 := filepath.Join(dir, "watch4.json")
-	if err := os.WriteFile(watch4, []byte(`{"watch_level": 4}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bad := filepath.Join(dir, "bad.json")
-	if err := os.WriteFile(bad, []byte(`{"watch_level": "x"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	watch4 := writeRouting(t, dir, `{"watch_level": 4}`)
+	queue4 := writeRouting(t, dir, `{"queue_level": 4, "watch_level": 4}`)
+	bad := writeRouting(t, dir, `{"watch_level": "x"}`)
 	const post = `{"text":"我不想活了"}` + "\n"
 	grade := func(args ...string) (map[string]any, int, string) {
 		t.Helper()
@@ -126,7 +121,7 @@ func TestScoreCommandRoutingAndModel(t *testing.T) {
 	if rec, code, _ := grade("--model", committedModel, "--thresholds", watch4); code != 0 || rec["flagged"] != false {
 		t.Errorf("watch list from 4: exit %d, %v; want not flagged: \"flagged\" is the volunteer queue, not the watch list", code, rec)
 	}
-	if rec, code, _ := grade("--model", committedModel, "--thresholds", writeRouting(t, dir, `{"queue_level": 4, "watch_level": 4}`)); code != 0 || rec["flagged"] != true {
+	if rec, code, _ := grade("--model", committedModel, "--thresholds", queue4); code != 0 || rec["flagged"] != true {
 		t.Errorf("queue from 4: exit %d, %v; want flagged", code, rec)
 	}
 	rules, code, _ := grade("--model", "")
@@ -195,14 +190,14 @@ func TestUserAndExportCommands(t *testing.T) {
 	if out, errOut, code := cli("user", "add", "--name", "zhao", "--password", "a-long-password"); code != 0 || strings.Contains(out, "a-long-password") {
 		t.Fatalf("user add with a password: exit %d, stdout %q, stderr %q; want success, the password not echoed", code, out, errOut)
 	}
-	for _, bad := range []struct{ args []string }{
-		{[]string{"user", "add", "--name", "wang.li"}},
-		{[]string{"user", "add", "--name", "x y"}},
-		{[]string{"user", "add", "--name", "sun", "--role", "god"}},
-		{[]string{"user", "add"}},
+	for _, bad := range [][]string{
+		{"user", "add", "--name", "wang.li"}, // taken
+		{"user", "add", "--name", "x y"},
+		{"user", "add", "--name", "sun", "--role", "god"},
+		{"user", "add"},
 	} {
-		if _, errOut, code := cli(bad.args...); code == 0 || errOut == "" {
-			t.Errorf("%v: exit %d, stderr %q; want a refusal that says why", bad.args, code, errOut)
+		if _, errOut, code := cli(bad...); code == 0 || errOut == "" {
+			t.Errorf("%v: exit %d, stderr %q; want a refusal that says why", bad, code, errOut)
 		}
 	}
 	if _, errOut, _ := cli("user", "add", "--name", "sun", "--role", "god"); !strings.Contains(errOut, "role") {
