@@ -245,3 +245,58 @@ func TestUserAndExportCommands(t *testing.T) {
 func regexpLine(text, pattern string) bool {
 	return regexp.MustCompile(`(?m)^` + pattern + ` *$`).MatchString(text)
 }
+
+// FuzzScoreLine: whatever a line holds, it is either refused with a
+// message or graded into a record that encodes as one JSON line, every
+// field but the five the grade writes coming back as written (compacted).
+func FuzzScoreLine(f *testing.F) {
+	for _, s := range []string{
+		`{"id": 12345678901234567891, "text": "今晚吃了一整瓶安眠药"}`,
+		`{"text": "x", "nested": {"a": [1, 2.50, null, true]}, "s": "\u00e9\ud83d\ude00"}`,
+		`{"text": "x", "level": 99, "text2": "y"}`,
+		`{"text": null}`, `{"text": 5}`, `[]`, `null`, `{`, `{"text": "a", "text": "b"}`,
+		"{\"text\": \"\xff\xfe\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	cls := classifier.New(classifier.Options{})
+	routing := triage.DefaultRouting()
+	written := map[string]bool{"level": true, "p_high": true, "flagged": true, "model": true, "evidence": true}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		rec, msg := scoreLine(cls, routing, line)
+		if msg != "" {
+			if rec != nil {
+				t.Fatalf("refused (%s) with a record", msg)
+			}
+			return
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(rec); err != nil {
+			t.Fatalf("a graded line does not encode: %v", err)
+		}
+		if bytes.Count(buf.Bytes(), []byte("\n")) != 1 {
+			t.Fatalf("encoded as more than one line: %q", buf.String())
+		}
+		var in, out map[string]json.RawMessage
+		if err := json.Unmarshal(line, &in); err != nil {
+			t.Fatalf("graded a line that is not a JSON object: %v", err)
+		}
+		if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
+			t.Fatalf("output is not a JSON object: %v: %q", err, buf.String())
+		}
+		for k, v := range in {
+			if written[k] {
+				continue
+			}
+			var want bytes.Buffer
+			if err := json.Compact(&want, v); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out[k], want.Bytes()) {
+				t.Fatalf("field %q: %s in, %s out", k, want.Bytes(), out[k])
+			}
+		}
+	})
+}
