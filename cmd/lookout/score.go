@@ -84,19 +84,18 @@ func trimSpace(b []byte) []byte {
 }
 
 // scoreLine grades one input line; msg is non-empty when the line is bad.
-// Other fields pass through as written: an id of 19 digits stays exact,
-// which a float64 would not keep.
+// Other fields pass through as written: a 20-digit id stays exact, which
+// a float64 would not keep.
 func scoreLine(cls *classifier.Classifier, routing triage.Routing, line []byte) (rec map[string]any, msg string) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil || fields == nil {
 		return nil, "not a JSON object"
 	}
-	var text string
-	raw := trimSpace(fields["text"])
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &text) != nil {
+	var text *string // nil for null; a missing field or another type fails to decode
+	if json.Unmarshal(fields["text"], &text) != nil || text == nil {
 		return nil, `missing string field "text"`
 	}
-	res, err := cls.Score(text)
+	res, err := cls.Score(*text)
 	if err != nil && !errors.Is(err, classifier.ErrEmpty) {
 		return nil, err.Error()
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestScoreCommand(t *testing.T) {
 	if first.Level < 9 || !first.Flagged || first.PHigh < 0.5 || first.Model == "" || first.Text != "今晚吃了一整瓶安眠药，永别了" {
 		t.Errorf("an overdose under way with a farewell: %+v, want level 9-10, flagged, the model named", first)
 	}
-	if !hasEvidenceKind(first.Evidence, classifier.KindProgress) {
+	if !slices.ContainsFunc(first.Evidence, func(e classifier.Evidence) bool { return e.Kind == classifier.KindProgress }) {
 		t.Errorf("evidence %+v, want the attempt under way", first.Evidence)
 	}
 	wantErr := map[int]string{1: "line 3: not a JSON object", 2: `line 4: missing string field \"text\"`,
@@ -147,15 +148,6 @@ func writeRouting(t *testing.T, dir, body string) string {
 		t.Fatal(err)
 	}
 	return f.Name()
-}
-
-func hasEvidenceKind(ev []classifier.Evidence, kind classifier.Kind) bool {
-	for _, e := range ev {
-		if e.Kind == kind {
-			return true
-		}
-	}
-	return false
 }
 
 // TestUserAndExportCommands: `lookout user` adds (printing a generated
