@@ -144,7 +144,7 @@ func normalize(text string, n *normalized) {
 			}
 			punctRun = 0
 			continue
-		case unicode.IsControl(r) || isFormatControl(r):
+		case unicode.IsControl(r) || isFormatControl(r) || r == zeroWidthJoiner && !n.afterEmoji():
 			continue
 		case unicode.IsPunct(r):
 			if r == lastPunct {
@@ -319,10 +319,23 @@ func equalFoldASCII(s, lower string) bool {
 	return true
 }
 
+// zeroWidthJoiner joins emoji into one (👨‍👩‍👧); between characters it is
+// invisible, and "安\u200d眠\u200d药" would hide a method from the rules.
+const zeroWidthJoiner = 0x200D
+
 // isFormatControl reports bidi overrides, zero-width and other invisible
-// format characters, which carry no meaning for scoring.
+// format characters, which carry no meaning for scoring. The zero-width
+// joiner is left to the caller: it is kept after an emoji (afterEmoji).
 func isFormatControl(r rune) bool {
-	return unicode.Is(unicode.Cf, r) && r != 0x200D // keep ZWJ inside emoji
+	return unicode.Is(unicode.Cf, r) && r != zeroWidthJoiner
+}
+
+// afterEmoji reports whether the last rune kept is an emoji, or a
+// modifier or variation selector of one, which a zero-width joiner after
+// it joins to the next.
+func (n *normalized) afterEmoji() bool {
+	k := len(n.runes)
+	return k > 0 && unicode.In(n.runes[k-1], unicode.So, unicode.Sk, unicode.Mn)
 }
 
 // foldRune maps one rune to its normalised form.
