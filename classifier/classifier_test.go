@@ -186,6 +186,7 @@ func TestEvasiveSpellings(t *testing.T) {
 		// Invisible characters between the characters of a phrase.
 		{"攒了安\u200d眠\u200d药，今晚想死", []span{{"攒了", KindPlan}, {"安\u200d眠\u200d药", KindMethod}, {"今晚", KindTime}, {"想死", KindIntent}}},
 		{"想\u200b死", []span{{"想\u200b死", KindIntent}}},
+		{"今晚\u2f83杀", []span{{"今晚", KindTime}, {"\u2f83杀", KindIntent}}}, // ⾃, the Kangxi radical
 	}
 	for _, tc := range cases {
 		res, err := c.Score(tc.text)
@@ -210,6 +211,9 @@ func TestEvasiveSpellings(t *testing.T) {
 		// A URL's placeholder is the ideograph 链, but letters beside a URL
 		// are not beside Chinese; a real 链 still is.
 		"http://t.cn/x zs": "链 zs", "http://t.cn/x si 好": "链 死 好", "项链 zs": "项链 自杀",
+		// Look-alikes of ideographs: Kangxi radicals and compatibility
+		// ideographs, simplified as the ideograph would be.
+		"我想\u2f83杀": "我想自杀", "\u2f9e": "车", "\uf902": "车", "\u2ee2": "\u2ee2",
 		// A zero-width joiner is kept only where it joins emoji.
 		"安\u200d眠药": "安眠药", "a\u200db": "ab", "\u200d死": "死",
 		"👨\u200d👩\u200d👧": "👨\u200d👩\u200d👧", "👍🏽\u200d好": "👍🏽\u200d好", "❤\ufe0f\u200d🔥": "❤\ufe0f\u200d🔥",

@@ -11,12 +11,19 @@ package classifier
 // and 於. Phrases that differ by region (软件, 軟體) are not converted.
 var tradToSimp = newTradTable(tradChars+"著於", simpChars+"着于")
 
-// The table's characters lie in the CJK blocks U+3400-U+9FFF and in the
-// supplementary ideographs from U+20000.
+// The table's characters lie in the CJK blocks U+3400-U+9FFF, in the
+// supplementary ideographs from U+20000 (with the compatibility
+// ideographs of U+2F800-U+2FA1F), and, look-alikes of ideographs, in the
+// radicals of U+2E80-U+2FDF and the compatibility ideographs of
+// U+F900-U+FAFF.
 const (
-	tradLo  = 0x3400
-	tradHi  = 0xA000 // exclusive
-	tradSup = 0x20000
+	tradLo    = 0x3400
+	tradHi    = 0xA000 // exclusive
+	tradSup   = 0x20000
+	radicalLo = 0x2E80
+	radicalHi = 0x2FE0 // exclusive
+	compatLo  = 0xF900
+	compatHi  = 0xFB00 // exclusive
 )
 
 // tradTable answers for most characters with one bit: a character of
@@ -37,7 +44,7 @@ func newTradTable(trad, simp string) *tradTable {
 		switch {
 		case r >= tradLo && r < tradHi:
 			t.bits[(r-tradLo)>>6] |= 1 << ((r - tradLo) & 63)
-		case r < tradSup:
+		case r < tradSup && !isLookalike(r):
 			panic("tradsimp: a traditional character outside the blocks the table covers")
 		}
 		t.m[r] = sr[i]
@@ -47,14 +54,22 @@ func newTradTable(trad, simp string) *tradTable {
 
 // fold returns the simplified form of r, or r.
 func (t *tradTable) fold(r rune) rune {
-	switch {
-	case r < tradLo || (r >= tradHi && r < tradSup):
-		return r
-	case r < tradHi && t.bits[(r-tradLo)>>6]&(1<<((r-tradLo)&63)) == 0:
+	if r >= tradLo && r < tradHi { // nearly every character of a Chinese post
+		if t.bits[(r-tradLo)>>6]&(1<<((r-tradLo)&63)) == 0 {
+			return r
+		}
+	} else if r < tradSup && !isLookalike(r) {
 		return r
 	}
 	if s, ok := t.m[r]; ok {
 		return s
 	}
 	return r
+}
+
+// isLookalike reports whether r is in a block of characters that look like
+// ideographs but are coded apart: radicals (⾃ for 自) and compatibility
+// ideographs below U+20000.
+func isLookalike(r rune) bool {
+	return r >= radicalLo && r < radicalHi || r >= compatLo && r < compatHi
 }
