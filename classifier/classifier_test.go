@@ -214,6 +214,7 @@ func TestEvasiveSpellings(t *testing.T) {
 		// Look-alikes of ideographs: Kangxi radicals and compatibility
 		// ideographs, simplified as the ideograph would be.
 		"我想\u2f83杀": "我想自杀", "\u2f9e": "车", "\uf902": "车", "\u2ee2": "\u2ee2",
+		"\ufa5f": "着", "活著於是": "活着于是", // as 著 and 於 are
 		// A zero-width joiner is kept only where it joins emoji.
 		"安\u200d眠药": "安眠药", "a\u200db": "ab", "\u200d死": "死",
 		"👨\u200d👩\u200d👧": "👨\u200d👩\u200d👧", "👍🏽\u200d好": "👍🏽\u200d好", "❤\ufe0f\u200d🔥": "❤\ufe0f\u200d🔥",

@@ -6,10 +6,11 @@ package classifier
 // posts written in traditional characters meet the same knowledge
 // patterns and features: OpenCC's one-to-one character table
 // (tradsimp_table.go, generated), which leaves alone the characters that
-// simplified text writes too, and two of those mapped all the same: 著,
-// the traditional 着 of 活著 and 等著 (著名 becoming 着名 costs nothing),
-// and 於. Phrases that differ by region (软件, 軟體) are not converted.
-var tradToSimp = newTradTable(tradChars+"著於", simpChars+"着于")
+// simplified text writes too, but for two mapped all the same (著 and 於:
+// tradsimp_gen.go). Phrases that differ by region (软件, 軟體) are not
+// converted. It also maps the look-alikes of ideographs (⾃ for 自) to the
+// ideograph, simplified.
+var tradToSimp = newTradTable(tradChars, simpChars)
 
 // The table's characters lie in the CJK blocks U+3400-U+9FFF, in the
 // supplementary ideographs from U+20000 (with the compatibility

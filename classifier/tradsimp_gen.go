@@ -41,6 +41,11 @@ const openccVersion = "v0.3.13"
 // though OpenCC does not say so: 吒 of 哪吒.
 const keep = "吒"
 
+// also are characters that simplified text writes too, mapped all the
+// same: 著, the traditional 着 of 活著 and 等著 (著名 becoming 着名 costs
+// nothing), and 於; alsoSimp are their forms.
+const also, alsoSimp = "著於", "着于"
+
 func main() {
 	dict := flag.String("dict", "", "OpenCC dictionary directory (TSCharacters.txt, STCharacters.txt); empty: the module's in the Go module cache")
 	out := flag.String("out", "tradsimp_table.go", "file to write")
@@ -75,6 +80,10 @@ func main() {
 	to := map[rune]rune{}
 	for _, k := range trad {
 		to[k] = ts[k][0]
+	}
+	for i, k := range []rune(also) {
+		trad = append(trad, k)
+		to[k] = []rune(alsoSimp)[i]
 	}
 	for _, block := range [][2]rune{{0x2E80, 0x2FDF}, {0xF900, 0xFAFF}, {0x2F800, 0x2FA1F}} {
 		for r := block[0]; r <= block[1]; r++ {
