@@ -144,7 +144,7 @@ func normalize(text string, n *normalized) {
 			}
 			punctRun = 0
 			continue
-		case unicode.IsControl(r) || isFormatControl(r) || r == zeroWidthJoiner && !n.afterEmoji():
+		case n.invisible(r):
 			continue
 		case unicode.IsPunct(r):
 			if r == lastPunct {
@@ -323,19 +323,17 @@ func equalFoldASCII(s, lower string) bool {
 // invisible, and "安\u200d眠\u200d药" would hide a method from the rules.
 const zeroWidthJoiner = 0x200D
 
-// isFormatControl reports bidi overrides, zero-width and other invisible
-// format characters, which carry no meaning for scoring. The zero-width
-// joiner is left to the caller: it is kept after an emoji (afterEmoji).
-func isFormatControl(r rune) bool {
-	return unicode.Is(unicode.Cf, r) && r != zeroWidthJoiner
-}
-
-// afterEmoji reports whether the last rune kept is an emoji, or a
-// modifier or variation selector of one, which a zero-width joiner after
-// it joins to the next.
-func (n *normalized) afterEmoji() bool {
-	k := len(n.runes)
-	return k > 0 && unicode.In(n.runes[k-1], unicode.So, unicode.Sk, unicode.Mn)
+// invisible reports control characters and invisible format characters
+// (bidi overrides, zero-width spaces and joiners…), which carry no meaning
+// for scoring and are dropped. A zero-width joiner after an emoji, or a
+// modifier or variation selector of one, is kept: it joins the emoji to
+// the next.
+func (n *normalized) invisible(r rune) bool {
+	if r == zeroWidthJoiner {
+		k := len(n.runes)
+		return k == 0 || !unicode.In(n.runes[k-1], unicode.So, unicode.Sk, unicode.Mn)
+	}
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
 
 // foldRune maps one rune to its normalised form.
