@@ -137,8 +137,8 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 	}
 }
 
-// TestEvasiveSpellings: words split by a separator ("不 想 活 了",
-// "自.杀"), written as homophones (紫砂 and 自鲨 for 自杀, 亖 for 死) or in Latin letters
+// TestEvasiveSpellings: words split by a separator or an emoji ("不 想 活 了",
+// "自.杀", "安😭眠药"), written as homophones (紫砂 and 自鲨 for 自杀, 亖 for 死) or in Latin letters
 // beside Chinese (ZS, 想si, AM药) to slip past keyword filters are found,
 // with the span as written; a mask is read across separators only when
 // every character is set apart, and Yixing clay, sharks and Latin words
@@ -187,6 +187,17 @@ func TestEvasiveSpellings(t *testing.T) {
 		{"攒了安\u200d眠\u200d药，今晚想死", []span{{"攒了", KindPlan}, {"安\u200d眠\u200d药", KindMethod}, {"今晚", KindTime}, {"想死", KindIntent}}},
 		{"想\u200b死", []span{{"想\u200b死", KindIntent}}},
 		{"今晚\u2f83杀", []span{{"今晚", KindTime}, {"\u2f83杀", KindIntent}}}, // ⾃, the Kangxi radical
+		// One emoji between the characters of a phrase, with its modifiers
+		// and joined emoji; masks read across it too.
+		{"攒了安😭眠😭药，永别了", []span{{"攒了", KindPlan}, {"安😭眠😭药", KindMethod}, {"永别了", KindFarewell}}},
+		{"今晚😭跳😭楼，不想活了", []span{{"今晚", KindTime}, {"跳😭楼", KindMethod}, {"不想活了", KindIntent}}},
+		{"好想❤\ufe0f死", []span{{"好想❤\ufe0f死", KindIntent}}},
+		{"想👍🏽死", []span{{"想👍🏽死", KindIntent}}},
+		{"想👨\u200d👩\u200d👧死", []span{{"想👨\u200d👩\u200d👧死", KindIntent}}},
+		{"想😭😭死", nil}, // one emoji, not two
+		{"笑😂死了", nil},
+		{"累😭死了", nil},
+		{"今天好开心😊死党来了", nil},
 	}
 	for _, tc := range cases {
 		res, err := c.Score(tc.text)

@@ -1,6 +1,9 @@
 package classifier
 
-import "slices"
+import (
+	"slices"
+	"unicode"
+)
 
 // Kind names what a span of evidence says about risk.
 type Kind string
@@ -235,24 +238,40 @@ next:
 }
 
 // matchAt returns the end of phrase p matched at text[i:], or -1, and
-// the number of separators skipped. One separator may stand between two
-// ideographs of the phrase: "不想 活了", "自.杀" and "想 死" are written
-// so (often to slip past keyword filters), and a volunteer must still see
-// them.
+// the number of separators skipped. One separator, or one emoji, may
+// stand between two ideographs of the phrase: "不想 活了", "自.杀", "想 死"
+// and "安😭眠药" are written so (often to slip past keyword filters), and a
+// volunteer must still see them.
 func matchAt(text []rune, i int, p []rune) (end, gaps int) {
 	j := i
 	for k, r := range p {
 		switch {
 		case j < len(text) && text[j] == r:
 			j++
-		case k > 0 && j+1 < len(text) && text[j+1] == r && isSeparator(text[j]) && isIdeograph(r) && isIdeograph(p[k-1]):
-			j += 2
+		case k > 0 && isIdeograph(r) && isIdeograph(p[k-1]):
+			n := separatorLen(text, j)
+			if n == 0 || j+n >= len(text) || text[j+n] != r {
+				return -1, 0
+			}
+			j += n + 1
 			gaps++
 		default:
 			return -1, 0
 		}
 	}
 	return j, gaps
+}
+
+// separatorLen returns the length in runes of the separator or emoji at
+// text[j:], or 0 if none starts there.
+func separatorLen(text []rune, j int) int {
+	if j >= len(text) {
+		return 0
+	}
+	if isSeparator(text[j]) {
+		return 1
+	}
+	return emojiLen(text, j)
 }
 
 // isSeparator reports whether r, between two ideographs, is a separator
@@ -263,6 +282,32 @@ func isSeparator(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// maxEmojiLen bounds the runes of one emoji: a family of four joined by
+// zero-width joiners, each with a skin tone, is 11.
+const maxEmojiLen = 12
+
+// emojiLen returns the length in runes of the one emoji at text[j:] (a
+// symbol, with its modifiers, variation selectors and the emoji that
+// zero-width joiners join to it), or 0 if none starts there.
+func emojiLen(text []rune, j int) int {
+	if r := text[j]; r < 0x2000 || isIdeograph(r) || !unicode.Is(unicode.So, r) {
+		return 0
+	}
+	n := 1
+	for j+n < len(text) && n < maxEmojiLen {
+		r := text[j+n]
+		switch {
+		case r == zeroWidthJoiner && j+n+1 < len(text) && unicode.Is(unicode.So, text[j+n+1]):
+			n += 2
+		case r >= 0x300 && !isIdeograph(r) && unicode.In(r, unicode.Sk, unicode.Mn, unicode.Me):
+			n++
+		default:
+			return n
+		}
+	}
+	return n
 }
 
 // ruleLevel grades hits on the Tree Hole scale by how concrete the plan
