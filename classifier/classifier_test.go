@@ -125,6 +125,16 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		{"阿莫西林、头孢、阿奇霉素", 0, 0},
 		{"买了碳，今晚就死", 8, 10}, // a plan and strong intent with its time
 		{"祝我今晚就死", 6, 6},
+		// Pills swallowed: an attempt under way when medicine follows in
+		// the clause; not the same words with food, or medicine later on.
+		{"我已经吞了一整瓶安眠药", 10, 10},
+		{"吞了一整瓶的安眠药", 10, 10},
+		{"刚刚吃了几十片降压药", 10, 10},
+		{"把药全吃了", 10, 10},
+		{"吃了一整盒饼干，好撑", 0, 0},
+		{"蛇已经吞了青蛙", 0, 0},
+		{"吃了一整盒，然后去药店", 0, 0},
+		{"今天吃了一把瓜子，晚上吃药", 0, 0},
 	}
 	for _, cs := range cases {
 		res, err := c.Score(cs.text)

@@ -23,9 +23,10 @@ const (
 
 // pattern is one phrase of the knowledge layer, matched on normalised text.
 type pattern struct {
-	text   []rune
-	kind   Kind
-	strong bool // for intent and pain: the strong form of the kind
+	text     []rune
+	kind     Kind
+	strong   bool // for intent and pain: the strong form of the kind
+	medicine bool // found only when medicine (药) follows in its clause
 }
 
 // knowledgePhrases is the explicit knowledge of the kind the tree-hole
@@ -42,7 +43,7 @@ var knowledgePhrases = []struct {
 		"现在在天台", "站在天台", "站在楼顶", "在楼顶了", "在天台了", "在河边了", "在江边了", "药效上来",
 		"药劲上来", "意识模糊", "已经喝了农药", "喝了农药", "已经跳", "永别了各位", "最后一条微博",
 		"已经吃了药", "已经吃了安眠药", "药已经吃", "刚割完", "割了一刀", "割一刀", "血还在流", "已经在烧",
-		"正在等死", "等死了", "在等死", "死亡倒计时",
+		"正在等死", "等死了", "在等死", "死亡倒计时", "把药全吃了", "把药全吞了",
 	}},
 	{KindMethod, false, []string{
 		"安眠药", "安定片", "褪黑素", "抗抑郁药", "跳楼", "跳河", "跳江", "跳海", "跳桥", "跳下去",
@@ -115,6 +116,33 @@ var knowledgePhrases = []struct {
 	}},
 }
 
+// swallowedPhrases are attempts under way, found only when medicine (药)
+// follows within medicineReach runes in the same clause: "吞了一整瓶安眠药"
+// and "吃了几十片降压药" are overdoses, "吃了一整盒饼干" is not.
+var swallowedPhrases = []string{
+	"已经吞了", "吞了一瓶", "吞了一整瓶", "吞了整瓶", "吃了整瓶", "吞了一盒", "吞了一整盒", "吃了一整盒",
+	"吞了一把", "吃了一把", "吞了几十", "吃了几十", "吞了所有", "吃了所有", "吞了全部", "吃了全部",
+	"吞下一整瓶", "吃下一整瓶",
+}
+
+// medicineReach bounds how far after a swallowed phrase its medicine is
+// looked for: "吞了一整瓶的安眠药".
+const medicineReach = 8
+
+// medicineAfter reports whether 药 stands in text[from:] within
+// medicineReach runes, before the clause ends.
+func medicineAfter(text []rune, from int) bool {
+	for k := from; k < len(text) && k < from+medicineReach; k++ {
+		switch text[k] {
+		case '药':
+			return true
+		case ',', '.', '!', '?', ';', '。', '\n': // normalised: full-width marks are half-width
+			return false
+		}
+	}
+	return false
+}
+
 // matcher finds knowledge phrases in normalised text. Patterns are indexed
 // by their first rune; at each position the longest match of each kind wins.
 type matcher struct {
@@ -135,6 +163,11 @@ func newMatcher() *matcher {
 				m.first[r[0]>>6] |= 1 << (r[0] & 63)
 			}
 		}
+	}
+	for _, p := range swallowedPhrases {
+		r := []rune(p)
+		m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: KindProgress, medicine: true})
+		m.first[r[0]>>6] |= 1 << (r[0] & 63)
 	}
 	for k := range m.byFirst {
 		ps := m.byFirst[k]
@@ -162,7 +195,7 @@ func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
 		}
 		for _, p := range m.byFirst[text[i]] {
 			end, gaps := matchAt(text, i, p.text)
-			if end < 0 {
+			if end < 0 || p.medicine && !medicineAfter(text, end) {
 				continue
 			}
 			if p.kind == kindMask || p.kind == kindSeeYou {
