@@ -23,10 +23,12 @@ const (
 
 // pattern is one phrase of the knowledge layer, matched on normalised text.
 type pattern struct {
-	text     []rune
-	kind     Kind
-	strong   bool // for intent and pain: the strong form of the kind
-	medicine bool // found only when medicine (药) follows in its clause
+	text   []rune
+	kind   Kind
+	strong bool // for intent and pain: the strong form of the kind
+	// after, if set, decides from the text after the phrase whether it is
+	// found, and where it ends: the end given, later, or -1 for not found.
+	after func(text []rune, end int) int
 }
 
 // knowledgePhrases is the explicit knowledge of the kind the tree-hole
@@ -122,10 +124,15 @@ var knowledgePhrases = []struct {
 // and "吃了几十片降压药" are overdoses, "吃了一整盒饼干" is not.
 var swallowedPhrases = []string{
 	"已经吞了", "吞了一瓶", "吞了一整瓶", "吞了整瓶", "吃了整瓶", "吞了一盒", "吞了一整盒", "吃了一整盒",
-	"吞了一把", "吃了一把", "吞了几十", "吃了几十", "吞了所有", "吃了所有", "吞了全部", "吃了全部",
+	"吞了一把", "吃了一把", "吞了所有", "吃了所有", "吞了全部", "吃了全部",
 	"吞下一整瓶", "吃下一整瓶", "喝了一瓶", "喝了一整瓶", "喝了半瓶", "喝了大半瓶", "吞了半瓶", "吃了半瓶",
 	"吞了好多", "吞了很多", "吞了一堆",
 }
+
+// swallowedStems are attempts under way when a count of ten or more pills
+// and then medicine (药) follow in the same clause: "吃了三十片安眠药",
+// "吞了60颗药"; "吃了两片药" and "吃了20颗葡萄" are not.
+var swallowedStems = []string{"吃了", "吞了", "服了", "吃下", "吞下", "服下"}
 
 // medicineReach bounds how far after a swallowed phrase its medicine is
 // looked for: "吞了一整瓶的安眠药".
@@ -141,6 +148,58 @@ func medicineAfter(text []rune, from int) bool {
 		case ',', '.', '!', '?', ';', '。', '\n': // normalised: full-width marks are half-width
 			return false
 		}
+	}
+	return false
+}
+
+// withMedicine ends a swallowed phrase where it ends, if medicine follows.
+func withMedicine(text []rune, end int) int {
+	if medicineAfter(text, end) {
+		return end
+	}
+	return -1
+}
+
+// withPillCount ends a swallowed stem after the count of pills that
+// follows it ("吃了三十片", "吞了上百颗", "服了20多粒"), if the count is ten or
+// more and medicine follows.
+func withPillCount(text []rune, end int) int {
+	j := end
+	// A few words may stand before the count: 整整, 差不多, 上 (百), 好 (几十).
+	for skip := 0; skip < 3 && j < len(text) && isIdeograph(text[j]) && !isNumeral(text[j]); skip++ {
+		j++
+	}
+	digits, tens := 0, false
+	for ; j < len(text) && isNumeral(text[j]); j++ {
+		switch r := text[j]; {
+		case r >= '0' && r <= '9':
+			if digits > 0 || r != '0' {
+				digits++
+			}
+		case r == '十' || r == '百' || r == '千':
+			tens = true
+		}
+	}
+	if digits < 2 && !tens {
+		return -1
+	}
+	if j < len(text) && (text[j] == '多' || text[j] == '来' || text[j] == '余') {
+		j++
+	}
+	if j >= len(text) || (text[j] != '片' && text[j] != '颗' && text[j] != '粒') || !medicineAfter(text, j+1) {
+		return -1
+	}
+	return j + 1
+}
+
+// isNumeral reports whether r is a digit or a Chinese numeral of a count.
+func isNumeral(r rune) bool {
+	if r >= '0' && r <= '9' {
+		return true
+	}
+	switch r {
+	case '零', '一', '二', '两', '三', '四', '五', '六', '七', '八', '九', '十', '百', '千', '几':
+		return true
 	}
 	return false
 }
@@ -166,10 +225,15 @@ func newMatcher() *matcher {
 			}
 		}
 	}
-	for _, p := range swallowedPhrases {
-		r := []rune(p)
-		m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: KindProgress, medicine: true})
-		m.first[r[0]>>6] |= 1 << (r[0] & 63)
+	for _, group := range []struct {
+		phrases []string
+		after   func([]rune, int) int
+	}{{swallowedPhrases, withMedicine}, {swallowedStems, withPillCount}} {
+		for _, p := range group.phrases {
+			r := []rune(p)
+			m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: KindProgress, after: group.after})
+			m.first[r[0]>>6] |= 1 << (r[0] & 63)
+		}
 	}
 	for k := range m.byFirst {
 		ps := m.byFirst[k]
@@ -197,7 +261,10 @@ func (m *matcher) find(text []rune, hits []hit, masks []hit) ([]hit, []hit) {
 		}
 		for _, p := range m.byFirst[text[i]] {
 			end, gaps := matchAt(text, i, p.text)
-			if end < 0 || p.medicine && !medicineAfter(text, end) {
+			if end >= 0 && p.after != nil {
+				end = p.after(text, end)
+			}
+			if end < 0 {
 				continue
 			}
 			if p.kind == kindMask || p.kind == kindSeeYou {
