@@ -125,7 +125,9 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		{"头孢配酒，今晚想死", 9, 10},   // 头孢 with alcohol is a method
 		{"发烧了在吃头孢，今晚想死", 6, 6}, // 头孢 alone is not
 		{"阿莫西林、头孢、阿奇霉素", 0, 0},
-		{"买了碳，今晚就死", 8, 10}, // a plan and strong intent with its time
+		{"想跳轨，不想活了", 7, 7},     // a method and intent
+		{"买了亚硝酸钠，今晚想死", 9, 10}, // and a time
+		{"买了碳，今晚就死", 8, 10},    // a plan and strong intent with its time
 		{"祝我今晚就死", 6, 6},
 		// Pills swallowed: an attempt under way when medicine follows in
 		// the clause; not the same words with food, or medicine later on.
