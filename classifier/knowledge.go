@@ -113,6 +113,13 @@ var knowledgePhrases = []struct {
 		"死机", "死亡笔记", "死亡率", "死亡人数", "病死", "打死", "死者", "致死率",
 		"跳舞", "跳绳", "计划生育", "明天会更好", "周末愉快", "再见面", "不会想死", "没想过死", "不想自杀",
 		"安眠药般", "天台上晒", "离开家", "离开了", "消失了", "离开学校",
+		// Everyday uses of method words: a fire sale, a barbecue, medicine
+		// taken as prescribed, shaving, farming, a roof garden, a lullaby,
+		// blade batteries, jumping off a bed or out of a car.
+		"跳楼大甩卖", "跳楼甩卖", "跳楼清仓", "木炭烧烤", "烧烤木炭", "烧烤用的木炭", "按时服药",
+		"坚持服药", "坚持吃药", "服药期间", "刮胡刀片", "剃须刀片", "农药化肥", "化肥农药", "农药残留",
+		"楼顶花园", "楼顶上晒", "天台山", "安眠曲", "绳子晾", "刀片电池", "刀片服务器", "跳下车",
+		"跳下床", "从床上跳", "跳下沙发", "跳下船", "跳下马",
 	}},
 	// Until-next-time: a meeting named ahead. Masks, and the farewells of
 	// the post are everyday ones (拜拜，明天公司见), unless it is denied
