@@ -38,6 +38,7 @@ var knowledgePhrases = []struct {
 	kind    Kind
 	strong  bool
 	phrases []string
+	after   func(text []rune, end int) int // as pattern.after
 }{
 	{KindProgress, false, []string{
 		"已经吞了药", "刚吞了药", "吃了一整瓶", "吃了一瓶药", "已经割了", "已经割开",
@@ -48,7 +49,7 @@ var knowledgePhrases = []struct {
 		"正在等死", "等死了", "在等死", "死亡倒计时", "把药全吃了", "把药全吞了", "药效开始上来",
 		"药劲开始上来", "点上了炭", "炭点上了", "炭也点上", "点了炭", "点好了炭", "炭点燃", "点燃了炭",
 		"炭点着了", "已经到楼顶", "已经走到楼顶", "已经到天台", "已经走到天台",
-	}},
+	}, nil},
 	{KindMethod, false, []string{
 		"安眠药", "安定片", "褪黑素", "抗抑郁药", "跳楼", "跳河", "跳江", "跳海", "跳桥", "跳下去",
 		"割腕", "割脉", "割动脉", "划手腕", "刀片", "烧炭", "木炭", "上吊", "绳子", "吊死",
@@ -64,25 +65,25 @@ var knowledgePhrases = []struct {
 		// everyday antibiotic (发烧了在吃头孢).
 		"头孢配酒", "头孢加酒", "头孢和酒", "头孢就酒", "头孢+酒", "头孢喝酒", "酒加头孢", "酒配头孢",
 		"吃了头孢喝了酒", "喝了酒吃了头孢", "吃头孢喝酒", "头孢喝了酒",
-	}},
+	}, nil},
 	{KindTime, false, []string{
 		"今晚", "今天晚上", "今天", "明天", "后天", "明晚", "这周", "这个周末", "周末", "下周",
 		"月底", "过年前", "生日那天", "几天后", "就在", "马上", "现在就", "今夜", "凌晨",
 		"今天结束前", "今年", "年底", "过完年", "这个月", "下个月", "最近几天", "这几天", "就今天", "最后一晚", "最后一天", "最后一夜",
 		"这次是真的", "等他们走后", "等我", "考完", "毕业后",
-	}},
+	}, nil},
 	{KindPlan, false, []string{
 		"已经准备好了", "准备好了", "买好了", "攒了", "囤了", "计划", "打算", "决定了", "定好了",
 		"日子", "选好了", "写好了", "安排好", "准备", "地点", "查了", "查好了", "研究了", "试过自杀",
 		"已经想好", "想好了", "试过一次", "试过了", "没死成", "没走成", "自杀未遂", "买炭", "买碳", "买了炭", "买了碳",
 		"遗体", "骨灰", "器官", "捐献", "后事", "交代", "遗产", "火化", "安排后事", "东西都送人",
-	}},
+	}, nil},
 	{KindFarewell, false, []string{
 		"永别", "再见了", "拜拜了", "拜拜", "再见", "下辈子", "遗书", "遗言", "来世", "别了",
 		"最后一次", "谢谢大家", "对不起大家", "不要想我", "忘了我", "照顾好自己", "后会无期",
 		"爸爸妈妈再见", "爸妈再见", "再也不见", "好好照顾", "以后就没人", "下地狱", "一起死",
 		"要离开了", "真的要走了", "该走了", "再无来世",
-	}},
+	}, nil},
 	{KindIntent, true, []string{
 		"自杀", "结束生命", "结束自己", "了结自己", "轻生", "不想活了", "不想活", "活不下去",
 		"去死", "想死", "求死", "寻死", "离开这个世界", "离开这世界", "死了算了", "一死了之",
@@ -93,19 +94,19 @@ var knowledgePhrases = []struct {
 		"世界再见", "再见世界", "再见了世界", "再见了,世界", "再见了,这个世界", "再见了这个世界",
 		"拜拜了,这个世界", "拜拜了这个世界", "拜拜这个世界", "拜拜了,世界", "和这个世界说再见",
 		"和这个世界说拜拜", "和世界说再见", "和世界说永别", "和这个世界告别", "告别这个世界", "告别世界",
-	}},
+	}, nil},
 	{KindIntent, false, []string{
 		"解脱", "不想醒来", "消失", "死掉", "死了", "活着没意思", "活着没有意义", "没有意义",
 		"不想存在", "结束这一切", "离开", "想走了", "明天就死",
-	}},
+	}, nil},
 	{KindPain, true, []string{
 		"活着好累", "活着太累", "撑不下去", "熬不下去", "绝望", "崩溃", "生不如死", "痛不欲生",
 		"活着好痛苦", "重度抑郁", "抑郁症", "自残",
-	}},
+	}, nil},
 	{KindPain, false, []string{
 		"好累", "太累", "痛苦", "难受", "抑郁", "失眠", "没意思", "好难", "孤独", "好痛",
 		"没人在乎", "废物", "撑不住", "哭", "心累",
-	}},
+	}, nil},
 	{kindMask, false, []string{
 		"笑死", "累死了", "累死", "热死", "饿死", "困死", "冷死", "气死", "烦死", "吓死",
 		"想死你", "羡慕死", "帅死", "美死", "甜死", "萌死", "爱死", "忙死", "疼死", "尴尬死",
@@ -120,14 +121,16 @@ var knowledgePhrases = []struct {
 		"坚持服药", "坚持吃药", "服药期间", "刮胡刀片", "剃须刀片", "农药化肥", "化肥农药", "农药残留",
 		"楼顶花园", "楼顶上晒", "天台山", "安眠曲", "绳子晾", "刀片电池", "刀片服务器", "跳下车",
 		"跳下床", "从床上跳", "跳下沙发", "跳下船", "跳下马",
-	}},
+	}, nil},
 	// Until-next-time: a meeting named ahead. Masks, and the farewells of
 	// the post are everyday ones (拜拜，明天公司见), unless it is denied
 	// (明天见不到我了).
 	{kindSeeYou, false, []string{
 		"明天见", "公司见", "学校见", "明天公司见", "明天学校见", "下次见", "回头见", "下周见", "一会儿见",
 		"一会见", "待会见", "待会儿见", "改天见", "再聊",
-	}},
+	}, nil},
+	{KindProgress, false, swallowedPhrases, withMedicine},
+	{KindProgress, false, swallowedStems, withPillCount},
 }
 
 // swallowedPhrases are attempts under way, found only when medicine (药)
@@ -230,20 +233,10 @@ func newMatcher() *matcher {
 	for _, group := range knowledgePhrases {
 		for _, p := range group.phrases {
 			r := []rune(p)
-			m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: group.kind, strong: group.strong})
+			m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: group.kind, strong: group.strong, after: group.after})
 			if r[0] < 0x10000 {
 				m.first[r[0]>>6] |= 1 << (r[0] & 63)
 			}
-		}
-	}
-	for _, group := range []struct {
-		phrases []string
-		after   func([]rune, int) int
-	}{{swallowedPhrases, withMedicine}, {swallowedStems, withPillCount}} {
-		for _, p := range group.phrases {
-			r := []rune(p)
-			m.byFirst[r[0]] = append(m.byFirst[r[0]], pattern{text: r, kind: KindProgress, after: group.after})
-			m.first[r[0]>>6] |= 1 << (r[0] & 63)
 		}
 	}
 	for k := range m.byFirst {
