@@ -49,6 +49,8 @@ var knowledgePhrases = []struct {
 		"正在等死", "等死了", "在等死", "死亡倒计时", "把药全吃了", "把药全吞了", "药效开始上来",
 		"药劲开始上来", "点上了炭", "炭点上了", "炭也点上", "点了炭", "点好了炭", "炭点燃", "点燃了炭",
 		"炭点着了", "已经到楼顶", "已经走到楼顶", "已经到天台", "已经走到天台",
+		// Written to be read after death.
+		"我已经不在这个世界", "我已经离开这个世界", "我已经离开了这个世界", "我已经不在人世",
 	}, nil},
 	{KindMethod, false, []string{
 		"安眠药", "安定片", "褪黑素", "抗抑郁药", "跳楼", "跳河", "跳江", "跳海", "跳桥", "跳下去",
@@ -131,6 +133,7 @@ var knowledgePhrases = []struct {
 	}, nil},
 	{KindProgress, false, swallowedPhrases, withMedicine},
 	{KindProgress, false, swallowedStems, withPillCount},
+	{KindProgress, false, posthumousPhrases, withGone},
 }
 
 // swallowedPhrases are attempts under way, found only when medicine (药)
@@ -147,6 +150,59 @@ var swallowedPhrases = []string{
 // and then medicine (药) follow in the same clause: "吃了三十片安眠药",
 // "吞了60颗药"; "吃了两片药" and "吃了20颗葡萄" are not.
 var swallowedStems = []string{"吃了", "吞了", "服了", "吃下", "吞下", "服下"}
+
+// posthumousPhrases begin a note written to be read after death, found
+// only when the writer says, within goneReach runes, that they are gone
+// by then: "如果你们看到这条，我已经不在了", "等你们看到的时候我已经走了".
+var posthumousPhrases = []string{"看到这条", "看到这段", "看到这些", "看到这里", "看到的时候", "看到时", "看到这句"}
+
+// goneReach bounds how far after a posthumous phrase the writer's being
+// gone is looked for.
+const goneReach = 20
+
+// gonePhrases say that the writer is gone, after 已经; those marked
+// must end their clause: "我已经走了三公里" is a walk, "我已经离开了公司" a
+// new job.
+var gonePhrases = []struct {
+	text []rune
+	ends bool
+}{
+	{[]rune("不在了"), true}, {[]rune("走了"), true}, {[]rune("离开了"), true}, {[]rune("死了"), true},
+	{[]rune("去世了"), true}, {[]rune("不在这个世界"), false}, {[]rune("不在人世"), false},
+	{[]rune("离开这个世界"), false}, {[]rune("离开人世"), false},
+}
+
+// isClauseEnd reports whether r, in normalised text, ends a clause.
+func isClauseEnd(r rune) bool {
+	switch r {
+	case ',', '.', '!', '?', ';', '。', '、', ' ', '~', '\n':
+		return true
+	}
+	return false
+}
+
+// withGone ends a posthumous phrase after the words that say the writer
+// is gone (已经不在, 已经走了…), if they follow within goneReach runes and
+// before the sentence ends.
+func withGone(text []rune, end int) int {
+	for k := end; k+3 < len(text) && k < end+goneReach; k++ {
+		switch text[k] {
+		case '.', '!', '?', ';', '。', '\n':
+			return -1
+		case '已':
+			if text[k+1] != '经' {
+				continue
+			}
+			for _, g := range gonePhrases {
+				e := k + 2 + len(g.text)
+				if e <= len(text) && slices.Equal(text[k+2:e], g.text) && (!g.ends || e == len(text) || isClauseEnd(text[e])) {
+					return e
+				}
+			}
+		}
+	}
+	return -1
+}
 
 // medicineReach bounds how far after a swallowed phrase its medicine is
 // looked for: "吞了一整瓶的安眠药".
