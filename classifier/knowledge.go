@@ -116,6 +116,8 @@ var knowledgePhrases = []struct {
 		"死机", "死亡笔记", "死亡率", "死亡人数", "病死", "打死", "死者", "致死率",
 		"跳舞", "跳绳", "计划生育", "明天会更好", "周末愉快", "再见面", "不会想死", "没想过死", "不想自杀",
 		"安眠药般", "天台上晒", "离开家", "离开了", "消失了", "离开学校",
+		"不会跳楼", "不会去跳楼", "不会去死", "不会割腕", "不会上吊", "不会轻生", "没想过轻生",
+		"没有想过轻生", "没有想过要轻生", "没想过自杀", "没有想过自杀", "没有想过死",
 		// Everyday uses of method words: a fire sale, a barbecue, medicine
 		// taken as prescribed, shaving, farming, a roof garden, a lullaby,
 		// blade batteries, jumping off a bed or out of a car.
