@@ -174,13 +174,19 @@ var gonePhrases = []struct {
 	{[]rune("离开这个世界"), false}, {[]rune("离开人世"), false},
 }
 
-// isClauseEnd reports whether r, in normalised text, ends a clause.
-func isClauseEnd(r rune) bool {
+// isSentenceEnd reports whether r, in normalised text (full-width marks
+// are half-width there), ends a sentence.
+func isSentenceEnd(r rune) bool {
 	switch r {
-	case ',', '.', '!', '?', ';', '。', '、', ' ', '~', '\n':
+	case '.', '!', '?', ';', '。', '\n':
 		return true
 	}
 	return false
+}
+
+// isClauseEnd reports whether r, in normalised text, ends a clause.
+func isClauseEnd(r rune) bool {
+	return isSentenceEnd(r) || r == ',' || r == '、' || r == ' ' || r == '~'
 }
 
 // withGone ends a posthumous phrase after the words that say the writer
@@ -188,13 +194,10 @@ func isClauseEnd(r rune) bool {
 // before the sentence ends.
 func withGone(text []rune, end int) int {
 	for k := end; k+3 < len(text) && k < end+goneReach; k++ {
-		switch text[k] {
-		case '.', '!', '?', ';', '。', '\n':
+		if isSentenceEnd(text[k]) {
 			return -1
-		case '已':
-			if text[k+1] != '经' {
-				continue
-			}
+		}
+		if text[k] == '已' && text[k+1] == '经' {
 			for _, g := range gonePhrases {
 				e := k + 2 + len(g.text)
 				if e <= len(text) && slices.Equal(text[k+2:e], g.text) && (!g.ends || e == len(text) || isClauseEnd(text[e])) {
@@ -213,12 +216,9 @@ const medicineReach = 8
 // medicineAfter reports whether 药 stands in text[from:] within
 // medicineReach runes, before the clause ends.
 func medicineAfter(text []rune, from int) bool {
-	for k := from; k < len(text) && k < from+medicineReach; k++ {
-		switch text[k] {
-		case '药':
+	for k := from; k < len(text) && k < from+medicineReach && !isClauseEnd(text[k]); k++ {
+		if text[k] == '药' {
 			return true
-		case ',', '.', '!', '?', ';', '。', '\n': // normalised: full-width marks are half-width
-			return false
 		}
 	}
 	return false
