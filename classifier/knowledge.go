@@ -174,19 +174,10 @@ var gonePhrases = []struct {
 	{[]rune("离开这个世界"), false}, {[]rune("离开人世"), false},
 }
 
-// isSentenceEnd reports whether r, in normalised text (full-width marks
-// are half-width there), ends a sentence.
-func isSentenceEnd(r rune) bool {
-	switch r {
-	case '.', '!', '?', ';', '。', '\n':
-		return true
-	}
-	return false
-}
-
-// isClauseEnd reports whether r, in normalised text, ends a clause.
+// isClauseEnd reports whether r, in normalised text, ends a clause: a
+// sentence (endsClause, as the features cut them) or a comma or space.
 func isClauseEnd(r rune) bool {
-	return isSentenceEnd(r) || r == ',' || r == '、' || r == ' ' || r == '~'
+	return endsClause(r) || r == ',' || r == '、' || r == ' '
 }
 
 // withGone ends a posthumous phrase after the words that say the writer
@@ -194,7 +185,9 @@ func isClauseEnd(r rune) bool {
 // before the sentence ends.
 func withGone(text []rune, end int) int {
 	for k := end; k+3 < len(text) && k < end+goneReach; k++ {
-		if isSentenceEnd(text[k]) {
+		// A sentence ends the search; a tilde there is a soft pause
+		// ("看到这条~我已经不在了").
+		if r := text[k]; endsClause(r) && r != '~' {
 			return -1
 		}
 		if text[k] == '已' && text[k+1] == '经' {
