@@ -125,7 +125,14 @@ var knowledgePhrases = []struct {
 		"坚持服药", "坚持吃药", "服药期间", "刮胡刀片", "剃须刀片", "农药化肥", "化肥农药", "农药残留",
 		"楼顶花园", "楼顶上晒", "天台山", "安眠曲", "绳子晾", "刀片电池", "刀片服务器", "跳下车",
 		"跳下床", "从床上跳", "跳下沙发", "跳下船", "跳下马",
+		// The drug interaction behind 头孢配酒 asked about after drinking
+		// (喝了酒，今天能吃头孢吗): a common health question.
+		"能吃头孢吗", "可以吃头孢吗", "能不能吃头孢", "多久能吃头孢", "多久可以吃头孢",
 	}, nil},
+	// And asked about or warned of with 头孢 first (吃了头孢多久可以喝酒,
+	// 吃头孢期间不要喝酒): the mask covers 头孢 too, so that the model does
+	// not read "吃了头孢" alone.
+	{kindMask, false, []string{"头孢"}, withAlcoholQuestion},
 	// Until-next-time: a meeting named ahead. Masks, and the farewells of
 	// the post are everyday ones (拜拜，明天公司见), unless it is denied
 	// (明天见不到我了).
@@ -172,6 +179,33 @@ var gonePhrases = []struct {
 	{[]rune("不在了"), true}, {[]rune("走了"), true}, {[]rune("离开了"), true}, {[]rune("死了"), true},
 	{[]rune("去世了"), true}, {[]rune("不在这个世界"), false}, {[]rune("不在人世"), false},
 	{[]rune("离开这个世界"), false}, {[]rune("离开人世"), false},
+}
+
+// alcoholQuestions ask whether, or say that, one may not drink with a
+// medicine: "能喝酒吗", "多久可以喝", "不要喝酒".
+var alcoholQuestions = [][]rune{
+	[]rune("能喝酒吗"), []rune("能不能喝"), []rune("可以喝酒吗"), []rune("可不可以喝"), []rune("能喝啤酒吗"),
+	[]rune("可以喝啤酒吗"), []rune("多久能喝"), []rune("多久可以喝"), []rune("几天能喝"), []rune("几天可以喝"),
+	[]rune("不能喝酒"), []rune("不可以喝酒"), []rune("不要喝酒"), []rune("别喝酒"), []rune("不能饮酒"),
+	[]rune("禁止饮酒"), []rune("忌酒"),
+}
+
+// alcoholReach bounds how far after 头孢 a question about drinking with it
+// is looked for: "吃了头孢，多久可以喝酒".
+const alcoholReach = 12
+
+// withAlcoholQuestion ends 头孢 after a question or warning about drinking
+// with it (alcoholQuestions), if one begins within alcoholReach runes and
+// before the sentence ends.
+func withAlcoholQuestion(text []rune, end int) int {
+	for k := end; k < len(text) && k < end+alcoholReach && !endsClause(text[k]); k++ {
+		for _, q := range alcoholQuestions {
+			if e := k + len(q); e <= len(text) && slices.Equal(text[k:e], q) {
+				return e
+			}
+		}
+	}
+	return -1
 }
 
 // isClauseEnd reports whether r, in normalised text, ends a clause: a

@@ -77,6 +77,44 @@ func TestSeeYouMakesFarewellsEveryday(t *testing.T) {
 	}
 }
 
+// TestDrinkingQuestionsMaskCephalosporin: 头孢 asked about or warned of
+// with alcohol (吃了头孢多久可以喝酒) is a mask that covers 头孢, so neither
+// the rules nor the model read a method; 头孢 with alcohol as a plan
+// (头孢配酒, 吃了头孢喝了酒) is still a method, and a question too far
+// away or in another sentence masks nothing.
+func TestDrinkingQuestionsMaskCephalosporin(t *testing.T) {
+	m := newMatcher()
+	for _, c := range []struct {
+		text   string
+		masked string // the mask's text, "" for none
+		method bool
+	}{
+		{"吃头孢能喝酒吗", "头孢能喝酒吗", false},
+		{"吃了头孢，多久可以喝酒？", "头孢,多久可以喝", false},
+		{"医生说吃头孢期间千万不要喝酒", "头孢期间千万不要喝酒", false},
+		{"昨天喝了酒，今天能吃头孢吗", "能吃头孢吗", false},
+		{"头孢配酒，说走就走", "", true},
+		{"吃了头孢喝了酒，再见了", "", true},
+		{"吃了头孢。以后不要喝酒了", "", false},
+		{"吃了两天头孢，嗓子好多了，今天晚上同学聚会不要喝酒", "", false},
+	} {
+		var n normalized
+		normalize(c.text, &n)
+		hits, masks := m.find(n.runes, nil, nil)
+		masked := ""
+		for _, mk := range masks {
+			masked += string(n.runes[mk.start:mk.end])
+		}
+		method := false
+		for _, h := range hits {
+			method = method || h.kind == KindMethod
+		}
+		if masked != c.masked || method != c.method {
+			t.Errorf("%s: masked %q, method %v; want %q, %v", c.text, masked, method, c.masked, c.method)
+		}
+	}
+}
+
 // TestLevelInIsTheMedian: within its range a post is graded at the median
 // of the level distribution, not its likeliest level (a flat or two-humped
 // distribution is graded between its humps, nearer the truth on average);
