@@ -170,6 +170,19 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		{"蛇已经吞了青蛙", 0, 0},
 		{"吃了一整盒，然后去药店", 0, 0},
 		{"今天吃了一把瓜子，晚上吃药", 0, 0},
+		// Or many of them, and the writer says what they are doing to
+		// them in the same sentence.
+		{"我吃了好多药，现在好困", 10, 10},
+		{"吃了很多安眠药 眼皮好重 晚安", 10, 10},
+		{"吃了一堆药，好想睡，大家再见", 10, 10},
+		{"感冒吃了好多药都没好", 0, 0},
+		{"今天吃了好多好吃的，好困", 0, 0},
+		{"吃了好多药。今天上班好困", 0, 0},
+		{"吃了很多药，病终于好了", 0, 0},
+		{"吃了好多药，眼皮一直跳", 0, 0},
+		// Health questions about 头孢 and alcohol mask 头孢.
+		{"吃了头孢多久可以喝酒，今晚想死", 6, 6},
+		{"吃了头孢喝了酒，今晚想死", 9, 10},
 	}
 	for _, cs := range cases {
 		res, err := c.Score(cs.text)

@@ -144,6 +144,45 @@ var knowledgePhrases = []struct {
 	{KindProgress, false, swallowedPhrases, withMedicine},
 	{KindProgress, false, swallowedStems, withPillCount},
 	{KindProgress, false, posthumousPhrases, withGone},
+	{KindProgress, false, manyPillsPhrases, withEffect},
+}
+
+// manyPillsPhrases are attempts under way only when medicine follows in
+// the clause and then, in the same sentence, what an overdose does
+// (effectPhrases): "我吃了好多药，现在好困"; "感冒吃了好多药都没好" is not.
+var manyPillsPhrases = []string{"吃了好多", "吃了很多", "吃了一堆", "吃了太多", "吃了超多", "吃了特别多"}
+
+// effectPhrases say what a drug taken in excess is doing to the writer.
+var effectPhrases = [][]rune{
+	[]rune("好困"), []rune("很困"), []rune("头好晕"), []rune("好晕"), []rune("头晕"), []rune("好想睡"),
+	[]rune("眼皮好重"), []rune("眼皮很重"), []rune("眼皮沉"), []rune("睁不开"), []rune("看不清"), []rune("想吐"), []rune("心跳好快"), []rune("发麻"),
+	[]rune("睡过去"), []rune("醒不过来"), []rune("不会醒"), []rune("意识模糊"),
+}
+
+// effectReach bounds how far after the medicine its effect is looked for.
+const effectReach = 16
+
+// withEffect ends a many-pills phrase after the overdose's effect, if
+// medicine follows it in the clause and an effect within effectReach
+// runes of that, before the sentence ends.
+func withEffect(text []rune, end int) int {
+	k := end
+	for ; k < len(text) && k < end+medicineReach && !isClauseEnd(text[k]); k++ {
+		if text[k] == '药' {
+			break
+		}
+	}
+	if k >= len(text) || text[k] != '药' {
+		return -1
+	}
+	for j := k + 1; j < len(text) && j <= k+effectReach && !endsClause(text[j]); j++ {
+		for _, e := range effectPhrases {
+			if f := j + len(e); f <= len(text) && slices.Equal(text[j:f], e) {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // swallowedPhrases are attempts under way, found only when medicine (药)
