@@ -183,6 +183,7 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		// Health questions about 头孢 and alcohol mask 头孢.
 		{"吃了头孢多久可以喝酒，今晚想死", 6, 6},
 		{"吃了头孢喝了酒，今晚想死", 9, 10},
+		{"头孢和酒不能一起吃，今晚想死", 6, 6},
 	}
 	for _, cs := range cases {
 		res, err := c.Score(cs.text)

@@ -227,7 +227,8 @@ var alcoholQuestions = [][]rune{
 	[]rune("能喝酒吗"), []rune("能不能喝"), []rune("可以喝酒吗"), []rune("可不可以喝"), []rune("能喝啤酒吗"),
 	[]rune("可以喝啤酒吗"), []rune("多久能喝"), []rune("多久可以喝"), []rune("几天能喝"), []rune("几天可以喝"),
 	[]rune("不能喝酒"), []rune("不可以喝酒"), []rune("不要喝酒"), []rune("别喝酒"), []rune("不能饮酒"),
-	[]rune("禁止饮酒"), []rune("忌酒"),
+	[]rune("禁止饮酒"), []rune("忌酒"), []rune("不能和酒"), []rune("不能与酒"), []rune("不要和酒"), []rune("别和酒"),
+	[]rune("不能跟酒"), []rune("不能一起"), []rune("不能同时"),
 }
 
 // alcoholReach bounds how far after 头孢 a question about drinking with it
