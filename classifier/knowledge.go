@@ -155,8 +155,9 @@ var manyPillsPhrases = []string{"吃了好多", "吃了很多", "吃了一堆", 
 // effectPhrases say what a drug taken in excess is doing to the writer.
 var effectPhrases = [][]rune{
 	[]rune("好困"), []rune("很困"), []rune("头好晕"), []rune("好晕"), []rune("头晕"), []rune("好想睡"),
-	[]rune("眼皮好重"), []rune("眼皮很重"), []rune("眼皮沉"), []rune("睁不开"), []rune("看不清"), []rune("想吐"), []rune("心跳好快"), []rune("发麻"),
-	[]rune("睡过去"), []rune("醒不过来"), []rune("不会醒"), []rune("意识模糊"),
+	[]rune("眼皮好重"), []rune("眼皮很重"), []rune("眼皮沉"), []rune("睁不开"), []rune("看不清"),
+	[]rune("想吐"), []rune("心跳好快"), []rune("发麻"), []rune("睡过去"), []rune("醒不过来"),
+	[]rune("不会醒"), []rune("意识模糊"),
 }
 
 // effectReach bounds how far after the medicine its effect is looked for.
@@ -166,19 +167,20 @@ const effectReach = 16
 // medicine follows it in the clause and an effect within effectReach
 // runes of that, before the sentence ends.
 func withEffect(text []rune, end int) int {
-	k := end
-	for ; k < len(text) && k < end+medicineReach && !isClauseEnd(text[k]); k++ {
-		if text[k] == '药' {
-			break
-		}
-	}
-	if k >= len(text) || text[k] != '药' {
+	k := medicineAt(text, end)
+	if k < 0 {
 		return -1
 	}
-	for j := k + 1; j < len(text) && j <= k+effectReach && !endsClause(text[j]); j++ {
-		for _, e := range effectPhrases {
-			if f := j + len(e); f <= len(text) && slices.Equal(text[j:f], e) {
-				return f
+	return phraseWithin(text, k+1, effectReach, effectPhrases)
+}
+
+// phraseWithin returns the end of the first of phrases found to begin
+// within reach runes of text[from:], before the sentence ends, or -1.
+func phraseWithin(text []rune, from, reach int, phrases [][]rune) int {
+	for k := from; k < len(text) && k < from+reach && !endsClause(text[k]); k++ {
+		for _, p := range phrases {
+			if e := k + len(p); e <= len(text) && slices.Equal(text[k:e], p) {
+				return e
 			}
 		}
 	}
@@ -239,14 +241,7 @@ const alcoholReach = 12
 // with it (alcoholQuestions), if one begins within alcoholReach runes and
 // before the sentence ends.
 func withAlcoholQuestion(text []rune, end int) int {
-	for k := end; k < len(text) && k < end+alcoholReach && !endsClause(text[k]); k++ {
-		for _, q := range alcoholQuestions {
-			if e := k + len(q); e <= len(text) && slices.Equal(text[k:e], q) {
-				return e
-			}
-		}
-	}
-	return -1
+	return phraseWithin(text, end, alcoholReach, alcoholQuestions)
 }
 
 // isClauseEnd reports whether r, in normalised text, ends a clause: a
@@ -281,20 +276,20 @@ func withGone(text []rune, end int) int {
 // looked for: "吞了一整瓶的安眠药".
 const medicineReach = 8
 
-// medicineAfter reports whether 药 stands in text[from:] within
-// medicineReach runes, before the clause ends.
-func medicineAfter(text []rune, from int) bool {
+// medicineAt returns where 药 stands in text[from:] within medicineReach
+// runes, before the clause ends, or -1.
+func medicineAt(text []rune, from int) int {
 	for k := from; k < len(text) && k < from+medicineReach && !isClauseEnd(text[k]); k++ {
 		if text[k] == '药' {
-			return true
+			return k
 		}
 	}
-	return false
+	return -1
 }
 
 // withMedicine ends a swallowed phrase where it ends, if medicine follows.
 func withMedicine(text []rune, end int) int {
-	if medicineAfter(text, end) {
+	if medicineAt(text, end) >= 0 {
 		return end
 	}
 	return -1
@@ -326,7 +321,7 @@ func withPillCount(text []rune, end int) int {
 	if j < len(text) && (text[j] == '多' || text[j] == '来' || text[j] == '余') {
 		j++
 	}
-	if j >= len(text) || (text[j] != '片' && text[j] != '颗' && text[j] != '粒') || !medicineAfter(text, j+1) {
+	if j >= len(text) || (text[j] != '片' && text[j] != '颗' && text[j] != '粒') || medicineAt(text, j+1) < 0 {
 		return -1
 	}
 	return j + 1
