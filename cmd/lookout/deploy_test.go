@@ -47,6 +47,60 @@ func TestAlertRulesValid(t *testing.T) {
 	}
 }
 
+// TestAlertRulesBehave: the alert rules' unit tests (promtool test rules
+// deploy/prometheus/alerts_test.yml) pass, and each alert has one in which
+// it fires: an alert added without a test fails here.
+func TestAlertRulesBehave(t *testing.T) {
+	promtool := needTool(t, "promtool", "prometheus")
+	tests := filepath.Join(deployDir, "prometheus", "alerts_test.yml")
+	out, err := exec.Command(promtool, "test", "rules", tests).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	var cases struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string `yaml:"alertname"`
+				ExpAlerts []any  `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	for path, v := range map[string]any{filepath.Join(deployDir, "prometheus", "alerts.yml"): &rules, tests: &cases} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	fires := map[string]bool{}
+	for _, tc := range cases.Tests {
+		for _, at := range tc.AlertRuleTest {
+			fires[at.Alertname] = fires[at.Alertname] || len(at.ExpAlerts) > 0
+		}
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			if !fires[r.Alert] {
+				t.Errorf("alert %s has no test in which it fires (%s)", r.Alert, tests)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d alerts read from alerts.yml", n)
+	}
+}
+
 func TestComposeFileParses(t *testing.T) {
 	dc := needTool(t, "docker-compose", "docker-compose")
 	cmd := exec.Command(dc, "-f", filepath.Join(deployDir, "docker-compose.yml"), "config", "-q")
