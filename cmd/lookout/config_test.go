@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -62,6 +64,62 @@ func TestServeRefusesBadConfig(t *testing.T) {
 				t.Fatalf("error does not name %q:\n%s", c.want, errb.String())
 			}
 		})
+	}
+}
+
+// TestServeRefusesModelFailingSelfCheck: a model file that loads but
+// grades the self-check's posts wrong (trained here on inverted labels)
+// stops serve before it consumes a post, with a message that says so;
+// the model's own training run succeeds, so only the check can stop it.
+func TestServeRefusesModelFailingSelfCheck(t *testing.T) {
+	rs := redistest.Start(t)
+	dir := t.TempDir()
+	labeledPath, ordinaryPath := separablePosts(t, dir)
+	b, err := os.ReadFile(labeledPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inverted bytes.Buffer
+	for line := range strings.Lines(string(b)) {
+		var p struct {
+			Text  string `json:"text"`
+			Level int    `json:"level"`
+		}
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatal(err)
+		}
+		p.Level = 10 - p.Level
+		out, _ := json.Marshal(p)
+		inverted.Write(append(out, '\n'))
+	}
+	if err := os.WriteFile(labeledPath, inverted.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"vocab.txt", "segment-dict.txt"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "models", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	model := filepath.Join(dir, "risk.model")
+	var out, errb bytes.Buffer
+	train := []string{"train", "--train", labeledPath, "--negatives", ordinaryPath, "--val", "", "--epochs", "4",
+		"--min-df", "2", "--out", model, "--card", "none", "--version", "inverted"}
+	if code := run(context.Background(), train, mapEnv(nil), nil, &out, &errb); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errb.String())
+	}
+	errb.Reset()
+	serve := []string{"serve", "--model", model, "--redis-url", rs.URL(), "--brokers", "127.0.0.1:1", "--listen", "127.0.0.1:0"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // ends a serve that did start
+	defer cancel()
+	if code := run(ctx, serve, mapEnv(nil), strings.NewReader(""), &out, &errb); code == 0 {
+		t.Fatal("serve started with a model that fails its self-check")
+	}
+	if !strings.Contains(errb.String(), "model inverted fails its self-check") {
+		t.Fatalf("serve's error does not name the self-check:\n%s", errb.String())
 	}
 }
 

@@ -139,6 +139,9 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err != nil {
 		return err
 	}
+	if err := cls.SelfCheck(); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lookout", Name: "build_info",
