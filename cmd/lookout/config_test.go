@@ -15,6 +15,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"lookout/classifier"
 	"lookout/internal/redistest"
 )
 
@@ -67,12 +68,11 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	}
 }
 
-// TestServeRefusesModelFailingSelfCheck: a model file that loads but
-// grades the self-check's posts wrong (trained here on inverted labels)
-// stops serve before it consumes a post, with a message that says so;
-// the model's own training run succeeds, so only the check can stop it.
-func TestServeRefusesModelFailingSelfCheck(t *testing.T) {
-	rs := redistest.Start(t)
+// TestModelFailingSelfCheckRefused: a model that loads but grades the
+// self-check's posts wrong (trained here on inverted labels) is neither
+// written by train, which leaves the last model as it was, nor served:
+// serve stops before it consumes a post, and both say why.
+func TestModelFailingSelfCheckRefused(t *testing.T) {
 	dir := t.TempDir()
 	labeledPath, ordinaryPath := separablePosts(t, dir)
 	b, err := os.ReadFile(labeledPath)
@@ -80,6 +80,7 @@ func TestServeRefusesModelFailingSelfCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inverted bytes.Buffer
+	var examples []classifier.Example
 	for line := range strings.Lines(string(b)) {
 		var p struct {
 			Text  string `json:"text"`
@@ -91,6 +92,7 @@ func TestServeRefusesModelFailingSelfCheck(t *testing.T) {
 		p.Level = 10 - p.Level
 		out, _ := json.Marshal(p)
 		inverted.Write(append(out, '\n'))
+		examples = append(examples, classifier.Example{Text: p.Text, Level: p.Level})
 	}
 	if err := os.WriteFile(labeledPath, inverted.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
@@ -105,12 +107,31 @@ func TestServeRefusesModelFailingSelfCheck(t *testing.T) {
 		}
 	}
 	model := filepath.Join(dir, "risk.model")
+	if err := os.WriteFile(model, []byte("the last good model"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var out, errb bytes.Buffer
 	train := []string{"train", "--train", labeledPath, "--negatives", ordinaryPath, "--val", "", "--epochs", "4",
 		"--min-df", "2", "--out", model, "--card", "none", "--version", "inverted"}
-	if code := run(context.Background(), train, mapEnv(nil), nil, &out, &errb); code != 0 {
-		t.Fatalf("train: exit %d: %s", code, errb.String())
+	if code := run(context.Background(), train, mapEnv(nil), nil, &out, &errb); code == 0 {
+		t.Fatal("train wrote a model that fails its self-check")
 	}
+	if !strings.Contains(errb.String(), "is left as it was: model inverted fails its self-check") {
+		t.Fatalf("train's error does not name the self-check:\n%s", errb.String())
+	}
+	if b, _ := os.ReadFile(model); string(b) != "the last good model" {
+		t.Fatal("train overwrote the last model")
+	}
+
+	m, err := classifier.Train(examples, classifier.TrainOptions{Version: "inverted", Seed: 1, Epochs: 4, MinDF: 2,
+		VocabPath: filepath.Join(dir, "vocab.txt"), DictPath: filepath.Join(dir, "segment-dict.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	rs := redistest.Start(t)
 	errb.Reset()
 	serve := []string{"serve", "--model", model, "--redis-url", rs.URL(), "--brokers", "127.0.0.1:1", "--listen", "127.0.0.1:0"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // ends a serve that did start

@@ -124,6 +124,11 @@ func cmdTrain(ctx context.Context, args []string, env envFunc, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	// serve would refuse a model that fails its self-check: keep the last
+	// good one rather than write it.
+	if err := classifier.New(classifier.Options{Model: m}).SelfCheck(); err != nil {
+		return fmt.Errorf("%s is left as it was: %w", out, err)
+	}
 	if err := m.Save(out); err != nil {
 		return fmt.Errorf("write model: %w", err)
 	}
