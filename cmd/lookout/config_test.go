@@ -71,7 +71,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 // TestModelFailingSelfCheckRefused: a model that loads but grades the
 // self-check's posts wrong (trained here on inverted labels) is neither
 // written by train, which leaves the last model as it was, nor served:
-// serve stops before it consumes a post, and both say why.
+// serve stops before it consumes a post, and both say why. score grades
+// with it, and warns.
 func TestModelFailingSelfCheckRefused(t *testing.T) {
 	dir := t.TempDir()
 	labeledPath, ordinaryPath := separablePosts(t, dir)
@@ -131,6 +132,18 @@ func TestModelFailingSelfCheckRefused(t *testing.T) {
 	if err := m.Save(model); err != nil {
 		t.Fatal(err)
 	}
+	// score and eval still grade with it (a moderator may be measuring how
+	// bad it is), with a warning; the committed model gets none.
+	for _, m := range []string{model, filepath.Join("..", "..", "models", "risk.model")} {
+		errb.Reset()
+		out.Reset()
+		code := run(context.Background(), []string{"score", "--model", m}, mapEnv(nil), strings.NewReader(`{"text":"今天天气不错"}`+"\n"), &out, &errb)
+		warned := strings.Contains(errb.String(), "warning: serve would refuse this model: model inverted fails its self-check")
+		if code != 0 || !strings.Contains(out.String(), `"level"`) || warned != (m == model) {
+			t.Errorf("score --model %s: exit %d, output %q, stderr %q", m, code, out.String(), errb.String())
+		}
+	}
+
 	rs := redistest.Start(t)
 	errb.Reset()
 	serve := []string{"serve", "--model", model, "--redis-url", rs.URL(), "--brokers", "127.0.0.1:1", "--listen", "127.0.0.1:0"}

@@ -83,11 +83,13 @@ func cmdEval(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	warnSelfCheck(cls, stderr)
 	var base *classifier.Classifier
 	if baseline != "" {
 		if base, err = loadClassifier(baseline); err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
+		warnSelfCheck(base, stderr)
 	}
 	if err := evaluate(cls, base, data, negatives, heldOut, stdout); err != nil {
 		return err

@@ -36,6 +36,7 @@ func cmdScore(ctx context.Context, args []string, env envFunc, stdin io.Reader, 
 	if err != nil {
 		return err
 	}
+	warnSelfCheck(cls, stderr)
 	in := bufio.NewReaderSize(stdin, 1<<20)
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()

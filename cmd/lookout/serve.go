@@ -297,6 +297,14 @@ func loadClassifier(path string) (*classifier.Classifier, error) {
 	return classifier.New(classifier.Options{Model: m}), nil
 }
 
+// warnSelfCheck tells the moderator trying a model by hand (score, eval)
+// that serve would refuse it; they may be measuring how bad it is.
+func warnSelfCheck(cls *classifier.Classifier, stderr io.Writer) {
+	if err := cls.SelfCheck(); err != nil {
+		fmt.Fprintf(stderr, "warning: serve would refuse this model: %v\n", err)
+	}
+}
+
 // readiness checks Redis and Kafka every two seconds; /readyz answers
 // from the last check, so a probe never waits on a hung dependency.
 type readiness struct {
