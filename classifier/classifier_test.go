@@ -184,6 +184,10 @@ func TestKnowledgeLayerAlone(t *testing.T) {
 		{"吃了头孢多久可以喝酒，今晚想死", 6, 6},
 		{"吃了头孢喝了酒，今晚想死", 9, 10},
 		{"头孢和酒不能一起吃，今晚想死", 6, 6},
+		// A rooftop for a pastime is not a method; a rooftop alone is.
+		{"今晚去天台看星星，想死", 6, 6},
+		{"今晚去天台，想死", 9, 10},
+		{"站在楼顶看着下面，今晚想死", 9, 10},
 	}
 	for _, cs := range cases {
 		res, err := c.Score(cs.text)

@@ -134,6 +134,9 @@ var knowledgePhrases = []struct {
 	// 吃头孢期间不要喝酒): the mask covers 头孢 too, so that the model does
 	// not read "吃了头孢" alone.
 	{kindMask, false, []string{"头孢"}, withAlcoholQuestion},
+	// A rooftop for what rooftops are for (今晚去天台看星星, 去楼顶收衣服):
+	// the mask covers the place and the pastime.
+	{kindMask, false, []string{"天台", "楼顶"}, withRooftopPastime},
 	// Until-next-time: a meeting named ahead. Masks, and the farewells of
 	// the post are everyday ones (拜拜，明天公司见), unless it is denied
 	// (明天见不到我了).
@@ -221,6 +224,30 @@ var gonePhrases = []struct {
 	{[]rune("不在了"), true}, {[]rune("走了"), true}, {[]rune("离开了"), true}, {[]rune("死了"), true},
 	{[]rune("去世了"), true}, {[]rune("不在这个世界"), false}, {[]rune("不在人世"), false},
 	{[]rune("离开这个世界"), false}, {[]rune("离开人世"), false},
+}
+
+// rooftopPastimes are what a rooftop is everyday for.
+var rooftopPastimes = [][]rune{
+	[]rune("看星星"), []rune("看日出"), []rune("看日落"), []rune("看烟花"), []rune("看月亮"), []rune("晒被子"),
+	[]rune("晒衣服"), []rune("收衣服"), []rune("晾衣服"), []rune("乘凉"), []rune("烧烤"), []rune("种菜"),
+	[]rune("拍照"), []rune("聚会"),
+}
+
+// rooftopReach bounds how far after 天台 or 楼顶 its pastime is looked for:
+// "天台上一起看星星".
+const rooftopReach = 5
+
+// withRooftopPastime ends 天台 or 楼顶 after a pastime (rooftopPastimes)
+// that begins within rooftopReach runes, in the same clause.
+func withRooftopPastime(text []rune, end int) int {
+	for k := end; k < len(text) && k < end+rooftopReach && !isClauseEnd(text[k]); k++ {
+		for _, p := range rooftopPastimes {
+			if e := k + len(p); e <= len(text) && slices.Equal(text[k:e], p) {
+				return e
+			}
+		}
+	}
+	return -1
 }
 
 // alcoholQuestions ask whether, or say that, one may not drink with a
