@@ -174,13 +174,14 @@ func withEffect(text []rune, end int) int {
 	if k < 0 {
 		return -1
 	}
-	return phraseWithin(text, k+1, effectReach, effectPhrases)
+	return phraseWithin(text, k+1, effectReach, effectPhrases, endsClause)
 }
 
 // phraseWithin returns the end of the first of phrases found to begin
-// within reach runes of text[from:], before the sentence ends, or -1.
-func phraseWithin(text []rune, from, reach int, phrases [][]rune) int {
-	for k := from; k < len(text) && k < from+reach && !endsClause(text[k]); k++ {
+// within reach runes of text[from:], before a rune that ends reports
+// (endsClause: the sentence's end; isClauseEnd: the clause's), or -1.
+func phraseWithin(text []rune, from, reach int, phrases [][]rune, ends func(rune) bool) int {
+	for k := from; k < len(text) && k < from+reach && !ends(text[k]); k++ {
 		for _, p := range phrases {
 			if e := k + len(p); e <= len(text) && slices.Equal(text[k:e], p) {
 				return e
@@ -240,14 +241,7 @@ const rooftopReach = 5
 // withRooftopPastime ends 天台 or 楼顶 after a pastime (rooftopPastimes)
 // that begins within rooftopReach runes, in the same clause.
 func withRooftopPastime(text []rune, end int) int {
-	for k := end; k < len(text) && k < end+rooftopReach && !isClauseEnd(text[k]); k++ {
-		for _, p := range rooftopPastimes {
-			if e := k + len(p); e <= len(text) && slices.Equal(text[k:e], p) {
-				return e
-			}
-		}
-	}
-	return -1
+	return phraseWithin(text, end, rooftopReach, rooftopPastimes, isClauseEnd)
 }
 
 // alcoholQuestions ask whether, or say that, one may not drink with a
@@ -268,7 +262,7 @@ const alcoholReach = 12
 // with it (alcoholQuestions), if one begins within alcoholReach runes and
 // before the sentence ends.
 func withAlcoholQuestion(text []rune, end int) int {
-	return phraseWithin(text, end, alcoholReach, alcoholQuestions)
+	return phraseWithin(text, end, alcoholReach, alcoholQuestions, endsClause)
 }
 
 // isClauseEnd reports whether r, in normalised text, ends a clause: a
