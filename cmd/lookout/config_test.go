@@ -74,7 +74,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 // serve stops before it consumes a post, and both say why. score grades
 // with it, and warns.
 func TestModelFailingSelfCheckRefused(t *testing.T) {
-	dir := t.TempDir()
+	dir := modelDir(t)
 	labeledPath, ordinaryPath := separablePosts(t, dir)
 	b, err := os.ReadFile(labeledPath)
 	if err != nil {
@@ -97,15 +97,6 @@ func TestModelFailingSelfCheckRefused(t *testing.T) {
 	}
 	if err := os.WriteFile(labeledPath, inverted.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
-	}
-	for _, f := range []string{"vocab.txt", "segment-dict.txt"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "models", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 	model := filepath.Join(dir, "risk.model")
 	if err := os.WriteFile(model, []byte("the last good model"), 0o600); err != nil {
