@@ -170,11 +170,11 @@ const effectReach = 16
 // medicine follows it in the clause and an effect within effectReach
 // runes of that, before the sentence ends.
 func withEffect(text []rune, end int) int {
-	k := medicineAt(text, end)
+	k := medicineEnd(text, end)
 	if k < 0 {
 		return -1
 	}
-	return phraseWithin(text, k+1, effectReach, effectPhrases, endsClause)
+	return phraseWithin(text, k, effectReach, effectPhrases, endsClause)
 }
 
 // phraseWithin returns the end of the first of phrases found to begin
@@ -297,20 +297,18 @@ func withGone(text []rune, end int) int {
 // looked for: "吞了一整瓶的安眠药".
 const medicineReach = 8
 
-// medicineAt returns where 药 stands in text[from:] within medicineReach
-// runes, before the clause ends, or -1.
-func medicineAt(text []rune, from int) int {
-	for k := from; k < len(text) && k < from+medicineReach && !isClauseEnd(text[k]); k++ {
-		if text[k] == '药' {
-			return k
-		}
-	}
-	return -1
+// medicine is what a swallowed phrase or a count of pills needs after it.
+var medicine = [][]rune{[]rune("药")}
+
+// medicineEnd returns the end of the 药 that stands in text[from:] within
+// medicineReach runes, before the clause ends, or -1.
+func medicineEnd(text []rune, from int) int {
+	return phraseWithin(text, from, medicineReach, medicine, isClauseEnd)
 }
 
 // withMedicine ends a swallowed phrase where it ends, if medicine follows.
 func withMedicine(text []rune, end int) int {
-	if medicineAt(text, end) >= 0 {
+	if medicineEnd(text, end) >= 0 {
 		return end
 	}
 	return -1
@@ -342,7 +340,7 @@ func withPillCount(text []rune, end int) int {
 	if j < len(text) && (text[j] == '多' || text[j] == '来' || text[j] == '余') {
 		j++
 	}
-	if j >= len(text) || (text[j] != '片' && text[j] != '颗' && text[j] != '粒') || medicineAt(text, j+1) < 0 {
+	if j >= len(text) || (text[j] != '片' && text[j] != '颗' && text[j] != '粒') || medicineEnd(text, j+1) < 0 {
 		return -1
 	}
 	return j + 1
