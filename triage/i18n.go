@@ -160,6 +160,7 @@ var messages = map[string][2]string{ // zh, en
 	"cap_total":                 {"每人最多个案数", "Cases per volunteer"},
 	"cap_high":                  {"每人最多 9-10 级个案数", "Level 9-10 cases per volunteer"},
 	"retention":                 {"结案后文本保留时长", "Text kept after resolution"},
+	"duration_hint":             {"时长写法：90s、15m、2h、1h30m、30d", "Durations: 90s, 15m, 2h, 1h30m, 30d"},
 	"claim_target_level":        {"领取时限，等级", "Claim target, level"},
 	"why_change":                {"修改原因（必填）", "Why (required)"},
 	"preview":                   {"预览（过去 24 小时）", "Preview (last 24 hours)"},

@@ -14,6 +14,66 @@ import (
 	"lookout/classifier"
 )
 
+// Durations are read with days as moderators think of retention (30d),
+// written without zero units (720h, not 720h0m0s) in a form any Go
+// duration parser reads, and shown on the settings page with days.
+func TestSettingsDurationsReadAndWrittenPlainly(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"30d", 30 * 24 * time.Hour}, {"1d12h", 36 * time.Hour}, {"2d30m", 48*time.Hour + 30*time.Minute},
+		{"0d90m", 90 * time.Minute}, {"15m", 15 * time.Minute}, {"720h0m0s", 720 * time.Hour},
+	} {
+		got, err := parseSpan(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("parseSpan(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"d", "1.5d", "-1d", "+1d", "1d-2h", "1dd", "1d2", "36501d", "d5h", "x1d"} {
+		if d, err := parseSpan(bad); err == nil {
+			t.Errorf("parseSpan(%q) = %v, want an error", bad, d)
+		}
+	}
+	r, err := ParseRouting([]byte(`{"retention": "30d", "lease": "1200s", "claim_targets": {"6": "1d", "7": "1h30m"}}`), DefaultRouting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Retention != 720*time.Hour || r.Lease != 20*time.Minute || r.ClaimTargets[6] != 24*time.Hour || r.ClaimTargets[7] != 90*time.Minute {
+		t.Fatalf("read %+v", r)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j struct {
+		Lease, Retention string
+		ClaimTargets     map[string]string `json:"claim_targets"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.Lease != "20m" || j.Retention != "720h" || j.ClaimTargets["6"] != "24h" || j.ClaimTargets["7"] != "1h30m" {
+		t.Fatalf("written as %s", b)
+	}
+	for _, v := range []string{j.Lease, j.Retention, j.ClaimTargets["6"], j.ClaimTargets["7"]} {
+		if _, err := time.ParseDuration(v); err != nil {
+			t.Errorf("%q is not a Go duration: an older instance could not read it", v)
+		}
+	}
+	if back, err := ParseRouting(b, DefaultRouting()); err != nil || back != r {
+		t.Fatalf("round trip: %+v, %v; want %+v", back, err, r)
+	}
+	for d, want := range map[time.Duration]string{
+		720 * time.Hour: "30d", 48 * time.Hour: "2d", 36 * time.Hour: "36h", 12 * time.Hour: "12h",
+		15 * time.Minute: "15m", 90 * time.Minute: "1h30m", 90 * time.Second: "1m30s",
+	} {
+		if got := spanText(d); got != want {
+			t.Errorf("spanText(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestSettingsValidationNamesTheField(t *testing.T) {
 	for _, c := range []struct{ body, field string }{
 		{`{"queue_level": 11}`, "queue_level"},

@@ -15,7 +15,8 @@ import (
 )
 
 // routingJSON is the JSON form of Routing: durations as Go duration
-// strings, claim targets by level.
+// strings (written without zero units: 15m, 720h; read also with days:
+// 30d), claim targets by level.
 type routingJSON struct {
 	WatchLevel   *int              `json:"watch_level,omitempty"`
 	QueueLevel   *int              `json:"queue_level,omitempty"`
@@ -31,14 +32,61 @@ type routingJSON struct {
 // MarshalJSON writes every setting.
 func (r Routing) MarshalJSON() ([]byte, error) {
 	j := routingJSON{WatchLevel: &r.WatchLevel, QueueLevel: &r.QueueLevel, Emergency: &r.EmergencyLevel, PHigh: &r.PHigh,
-		Lease: r.Lease.String(), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: r.Retention.String(),
+		Lease: durationText(r.Lease), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: durationText(r.Retention),
 		ClaimTargets: map[string]string{}}
 	for l, d := range r.ClaimTargets {
 		if d > 0 {
-			j.ClaimTargets[strconv.Itoa(l)] = d.String()
+			j.ClaimTargets[strconv.Itoa(l)] = durationText(d)
 		}
 	}
 	return json.Marshal(j)
+}
+
+// durationText writes d as a Go duration without its zero units: 15m,
+// 720h, 1h30m rather than 15m0s, 720h0m0s, 1h30m0s. Any Go duration
+// parser reads it, so instances of an older release read the settings
+// a newer one saved.
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// spanText writes d as a moderator types it: whole days as days (30d,
+// 2d), anything else as durationText does (12h, 15m, 1h30m).
+func spanText(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return durationText(d)
+}
+
+// parseSpan reads a Go duration, which may begin with a whole number of
+// days: 15m, 12h, 30d, 1d12h.
+func parseSpan(v string) (time.Duration, error) {
+	const day = 24 * time.Hour
+	i := strings.IndexByte(v, 'd') // no unit of a Go duration has a d
+	if i < 0 {
+		return time.ParseDuration(v)
+	}
+	days, err := strconv.Atoi(v[:i])
+	if err != nil || days < 0 || days > 36500 || v[:i][0] == '+' {
+		return 0, fmt.Errorf("%q: days are a whole number, 0-36500", v)
+	}
+	if i+1 == len(v) {
+		return time.Duration(days) * day, nil
+	}
+	if c := v[i+1]; c < '0' || c > '9' {
+		return 0, fmt.Errorf("%q: a number follows the days", v)
+	}
+	d, err := time.ParseDuration(v[i+1:])
+	return time.Duration(days)*day + d, err
 }
 
 // ParseRouting reads JSON settings over base: absent fields keep base's
@@ -76,9 +124,9 @@ func ParseRouting(b []byte, base Routing) (Routing, error) {
 		if v == "" {
 			return nil
 		}
-		d, err := time.ParseDuration(v)
+		d, err := parseSpan(v)
 		if err != nil {
-			return &ValidationError{Field: field, Msg: fmt.Sprintf("%q is not a duration like 15m", v)}
+			return &ValidationError{Field: field, Msg: fmt.Sprintf("%q is not a duration like 15m, 12h or 30d", v)}
 		}
 		*dst = d
 		return nil

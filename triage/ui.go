@@ -87,7 +87,7 @@ func NewUI(o UIOptions) (*UI, error) {
 			if d == 0 {
 				return ""
 			}
-			return d.String()
+			return spanText(d)
 		},
 	}
 	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator", "rows"} {

@@ -158,6 +158,9 @@ test('a moderator previews, saves and sees the history of a threshold change', a
   await page.click('#preview-button');
   assert.match(await page.textContent('#settings-error'), /lease/);
   await page.fill('input[name=lease]', '15m0s');
+  // Durations are shown plainly (15m, 30d, not 15m0s, 720h0m0s) and read with days.
+  assert.equal(await page.inputValue('input[name=retention]'), '30d');
+  await page.fill('input[name=retention]', '14d');
   // Preview: what queue level 5 would have produced over the last day.
   await page.fill('input[name=queue_level]', '5');
   await page.click('#preview-button');
@@ -174,6 +177,8 @@ test('a moderator previews, saves and sees the history of a threshold change', a
   await page.waitForSelector('.flash.ok');
   assert.match(await page.textContent('.flash'), /设置已保存/);
   assert.equal(await page.inputValue('input[name=queue_level]'), '5');
+  assert.equal(await page.inputValue('input[name=retention]'), '14d');
+  assert.equal(await page.inputValue('input[name=lease]'), '15m');
   assert.match(await page.textContent('#history'), /放宽入队等级/);
   await page.screenshot({ path: join(shots, 'moderator-desktop.png'), fullPage: true });
   await ctx.close();
