@@ -90,7 +90,7 @@ func NewUI(o UIOptions) (*UI, error) {
 			return spanText(d)
 		},
 	}
-	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator", "rows"} {
+	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/rows.html", "web/templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -114,6 +114,7 @@ func NewUI(o UIOptions) (*UI, error) {
 		{"POST", "/cases/{id}/reassign", RoleSupervisor, u.reassignPost},
 		{"GET", "/mine", RoleVolunteer, u.minePage},
 		{"GET", "/supervisor", RoleSupervisor, u.supervisorPage},
+		{"GET", "/supervisor/rows", RoleSupervisor, u.supervisorRows},
 		{"GET", "/moderator", RoleModerator, u.moderatorPage},
 		{"POST", "/moderator/preview", RoleModerator, u.moderatorPost},
 		{"POST", "/moderator/settings", RoleModerator, u.moderatorPost},
@@ -167,7 +168,9 @@ func (u *UI) wrap(rt route) http.Handler {
 			case errors.Is(err, ErrForbidden):
 				http.Error(w, T(langOf(r), "msg_forbidden"), http.StatusForbidden)
 				return
-			case err != nil && r.Method == http.MethodGet && rt.Pattern != "/queue/rows":
+			case err != nil && r.Method == http.MethodGet && !strings.HasSuffix(rt.Pattern, "/rows"):
+				// A page goes to the login page; a part that a page
+				// refreshes (…/rows) gets 401 and the page keeps its rows.
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			case err != nil:
@@ -200,6 +203,17 @@ type page struct {
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, name string, user User, title string, data any) {
+	u.execute(w, r, name, "layout.html", user, title, data)
+}
+
+// renderPart writes only the template part of page name: a part of the
+// page that refreshes itself in place (the queue's rows, the supervisors'
+// lists).
+func (u *UI) renderPart(w http.ResponseWriter, r *http.Request, name, part string, user User, data any) {
+	u.execute(w, r, name, part, user, "", data)
+}
+
+func (u *UI) execute(w http.ResponseWriter, r *http.Request, name, tmpl string, user User, title string, data any) {
 	p := page{Lang: langOf(r), User: user, Title: title, Data: data, Path: r.URL.RequestURI(),
 		Hotline: u.hotline, Emergency: u.emergency}
 	if m := r.URL.Query().Get("msg"); strings.HasPrefix(m, "msg_") {
@@ -211,10 +225,6 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, name string, user Us
 		p.MsgDetail = d
 	}
 	var buf bytes.Buffer
-	tmpl := "layout.html"
-	if name == "rows" {
-		tmpl = "rows"
-	}
 	if err := u.pages[name].ExecuteTemplate(&buf, tmpl, p); err != nil {
 		u.log.Error("render", "page", name, "err", err)
 		http.Error(w, T(p.Lang, "msg_error"), http.StatusInternalServerError)
@@ -317,7 +327,7 @@ func (u *UI) queueRows(w http.ResponseWriter, r *http.Request, user User) {
 		u.fail(w, r, err)
 		return
 	}
-	u.render(w, r, "rows", user, "", d)
+	u.renderPart(w, r, "queue", "rows", user, d)
 }
 
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -502,20 +512,36 @@ type supervisorData struct {
 }
 
 func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
+	if d, err := u.supervisorData(r, user); err != nil {
+		u.fail(w, r, err)
+	} else {
+		u.render(w, r, "supervisor", user, T(langOf(r), "supervisor"), d)
+	}
+}
+
+// supervisorRows is the supervisors' page without its frame: the page
+// fetches it every 10 s, so an escalation or a new emergency case shows
+// without a reload.
+func (u *UI) supervisorRows(w http.ResponseWriter, r *http.Request, user User) {
+	if d, err := u.supervisorData(r, user); err != nil {
+		u.fail(w, r, err)
+	} else {
+		u.renderPart(w, r, "supervisor", "supervisor-rows", user, d)
+	}
+}
+
+func (u *UI) supervisorData(r *http.Request, user User) (supervisorData, error) {
 	var d supervisorData
 	var err error
 	if d.Escalated, err = u.store.List(r.Context(), "escalated", 0, 500); err != nil {
-		u.fail(w, r, err)
-		return
+		return d, err
 	}
 	if d.Claimed, err = u.store.List(r.Context(), "claimed", 0, 500); err != nil {
-		u.fail(w, r, err)
-		return
+		return d, err
 	}
 	pending, err := u.store.List(r.Context(), "pending", 0, 1000)
 	if err != nil {
-		u.fail(w, r, err)
-		return
+		return d, err
 	}
 	emergency := u.store.Routing().EmergencyLevel
 	for _, c := range pending {
@@ -528,7 +554,7 @@ func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
 	}
 	d.Now = time.Now().UnixMilli()
 	_ = u.store.auditEvent(r.Context(), "", user.Name, "listed", "supervisor")
-	u.render(w, r, "supervisor", user, T(langOf(r), "supervisor"), d)
+	return d, nil
 }
 
 // levelBand names the urgency band of a level, for colour (always shown

@@ -95,6 +95,7 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   await a.page.click('button.primary.big');
   await a.page.waitForURL(/\/cases\//);
   const held = a.page.url();
+  const heldPath = new URL(held).pathname;
 
   const b = await newUser('volunteer2');
   const resp = await b.page.goto(held);
@@ -102,15 +103,23 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   assert.match(await b.page.textContent('body'), /你无权查看此个案/);
   assert.equal(await b.page.$('.author'), null);
 
+  // The supervisor's page is open before the escalation and is not reloaded.
+  const s = await newUser('supervisor', desktop);
+  await s.page.goto(base + '/supervisor');
+  const waitingBefore = await s.page.$$eval('[data-waiting]', (els) => els.length);
+  assert.equal(await s.page.title(), (waitingBefore > 0 ? `(${waitingBefore}) ` : '') + '督导 · 守望');
+
   await a.page.selectOption('form[action$="/escalate"] select[name=reason]', 'imminent_danger');
   await a.page.click('form[action$="/escalate"] button');
   await a.page.waitForSelector('.flash.ok');
   assert.match(await a.page.textContent('.flash'), /已升级/);
 
-  const s = await newUser('supervisor', desktop);
-  await s.page.goto(base + '/supervisor');
-  const escalated = await s.page.$$eval('tr.escalated a', (els) => els.map((e) => e.getAttribute('href')));
-  assert.ok(escalated.includes(new URL(held).pathname), 'the escalated case is on the supervisor page');
+  // Within one refresh (10 s) the escalation shows, and the tab's title counts it.
+  await s.page.waitForSelector(`tr.escalated a[href="${heldPath}"]`, { timeout: 15000 });
+  const waiting = await s.page.$$eval('[data-waiting]', (els) => els.length);
+  assert.ok(waiting >= 1, 'the escalation waits');
+  assert.equal(await s.page.title(), `(${waiting}) 督导 · 守望`);
+  assert.deepEqual(s.page.errors, []);
   await a.ctx.close(); await b.ctx.close(); await s.ctx.close();
 });
 

@@ -26,22 +26,36 @@
     });
   }
 
-  // The queue's rows refresh every 10 s in place: the table keeps its
-  // place on the page, so the scroll position stays.
-  function refreshQueue() {
-    var body = document.getElementById('queue-rows');
-    if (!body) return;
-    fetch(body.getAttribute('data-refresh'), { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
-      .then(function (html) {
-        var y = window.scrollY;
-        var tmp = document.createElement('tbody');
-        tmp.innerHTML = html; // server-rendered by html/template: escaped
-        body.replaceChildren.apply(body, Array.prototype.slice.call(tmp.childNodes));
-        window.scrollTo(0, y);
-        tick();
-      })
-      .catch(function () { /* keep the old rows; try again next time */ });
+  // The parts of a page marked data-refresh (the queue's rows, the
+  // supervisors' lists) refresh every 10 s in place: the page keeps its
+  // place, so the scroll position stays. A part whose HTML is unchanged is
+  // left alone.
+  function refreshParts() {
+    document.querySelectorAll('[data-refresh]').forEach(function (part) {
+      fetch(part.getAttribute('data-refresh'), { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) {
+          if (html === part.lastHTML) return;
+          part.lastHTML = html;
+          var y = window.scrollY;
+          var tmp = document.createElement(part.tagName);
+          tmp.innerHTML = html; // server-rendered by html/template: escaped
+          part.replaceChildren.apply(part, Array.prototype.slice.call(tmp.childNodes));
+          window.scrollTo(0, y);
+          tick();
+          showWaiting();
+        })
+        .catch(function () { /* keep the old rows; try again next time */ });
+    });
+  }
+
+  // The tab's title counts what waits on the page (the queue's cases; the
+  // escalated and emergency cases for supervisors), so that a tab left in
+  // the background, or a phone's tab list, shows a new one.
+  var baseTitle = '';
+  function showWaiting() {
+    var n = document.querySelectorAll('[data-waiting]').length;
+    document.title = (n > 0 ? '(' + n + ') ' : '') + baseTitle;
   }
 
   // While the case page is open, the lease is renewed every minute; when
@@ -79,7 +93,9 @@
   document.addEventListener('DOMContentLoaded', function () {
     tick();
     setInterval(tick, 1000);
-    if (document.getElementById('queue-rows')) setInterval(refreshQueue, 10000);
+    baseTitle = document.title;
+    showWaiting();
+    if (document.querySelector('[data-refresh]')) setInterval(refreshParts, 10000);
     if (document.getElementById('lease')) {
       renewLease();
       renewTimer = setInterval(renewLease, 60000);
