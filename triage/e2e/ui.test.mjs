@@ -158,6 +158,52 @@ test('desktop screenshots and the English switch', async () => {
   await ctx.close();
 });
 
+// contrasts returns, for each element matching selector, its text's WCAG
+// contrast ratio against the background it is drawn on (its own or the
+// nearest ancestor's that is not transparent).
+async function contrasts(page, selector) {
+  return page.$$eval(selector, (els) => els.map((el) => {
+    const rgba = (c) => { const v = c.match(/[\d.]+/g).map(Number); return v.length === 3 ? [...v, 1] : v; };
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    let bg = [255, 255, 255, 1];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) { bg = c; break; }
+    }
+    const [a, b] = [lum(rgba(getComputedStyle(el).color)), lum(bg)];
+    return { what: el.tagName + '.' + el.className, ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+  }));
+}
+
+test('the queue and a case are readable in the light and the dark scheme', async () => {
+  for (const scheme of ['light', 'dark']) {
+    const ctx = await browser.newContext({ ...phone, locale: 'zh-CN', colorScheme: scheme });
+    const page = await ctx.newPage();
+    await page.goto(base + '/login');
+    await page.fill('input[name=name]', 'volunteer2');
+    await page.fill('input[name=password]', password);
+    await page.click('button[type=submit].primary');
+    await page.waitForURL(base + '/');
+    const bodyBg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const dark = bodyBg.match(/\d+/g).slice(0, 3).every((v) => +v < 60);
+    assert.equal(dark, scheme === 'dark', `${scheme} scheme: body background ${bodyBg}`);
+    const checked = ['body', '.hint', 'th', '#queue-rows a', '.sub', 'button', 'select', '.top a'];
+    let ratios = await contrasts(page, checked.join(', '));
+    // A case page, read without claiming it: evidence, safety text, forms.
+    await page.goto(base + (await page.getAttribute('#queue-rows a', 'href')));
+    await page.waitForSelector('mark.ev');
+    ratios = ratios.concat(await contrasts(page, 'mark.ev, .evlabel, .safety, .meta, .why, .card h1, .card h2, label, button, .post .text, a'));
+    assert.ok(ratios.length > 20, 'elements were measured');
+    const low = ratios.filter((r) => r.ratio < 4.5);
+    assert.deepEqual(low, [], `${scheme} scheme: text under 4.5:1 contrast`);
+    if (scheme === 'dark') await page.screenshot({ path: join(shots, 'case-phone-dark.png'), fullPage: true });
+    await ctx.close();
+  }
+});
+
 test('a moderator previews, saves and sees the history of a threshold change', async () => {
   const { ctx, page } = await newUser('moderator', desktop);
   await page.goto(base + '/moderator');
