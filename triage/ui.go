@@ -444,6 +444,7 @@ func (u *UI) reassignPost(w http.ResponseWriter, r *http.Request, user User) {
 type caseData struct {
 	Levels   []int
 	D        Detail
+	Activity []activity
 	Holder   bool
 	CanClaim bool
 	Previous string
@@ -475,9 +476,60 @@ func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
 		u.fail(w, r, err)
 		return
 	}
+	events, err := u.store.Audit(r.Context(), id, 0)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
 	canClaim := c.State == "pending" || c.State == "watch" || (c.State == "escalated" && user.Role.AtLeast(RoleSupervisor))
-	u.render(w, r, "case", user, T(langOf(r), "case"), caseData{Levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, D: d, Holder: holder, CanClaim: canClaim,
+	u.render(w, r, "case", user, T(langOf(r), "case"), caseData{Levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, D: d, Activity: caseActivity(events), Holder: holder, CanClaim: canClaim,
 		Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, Now: time.Now().UnixMilli()})
+}
+
+// activity is one step of a case's handling as its page lists it: who
+// did what when, from the case's audit log (ids and codes, no content).
+type activity struct {
+	TS     int64
+	Actor  string
+	Action string // the message key of the action: act_…
+	Detail string // the message key of its reason or outcome, or ""
+	Level  int    // the level a new post brought, or -1
+}
+
+// activityActions are the audit actions a case page lists: what changed
+// the case, not who read it.
+var activityActions = map[string]bool{
+	"created": true, "post_added": true, "claimed": true, "released": true, "lease_expired": true, "escalated": true,
+	"reassigned": true, "overdue": true, "resolved": true, "follow_up_due": true, "author_erased": true,
+}
+
+// caseActivity picks a case's steps from its audit log (oldest first),
+// newest first, as the posts are.
+func caseActivity(events []AuditEvent) []activity {
+	var out []activity
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		if !activityActions[e.Action] {
+			continue
+		}
+		a := activity{TS: e.TS, Actor: e.Actor, Action: "act_" + e.Action, Level: -1}
+		for _, f := range strings.Fields(e.Detail) {
+			k, v, _ := strings.Cut(f, "=")
+			switch {
+			case k == "reason" && e.Action == "escalated":
+				a.Detail = "esc_" + v
+			case k == "outcome" && e.Action == "resolved":
+				a.Detail = "out_" + v
+			case k == "level" && e.Action != "overdue":
+				a.Level, _ = strconv.Atoi(v)
+			}
+		}
+		if _, ok := messages[a.Detail]; !ok {
+			a.Detail = ""
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 type mineData struct {

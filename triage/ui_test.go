@@ -1,6 +1,7 @@
 package triage
 
 import (
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -135,5 +136,78 @@ func TestUIAccess(t *testing.T) {
 		if got := safeNext(next); got != "/" {
 			t.Errorf("safeNext(%q) = %q", next, got)
 		}
+	}
+}
+
+// TestCasePageListsActivity: the case page lists who did what to the case
+// (created, claimed, escalated with its reason, a new post's level),
+// newest first, and not who read it.
+func TestCasePageListsActivity(t *testing.T) {
+	e := newAPIEnv(t)
+	ui, err := NewUI(UIOptions{Store: e.s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	ui.Register(mux)
+	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(mux))
+	defer srv.Close()
+	id := seed(t, e.s, "activity-author", 7)
+	lease, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Escalate(ctxT(), "volunteer", id, lease.Token, "imminent_danger"); err != nil {
+		t.Fatal(err)
+	}
+	if again := seed(t, e.s, "activity-author", 9); again != id {
+		t.Fatalf("the second post opened case %s, not %s", again, id)
+	}
+	get := func(lang string) string {
+		req, _ := http.NewRequest("GET", srv.URL+"/cases/"+id, nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["supervisor"]})
+		if lang != "" {
+			req.AddCookie(&http.Cookie{Name: "lookout_lang", Value: lang})
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("case page: %d", resp.StatusCode)
+		}
+		_, list, ok := strings.Cut(string(b), `<ol class="activity">`)
+		if !ok {
+			t.Fatal("no activity list on the case page")
+		}
+		list, _, _ = strings.Cut(list, "</ol>")
+		return list
+	}
+	zh := get("")
+	steps := []string{"新帖子", "升级 · 生命危险迫在眉睫", "领取", "创建 · 等级 7"}
+	last := -1
+	for _, s := range steps {
+		i := strings.Index(zh, s)
+		if i < 0 {
+			t.Fatalf("activity lacks %q:\n%s", s, zh)
+		}
+		if i < last {
+			t.Errorf("%q out of order (newest first):\n%s", s, zh)
+		}
+		last = i
+	}
+	if !strings.Contains(zh, "新帖子 · 等级 9") {
+		t.Errorf("the new post's level is not shown:\n%s", zh)
+	}
+	if strings.Count(zh, "volunteer") != 2 || strings.Count(zh, "系统") != 2 {
+		t.Errorf("actors: want volunteer twice and the system twice:\n%s", zh)
+	}
+	if strings.Contains(zh, "查看") || strings.Contains(zh, "token") {
+		t.Errorf("reads or tokens listed:\n%s", zh)
+	}
+	if en := get("en"); !strings.Contains(en, "escalated · Life in imminent danger") || !strings.Contains(en, "system") {
+		t.Errorf("English activity:\n%s", en)
 	}
 }
