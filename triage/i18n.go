@@ -154,6 +154,8 @@ var messages = map[string][2]string{ // zh, en
 	"act_author_erased":         {"按删除请求清除作者数据", "author's data erased on request"},
 	"activity":                  {"处理经过（最新在前）", "Activity (newest first)"},
 	"system_actor":              {"系统", "system"},
+	"refresh_expired":           {"登录已过期，此列表不再更新。", "Your session has ended; this list no longer updates."},
+	"refresh_failed":            {"无法刷新，此列表可能已过时。最后更新于", "Cannot refresh; this list may be out of date. Last updated at"},
 	"moderation":                {"分级设置", "Moderation"},
 	"settings_in_force":         {"当前生效的设置", "Settings in force"},
 	"watch_level":               {"观察名单起始等级", "Watch list from level"},

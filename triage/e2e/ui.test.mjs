@@ -123,6 +123,27 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   await a.ctx.close(); await b.ctx.close(); await s.ctx.close();
 });
 
+test('a list that cannot refresh says so instead of going quiet', async () => {
+  // One volunteer's session ends (logged out elsewhere); another's server
+  // cannot be reached. Both pages stay open.
+  const a = await newUser('volunteer2');
+  const b = await newUser('volunteer2');
+  assert.equal(await a.page.$('#refresh-note'), null);
+  const out = await a.ctx.request.post(base + '/api/v1/logout');
+  assert.equal(out.status(), 204);
+  await b.page.route('**/queue/rows**', (route) => route.abort());
+  await a.page.waitForSelector('#refresh-note:not([hidden])', { timeout: 15000 });
+  assert.match(await a.page.textContent('#refresh-note'), /登录已过期/);
+  assert.match(await a.page.getAttribute('#refresh-note a', 'href'), /^\/login\?next=%2F/);
+  await b.page.waitForSelector('#refresh-note:not([hidden])', { timeout: 30000 });
+  assert.match(await b.page.textContent('#refresh-note'), /无法刷新.*最后更新于/);
+  // Reachable again: the notice goes at the next refresh.
+  await b.page.unroute('**/queue/rows**');
+  await b.page.waitForSelector('#refresh-note', { state: 'hidden', timeout: 15000 });
+  assert.deepEqual(a.page.errors, []);
+  await a.ctx.close(); await b.ctx.close();
+});
+
 test('a hostile post does nothing', async () => {
   const { ctx, page } = await newUser('supervisor', desktop);
   await page.goto(base + '/?level_min=0');

@@ -33,8 +33,16 @@
   function refreshParts() {
     document.querySelectorAll('[data-refresh]').forEach(function (part) {
       fetch(part.getAttribute('data-refresh'), { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
-        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (r) {
+          if (r.status === 401) { refreshNotice(part, 'expired'); return null; }
+          if (!r.ok) throw new Error(r.status);
+          return r.text();
+        })
         .then(function (html) {
+          if (html === null) return;
+          failures = 0;
+          lastRefresh = new Date();
+          refreshNotice(part, '');
           if (html === part.lastHTML) return;
           part.lastHTML = html;
           var y = window.scrollY;
@@ -45,8 +53,40 @@
           tick();
           showWaiting();
         })
-        .catch(function () { /* keep the old rows; try again next time */ });
+        .catch(function () {
+          // Keep the old rows and try again; after two misses in a row
+          // (20 s) say that the list may be out of date.
+          if (++failures >= 2) refreshNotice(part, 'failed');
+        });
     });
+  }
+
+  // A list that silently stops updating looks like a quiet night, so a
+  // part that cannot refresh says so above it: the session ended (401:
+  // log in again; refreshing stops), or the server cannot be reached (the
+  // time of the last update). kind '' clears the notice.
+  var failures = 0, lastRefresh = new Date(), refreshTimer;
+  function refreshNotice(part, kind) {
+    var note = document.getElementById('refresh-note');
+    if (!kind) { if (note) note.hidden = true; return; }
+    if (!note) {
+      note = document.createElement('p');
+      note.id = 'refresh-note';
+      note.className = 'flash warn';
+      note.setAttribute('role', 'alert');
+      var anchor = part.tagName === 'TBODY' ? part.closest('table') : part;
+      anchor.parentNode.insertBefore(note, anchor);
+    }
+    note.hidden = false;
+    if (kind === 'expired') {
+      clearInterval(refreshTimer);
+      var a = document.createElement('a');
+      a.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+      a.textContent = part.getAttribute('data-login');
+      note.replaceChildren(document.createTextNode(part.getAttribute('data-expired') + ' '), a);
+    } else {
+      note.textContent = part.getAttribute('data-failed') + ' ' + lastRefresh.toLocaleTimeString();
+    }
   }
 
   // The tab's title counts what waits on the page (the queue's cases; the
@@ -95,7 +135,7 @@
     setInterval(tick, 1000);
     baseTitle = document.title;
     showWaiting();
-    if (document.querySelector('[data-refresh]')) setInterval(refreshParts, 10000);
+    if (document.querySelector('[data-refresh]')) refreshTimer = setInterval(refreshParts, 10000);
     if (document.getElementById('lease')) {
       renewLease();
       renewTimer = setInterval(renewLease, 60000);
