@@ -16,6 +16,7 @@ import (
 type refCase struct {
 	id, author, state, owner, token string
 	level                           int
+	from                            string // where a claimed case waited: it goes back there
 }
 
 type refModel struct {
@@ -37,6 +38,27 @@ func (m *refModel) heldBy(actor string) (total, high int) {
 func (m *refModel) unhold(c *refCase) {
 	delete(m.held[c.owner], c.id)
 	c.owner, c.token = "", ""
+}
+
+// claim gives c to actor; a lease that ran out unswept is taken over, the
+// case keeping where it waited before.
+func (m *refModel) claim(c *refCase, actor, token string) {
+	if c.state != "claimed" {
+		c.from = c.state
+	}
+	delete(m.held[c.owner], c.id)
+	c.state, c.owner, c.token = "claimed", actor, token
+	m.held[actor][c.id] = true
+}
+
+// unclaim returns c to the watch list if it was claimed from there, else
+// to the queue.
+func (m *refModel) unclaim(c *refCase) {
+	m.unhold(c)
+	c.state = "pending"
+	if c.from == "watch" {
+		c.state = "watch"
+	}
 }
 
 // TestRandomOperationsMatchModel (R17): seeded random sequences of
@@ -106,6 +128,9 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 				if c.state == "watch" && c.level >= 6 {
 					c.state = "pending"
 				}
+				if c.state == "claimed" && c.level >= 6 {
+					c.from = "pending"
+				}
 			default:
 				if out != OutcomeCreated {
 					t.Fatalf("%s: want created, got %s", where, out)
@@ -146,8 +171,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 				if c == nil || c.state != "pending" || c.level != bestLevel {
 					t.Fatalf("%s: claimed %+v, want a pending case at level %d", where, c, bestLevel)
 				}
-				c.state, c.owner, c.token = "claimed", actor, l.Token
-				m.held[actor][c.id] = true
+				m.claim(c, actor, l.Token)
 				tokens[c.id] = l.Token
 			}
 		case 3: // claim a specific case
@@ -174,8 +198,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 				t.Fatalf("%s: claim %s (%s): got %v, want %v", where, c.id, c.state, err, want)
 			}
 			if err == nil {
-				c.state, c.owner, c.token = "claimed", actor, l.Token
-				m.held[actor][c.id] = true
+				m.claim(c, actor, l.Token)
 				tokens[c.id] = l.Token
 			}
 		case 4, 5, 6, 7: // a holder's action, with the right or a stale token
@@ -214,8 +237,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			}
 			switch action {
 			case "release":
-				m.unhold(c)
-				c.state = "pending"
+				m.unclaim(c)
 			case "escalate":
 				m.unhold(c)
 				c.state = "escalated"
@@ -237,8 +259,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 					t.Fatalf("%s: sweep %d expired %d, %v", where, i, exp, err)
 				}
 			}
-			m.unhold(c)
-			c.state = "pending"
+			m.unclaim(c)
 		case 9:
 			if _, _, err := s.Sweep(ctx); err != nil {
 				t.Fatal(err)

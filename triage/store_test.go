@@ -542,3 +542,72 @@ func TestOverdueMovesUp(t *testing.T) {
 		t.Fatalf("second emergency case: %v, want ErrCap", err)
 	}
 }
+
+// TestWatchCaseGoesBackToTheWatchList: a watch-list case (level 5: no
+// outreach) that a volunteer claims to review and lets go (released, taken
+// back by a supervisor, its lease run out) goes back to the watch list,
+// not into the volunteer queue, where its 24 h target would soon put it
+// above every emergency. A post that raises it to the queue's level while
+// it is held sends it to the queue instead.
+func TestWatchCaseGoesBackToTheWatchList(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	id := seed(t, s, "watch-author", 5)
+	state := func() string {
+		c, err := s.peek(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.State
+	}
+	inWatch := func() bool { _, err := s.rdb.ZScore(ctx, keyWatch, id).Result(); return err == nil }
+	inQueue := func() bool { _, err := s.rdb.ZScore(ctx, keyQueue, id).Result(); return err == nil }
+	if state() != "watch" {
+		t.Fatalf("a level 5 case is %s", state())
+	}
+	for _, let := range []string{"release", "reassign", "expire"} {
+		l, err := s.Claim(ctx, "volunteer", RoleVolunteer, id)
+		if err != nil {
+			t.Fatalf("%s: claim: %v", let, err)
+		}
+		switch let {
+		case "release":
+			err = s.Release(ctx, "volunteer", id, l.Token)
+		case "reassign":
+			err = s.Reassign(ctx, "supervisor", id)
+		case "expire":
+			rs.Client.HSet(ctx, keyCase(id), "lease_ms", 1)
+			rs.Client.ZAdd(ctx, keyLeases, redisZ(1, id))
+			_, _, err = s.Sweep(ctx)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", let, err)
+		}
+		if state() != "watch" || !inWatch() || inQueue() {
+			t.Fatalf("after %s: %s, in the watch list %v, in the queue %v", let, state(), inWatch(), inQueue())
+		}
+	}
+	// A lease run out and not yet swept is taken over by another claim:
+	// the case still goes back to the watch list afterwards.
+	if _, err := s.Claim(ctx, "volunteer", RoleVolunteer, id); err != nil {
+		t.Fatal(err)
+	}
+	rs.Client.HSet(ctx, keyCase(id), "lease_ms", 1)
+	l, err := s.Claim(ctx, "volunteer2", RoleVolunteer, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "volunteer2", id, l.Token); err != nil || state() != "watch" {
+		t.Fatalf("after a take-over and a release: %s, %v", state(), err)
+	}
+	// Raised to the queue's level while held: released into the queue.
+	if l, err = s.Claim(ctx, "volunteer", RoleVolunteer, id); err != nil {
+		t.Fatal(err)
+	}
+	if again := seed(t, s, "watch-author", 7); again != id {
+		t.Fatalf("the level 7 post opened %s", again)
+	}
+	if err := s.Release(ctx, "volunteer", id, l.Token); err != nil || state() != "pending" || !inQueue() || inWatch() {
+		t.Fatalf("raised while held, then released: %s (queue %v, watch %v), %v", state(), inQueue(), inWatch(), err)
+	}
+}

@@ -25,7 +25,7 @@ local function take(cid, from_state)
   local token = tostring(redis.call('INCR', P .. 'fence'))
   local deadline = now + lease
   redis.call('HSET', c, 'state', 'claimed', 'owner', actor, 'token', token, 'lease_ms', deadline,
-    'claimed_ms', now, 'updated_ms', now, 'overdue', 0)
+    'claimed_ms', now, 'updated_ms', now, 'overdue', 0, 'claimed_from', from_state)
   redis.call('HINCRBY', c, 'claims', 1)
   redis.call('ZREM', P .. 'queue', cid)
   redis.call('ZREM', P .. 'escalated', cid)
@@ -47,6 +47,7 @@ if want ~= '' then
     redis.call('SREM', P .. 'held:' .. f[3], want)
     audit(now_ms(), want, 'system', 'lease_expired', 'owner=' .. f[3])
     f[1] = 'pending'
+    if redis.call('HGET', c, 'claimed_from') == 'watch' then f[1] = 'watch' end
   end
   if not (f[1] == 'pending' or f[1] == 'watch' or (f[1] == 'escalated' and sup)) then
     return {'not_claimable'}

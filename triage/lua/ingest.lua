@@ -38,6 +38,10 @@ if cid then
     else
       redis.call('ZADD', P .. 'watch', now, cid)
     end
+  elseif state == 'claimed' and lvl >= queue_level then
+    -- Claimed from the watch list and now at the queue's level: when it
+    -- leaves this claim, it waits in the queue.
+    redis.call('HSET', c, 'claimed_from', 'pending')
   elseif state == 'pending' then
     local pf = redis.call('HMGET', c, 'pending_ms', 'overdue')
     local band = lvl

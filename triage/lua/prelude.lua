@@ -23,6 +23,23 @@ local function priority(level, since_ms)
   return (10 - level) * 1e13 + since_ms
 end
 
+-- back_to_waiting puts a case that leaves its claim (released, taken back
+-- by a supervisor, its lease run out) where it waited before: the watch
+-- list if it was claimed from there and no post has since raised it to
+-- the queue (ingest then marks it so), else the volunteer queue. The
+-- caller has cleared the owner. Returns the new state.
+local function back_to_waiting(c, cid)
+  local f = redis.call('HMGET', c, 'level', 'pending_ms', 'claimed_from')
+  if f[3] == 'watch' then
+    redis.call('HSET', c, 'state', 'watch')
+    redis.call('ZADD', P .. 'watch', tonumber(f[2]), cid)
+    return 'watch'
+  end
+  redis.call('HSET', c, 'state', 'pending')
+  redis.call('ZADD', P .. 'queue', priority(tonumber(f[1]), tonumber(f[2])), cid)
+  return 'pending'
+end
+
 -- holder_check verifies that actor holds the case with token.
 -- Returns nil when they do, else an error code.
 local function holder_check(c, actor, token)

@@ -1,4 +1,4 @@
--- sweep: return expired leases to the queue, bring due follow-ups back,
+-- sweep: return expired leases to where the cases waited, bring due follow-ups back,
 -- and move pending cases past their claim target to the top of the queue
 -- (once each, audited: supervisors are told by the UI, metric and alert).
 -- Safe to run any number of times, from any number of instances.
@@ -12,12 +12,12 @@ local now = now_ms()
 local expired, followups = 0, 0
 for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, batch)) do
   local c = P .. 'case:' .. cid
-  local f = redis.call('HMGET', c, 'state', 'owner', 'lease_ms', 'level', 'pending_ms')
+  local f = redis.call('HMGET', c, 'state', 'owner', 'lease_ms')
   redis.call('ZREM', P .. 'leases', cid)
   if f[1] == 'claimed' and tonumber(f[3]) <= now then
     if f[2] and f[2] ~= '' then redis.call('SREM', P .. 'held:' .. f[2], cid) end
-    redis.call('HSET', c, 'state', 'pending', 'owner', '', 'lease_ms', 0, 'updated_ms', now)
-    redis.call('ZADD', P .. 'queue', priority(tonumber(f[4]), tonumber(f[5])), cid)
+    redis.call('HSET', c, 'owner', '', 'lease_ms', 0, 'updated_ms', now)
+    back_to_waiting(c, cid)
     audit(now, cid, 'system', 'lease_expired', 'owner=' .. (f[2] or ''))
     expired = expired + 1
   elseif f[1] == 'claimed' then

@@ -4,13 +4,13 @@
 -- KEYS[1] queue
 -- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms
 --   action 'renew':    extend the lease by lease_ms.
---   action 'release':  back to pending.
+--   action 'release':  back where it waited (the queue, or the watch list).
 --   action 'escalate': hand to supervisors; arg1 = reason code.
 --   action 'resolve':  arg1 = outcome code, arg2 = corrected level or '',
 --                      arg3 = follow-up time ms or ''; text expires after retention_ms.
 --   action 'note':     arg1 = note JSON; the lease is not changed.
---   action 'reassign': a supervisor (actor) returns a claimed case to the
---                      queue; no token (the caller's role is checked in Go).
+--   action 'reassign': a supervisor (actor) returns a claimed case to where
+--                      it waited; no token (the caller's role is checked in Go).
 -- Returns {'ok', lease_deadline_ms, level, age_ms} or {err_code}: 'not_found',
 -- 'not_claimed', 'stale_token'. age_ms is the time since the case opened.
 local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -21,13 +21,13 @@ local c = P .. 'case:' .. cid
 local now = now_ms()
 
 if action == 'reassign' then
-  local f = redis.call('HMGET', c, 'state', 'owner', 'level', 'pending_ms')
+  local f = redis.call('HMGET', c, 'state', 'owner')
   if not f[1] then return {'not_found'} end
   if f[1] ~= 'claimed' then return {'not_claimed'} end
   redis.call('ZREM', P .. 'leases', cid)
   redis.call('SREM', P .. 'held:' .. f[2], cid)
-  redis.call('HSET', c, 'state', 'pending', 'owner', '', 'token', '', 'lease_ms', 0, 'updated_ms', now)
-  redis.call('ZADD', P .. 'queue', priority(tonumber(f[3]), tonumber(f[4])), cid)
+  redis.call('HSET', c, 'owner', '', 'token', '', 'lease_ms', 0, 'updated_ms', now)
+  back_to_waiting(c, cid)
   audit(now, cid, actor, 'reassigned', 'from=' .. f[2])
   return {'ok', '0'}
 end
@@ -56,9 +56,7 @@ elseif action == 'note' then
   return {'ok', redis.call('HGET', c, 'lease_ms')}
 elseif action == 'release' then
   unhold()
-  local f = redis.call('HMGET', c, 'level', 'pending_ms')
-  redis.call('HSET', c, 'state', 'pending')
-  redis.call('ZADD', P .. 'queue', priority(tonumber(f[1]), tonumber(f[2])), cid)
+  back_to_waiting(c, cid)
   audit(now, cid, actor, 'released', '')
   return {'ok', '0'}
 elseif action == 'escalate' then
