@@ -60,7 +60,7 @@ func newStoreMetrics() *storeMetrics {
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "triage",
 			Name: "outcomes_total", Help: "Resolved cases by outcome code."}, []string{"outcome"}),
 		overdueEscalated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lookout", Subsystem: "triage",
-			Name: "overdue_escalated_total", Help: "Pending cases moved to the top of the queue for passing their claim target."}),
+			Name: "overdue_escalated_total", Help: "Pending cases moved up the queue for passing their claim target."}),
 	}
 	for l := 0; l <= 10; l++ {
 		lv := strconv.Itoa(l)

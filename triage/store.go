@@ -330,7 +330,8 @@ func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool) ([]any, error
 		uc = "1"
 	}
 	return []any{tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID, CaseID(p.AuthorID, p.ID), level,
-		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli()}, nil
+		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli(),
+		routing.EmergencyLevel}, nil
 }
 
 func scriptResult(out []string) error {
@@ -425,7 +426,7 @@ func (s *Store) run(ctx context.Context, actor, caseID, token, action string, ar
 	copy(a[:], args)
 	routing := s.Routing()
 	out, err := s.transition.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID, token, action,
-		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds()).StringSlice()
+		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds(), routing.EmergencyLevel).StringSlice()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s script: %w", action, err)
 	}
@@ -528,16 +529,20 @@ func (s *Store) AddNote(ctx context.Context, actor, caseID, token, text string) 
 	return err
 }
 
-// Sweep returns expired leases to the queue, brings due follow-ups back,
-// and moves cases past their claim target to the top of the queue. It is
+// Sweep returns expired leases to where their cases waited, brings due
+// follow-ups back, and moves cases past their claim target up (before
+// every case of their tier, below the emergency level or at it, that is
+// not past its target). It is
 // safe to run concurrently from many instances.
 func (s *Store) Sweep(ctx context.Context) (expired, followups int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	routing := s.Routing()
 	args := []any{tag, 200}
-	for _, t := range s.Routing().ClaimTargets {
+	for _, t := range routing.ClaimTargets {
 		args = append(args, t.Milliseconds())
 	}
+	args = append(args, routing.EmergencyLevel)
 	out, err := s.sweep.Run(ctx, s.rdb, []string{keyQueue}, args...).Int64Slice()
 	if err != nil {
 		return 0, 0, fmt.Errorf("sweep script: %w", err)

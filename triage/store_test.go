@@ -3,6 +3,7 @@ package triage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -499,29 +500,53 @@ func TestForgetAuthor(t *testing.T) {
 	}
 }
 
-// TestOverdueMovesUp: a pending case past its claim target moves to the
-// top of the queue, once, audited, and stays there when its author posts
-// again; the emergency level sets where the high-risk cap applies.
+// TestOverdueMovesUp: a pending case past its claim target moves up,
+// once, audited, and stays there when its author posts again: before every
+// case of its tier that is not past its target, the tiers being the cases
+// at the emergency level and up, then all others. A flood of overdue
+// level-6 cases never holds back an emergency. The emergency level also
+// sets where the high-risk cap applies.
 func TestOverdueMovesUp(t *testing.T) {
 	s, _ := newTestStore(t, func(r *Routing) {
 		r.ClaimTargets[6] = 500 * time.Millisecond
+		r.ClaimTargets[8] = 500 * time.Millisecond
 		r.EmergencyLevel = 8
 		r.CapHigh = 1
 	})
 	ctx := ctxT()
 	low := seed(t, s, "overdue-low", 6)
-	high := seed(t, s, "overdue-high", 9)
+	e8 := seed(t, s, "overdue-e8", 8)
 	time.Sleep(600 * time.Millisecond)
 	if _, _, err := s.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
+	mid := seed(t, s, "overdue-mid", 7)
+	high := seed(t, s, "overdue-high", 9)
 	seed(t, s, "overdue-low", 6) // a new post by the same person
 	if _, _, err := s.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ids, _ := s.rdb.ZRange(ctx, keyQueue, 0, -1).Result()
-	if len(ids) != 2 || ids[0] != low || ids[1] != high {
-		t.Fatalf("queue %v, want the overdue level-6 case %s first", ids, low)
+	// The overdue emergency case, the fresh one, the overdue level 6 ahead
+	// of the fresh level 7.
+	if want := []string{e8, high, low, mid}; !slices.Equal(ids, want) {
+		t.Fatalf("queue %v, want %v", ids, want)
+	}
+	// "Next" takes them in that order.
+	for i, want := range []string{e8, low} {
+		l, err := s.Claim(ctx, fmt.Sprintf("next%d", i), RoleVolunteer, "")
+		if err != nil || l.CaseID != want {
+			t.Fatalf("next #%d: %+v %v, want %s", i, l, err, want)
+		}
+		if i == 0 {
+			ids, _ = s.rdb.ZRange(ctx, keyQueue, 0, -1).Result()
+			if ids[0] != high {
+				t.Fatalf("after the overdue emergency, %v: want %s next", ids, high)
+			}
+			if _, err := s.Claim(ctx, "next-high", RoleVolunteer, high); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	ev, _ := s.Audit(ctx, low, 0)
 	n := 0
@@ -533,12 +558,22 @@ func TestOverdueMovesUp(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d overdue audit events, want 1", n)
 	}
-	// Emergency level 8, cap 1: after one case at 9, a second at 8 is capped.
-	if _, err := s.Claim(ctx, "vol", RoleVolunteer, high); err != nil {
+	// A queue scored otherwise (by an earlier release, or under another
+	// emergency level) is put right by the next sweep.
+	stale := seed(t, s, "overdue-stale", 6)
+	s.rdb.ZAdd(ctx, keyQueue, redisZ(0, stale))
+	fresh := seed(t, s, "overdue-fresh", 9)
+	if _, _, err := s.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e8 := seed(t, s, "overdue-e8", 8)
-	if _, err := s.Claim(ctx, "vol", RoleVolunteer, e8); !errors.Is(err, ErrCap) {
+	if ids, _ = s.rdb.ZRange(ctx, keyQueue, 0, -1).Result(); !slices.Equal(ids, []string{fresh, mid, stale}) {
+		t.Fatalf("after a sweep, queue %v, want %v", ids, []string{fresh, mid, stale})
+	}
+	// Emergency level 8, cap 1: after one case at 9, a second at 8 is capped.
+	if _, err := s.Claim(ctx, "vol", RoleVolunteer, seed(t, s, "cap-e9", 9)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "vol", RoleVolunteer, seed(t, s, "cap-e8", 8)); !errors.Is(err, ErrCap) {
 		t.Fatalf("second emergency case: %v, want ErrCap", err)
 	}
 }

@@ -2,12 +2,12 @@
 -- to their open case. Idempotent on the post id.
 -- KEYS[1] queue
 -- ARGV: prefix, post_id, author_key, author_id, new_case_id, level,
---       p_high, post_json, queue_level, unclassified(0|1), post_ms
+--       p_high, post_json, queue_level, unclassified(0|1), post_ms, emergency_level
 -- Returns {case_id, "created"|"joined"|"duplicate", state}.
 local post_id, akey, author = ARGV[2], ARGV[3], ARGV[4]
 local new_id, level, p_high = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local post_json, queue_level, unclassified = ARGV[8], tonumber(ARGV[9]), ARGV[10]
-local post_ms = tonumber(ARGV[11])
+local post_ms, emergency = tonumber(ARGV[11]), tonumber(ARGV[12])
 
 local seen = redis.call('HGET', P .. 'postcase', post_id)
 if seen then
@@ -33,7 +33,7 @@ if cid then
     if lvl >= queue_level then
       redis.call('ZREM', P .. 'watch', cid)
       redis.call('HSET', c, 'state', 'pending', 'pending_ms', now)
-      redis.call('ZADD', P .. 'queue', priority(lvl, now), cid)
+      redis.call('ZADD', P .. 'queue', priority(lvl, now, false, emergency), cid)
       state = 'pending'
     else
       redis.call('ZADD', P .. 'watch', now, cid)
@@ -44,9 +44,8 @@ if cid then
     redis.call('HSET', c, 'claimed_from', 'pending')
   elseif state == 'pending' then
     local pf = redis.call('HMGET', c, 'pending_ms', 'overdue')
-    local band = lvl
-    if pf[2] == '1' then band = 11 end -- overdue cases stay on top
-    redis.call('ZADD', P .. 'queue', priority(band, tonumber(pf[1]) or created), cid)
+    -- An overdue case stays moved up.
+    redis.call('ZADD', P .. 'queue', priority(lvl, tonumber(pf[1]) or created, pf[2] == '1', emergency), cid)
   end
   redis.call('HSET', P .. 'postcase', post_id, cid)
   audit(now, cid, 'system', 'post_added', 'level=' .. level)
@@ -67,7 +66,7 @@ redis.call('RPUSH', c .. ':posts', post_json)
 redis.call('HSET', P .. 'open', akey, cid)
 redis.call('HSET', P .. 'postcase', post_id, cid)
 if state == 'pending' then
-  redis.call('ZADD', P .. 'queue', priority(level, now), cid)
+  redis.call('ZADD', P .. 'queue', priority(level, now, false, emergency), cid)
 else
   redis.call('ZADD', P .. 'watch', now, cid)
 end

@@ -18,9 +18,17 @@ local function audit(now, case_id, actor, action, detail)
   redis.call('XADD', P .. 'audit', '*', 'ts', now, 'case', case_id, 'actor', actor, 'action', action, 'detail', detail or '')
 end
 
--- priority orders the queue: higher level first, then longer waited.
-local function priority(level, since_ms)
-  return (10 - level) * 1e13 + since_ms
+-- priority orders the queue, most urgent (lowest) first: cases at the
+-- emergency level and up before all others, whether or not those others
+-- are past their claim target; within each of the two, cases past their
+-- target first (moved up by the sweep); then the higher level; then the
+-- longer waited. A flood of overdue level-6 cases must never hold back a
+-- level-10 one. Scores stay integers below 2^53.
+local function priority(level, since_ms, overdue, emergency)
+  local tier = 3
+  if level >= emergency then tier = 1 end
+  if overdue then tier = tier - 1 end
+  return tier * 1e14 + (10 - level) * 1e13 + since_ms
 end
 
 -- back_to_waiting puts a case that leaves its claim (released, taken back
@@ -28,7 +36,7 @@ end
 -- list if it was claimed from there and no post has since raised it to
 -- the queue (ingest then marks it so), else the volunteer queue. The
 -- caller has cleared the owner. Returns the new state.
-local function back_to_waiting(c, cid)
+local function back_to_waiting(c, cid, emergency)
   local f = redis.call('HMGET', c, 'level', 'pending_ms', 'claimed_from')
   if f[3] == 'watch' then
     redis.call('HSET', c, 'state', 'watch')
@@ -36,7 +44,7 @@ local function back_to_waiting(c, cid)
     return 'watch'
   end
   redis.call('HSET', c, 'state', 'pending')
-  redis.call('ZADD', P .. 'queue', priority(tonumber(f[1]), tonumber(f[2])), cid)
+  redis.call('ZADD', P .. 'queue', priority(tonumber(f[1]), tonumber(f[2]), false, emergency), cid)
   return 'pending'
 end
 

@@ -1,13 +1,15 @@
--- sweep: return expired leases to where the cases waited, bring due follow-ups back,
--- and move pending cases past their claim target to the top of the queue
--- (once each, audited: supervisors are told by the UI, metric and alert).
+-- sweep: return expired leases to where their cases waited, bring due
+-- follow-ups back, move pending cases past their claim target up (once
+-- each, audited: supervisors are told by the UI, metric and alert), and
+-- score the first 1,000 queued cases as priority (prelude) says.
 -- Safe to run any number of times, from any number of instances.
 -- KEYS[1] queue
--- ARGV: prefix, batch, claim target ms for levels 0..10 (0: none)
+-- ARGV: prefix, batch, claim target ms for levels 0..10 (0: none), emergency_level
 -- Returns {expired_count, followups_count, overdue_count}.
 local batch = tonumber(ARGV[2])
 local targets = {}
 for l = 0, 10 do targets[l] = tonumber(ARGV[3 + l]) end
+local emergency = tonumber(ARGV[14])
 local now = now_ms()
 local expired, followups = 0, 0
 for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, batch)) do
@@ -17,7 +19,7 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LI
   if f[1] == 'claimed' and tonumber(f[3]) <= now then
     if f[2] and f[2] ~= '' then redis.call('SREM', P .. 'held:' .. f[2], cid) end
     redis.call('HSET', c, 'owner', '', 'lease_ms', 0, 'updated_ms', now)
-    back_to_waiting(c, cid)
+    back_to_waiting(c, cid, emergency)
     audit(now, cid, 'system', 'lease_expired', 'owner=' .. (f[2] or ''))
     expired = expired + 1
   elseif f[1] == 'claimed' then
@@ -35,24 +37,35 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'followups', '-inf', now, 
       redis.call('HSET', P .. 'open', f[2], cid)
       for _, suffix in ipairs({':posts', ':notes', ':pii'}) do redis.call('PERSIST', c .. suffix) end
       redis.call('HSET', c, 'state', 'pending', 'pending_ms', now, 'follow_up', 1, 'updated_ms', now)
-      redis.call('ZADD', P .. 'queue', priority(tonumber(f[3]), now), cid)
+      redis.call('ZADD', P .. 'queue', priority(tonumber(f[3]), now, false, emergency), cid)
       audit(now, cid, 'system', 'follow_up_due', '')
       followups = followups + 1
     end
   end
 end
 local overdue = 0
-for _, cid in ipairs(redis.call('ZRANGE', P .. 'queue', 0, 999)) do
+local queued = redis.call('ZRANGE', P .. 'queue', 0, 999, 'WITHSCORES')
+for i = 1, #queued, 2 do
+  local cid, score = queued[i], tonumber(queued[i + 1])
   local c = P .. 'case:' .. cid
   local f = redis.call('HMGET', c, 'level', 'pending_ms', 'overdue')
   local lvl, since = tonumber(f[1]), tonumber(f[2])
-  local t = targets[lvl]
-  if f[3] ~= '1' and t and t > 0 and since and now - since > t then
-    redis.call('HSET', c, 'overdue', 1)
-    -- Above every level: an overdue case is the most urgent of all.
-    redis.call('ZADD', P .. 'queue', priority(11, since), cid)
-    audit(now, cid, 'system', 'overdue', 'level=' .. lvl)
-    overdue = overdue + 1
+  if lvl and since then
+    local late = f[3] == '1'
+    local t = targets[lvl]
+    if not late and t and t > 0 and now - since > t then
+      -- Moved up: before every case of its tier (below the emergency
+      -- level, or at it and up) that is not past its target.
+      late = true
+      redis.call('HSET', c, 'overdue', 1)
+      audit(now, cid, 'system', 'overdue', 'level=' .. lvl)
+      overdue = overdue + 1
+    end
+    -- Every case is scored as priority says with the emergency level in
+    -- force: a changed emergency level, or a queue written by an earlier
+    -- release, is put right here.
+    local want = priority(lvl, since, late, emergency)
+    if score ~= want then redis.call('ZADD', P .. 'queue', want, cid) end
   end
 end
 return {expired, followups, overdue}

@@ -2,7 +2,8 @@
 -- and lease token (fencing), applies the change and audits it; a rejected
 -- attempt is audited too.
 -- KEYS[1] queue
--- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms
+-- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms,
+--       emergency_level
 --   action 'renew':    extend the lease by lease_ms.
 --   action 'release':  back where it waited (the queue, or the watch list).
 --   action 'escalate': hand to supervisors; arg1 = reason code.
@@ -16,7 +17,7 @@
 local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lease = tonumber(ARGV[6])
 local a1, a2, a3 = ARGV[7], ARGV[8], ARGV[9]
-local retention = tonumber(ARGV[10])
+local retention, emergency = tonumber(ARGV[10]), tonumber(ARGV[11])
 local c = P .. 'case:' .. cid
 local now = now_ms()
 
@@ -27,7 +28,7 @@ if action == 'reassign' then
   redis.call('ZREM', P .. 'leases', cid)
   redis.call('SREM', P .. 'held:' .. f[2], cid)
   redis.call('HSET', c, 'owner', '', 'token', '', 'lease_ms', 0, 'updated_ms', now)
-  back_to_waiting(c, cid)
+  back_to_waiting(c, cid, emergency)
   audit(now, cid, actor, 'reassigned', 'from=' .. f[2])
   return {'ok', '0'}
 end
@@ -56,7 +57,7 @@ elseif action == 'note' then
   return {'ok', redis.call('HGET', c, 'lease_ms')}
 elseif action == 'release' then
   unhold()
-  back_to_waiting(c, cid)
+  back_to_waiting(c, cid, emergency)
   audit(now, cid, actor, 'released', '')
   return {'ok', '0'}
 elseif action == 'escalate' then
