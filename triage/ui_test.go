@@ -59,18 +59,25 @@ func TestMessagesComplete(t *testing.T) {
 	}
 }
 
-// TestUIAccess: the UI's pages by role; anonymous GETs go to the login
-// page, anonymous POSTs are refused, and every page has the CSP.
-func TestUIAccess(t *testing.T) {
-	e := newAPIEnv(t)
-	ui, err := NewUI(UIOptions{Store: e.s})
+// newUIServer serves s's UI (pages, no API) until the test ends.
+func newUIServer(t *testing.T, s *Store) (*UI, *httptest.Server) {
+	t.Helper()
+	ui, err := NewUI(UIOptions{Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	ui.Register(mux)
 	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(mux))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return ui, srv
+}
+
+// TestUIAccess: the UI's pages by role; anonymous GETs go to the login
+// page, anonymous POSTs are refused, and every page has the CSP.
+func TestUIAccess(t *testing.T) {
+	e := newAPIEnv(t)
+	ui, srv := newUIServer(t, e.s)
 	caseID := seed(t, e.s, "ui-author", 8)
 	want := map[string]string{
 		"GET /login": "", "POST /login": "", "POST /lang": "", "POST /logout": "volunteer",
@@ -144,14 +151,7 @@ func TestUIAccess(t *testing.T) {
 // newest first, and not who read it.
 func TestCasePageListsActivity(t *testing.T) {
 	e := newAPIEnv(t)
-	ui, err := NewUI(UIOptions{Store: e.s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	ui.Register(mux)
-	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(mux))
-	defer srv.Close()
+	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "activity-author", 7)
 	lease, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
 	if err != nil {
