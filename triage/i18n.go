@@ -150,7 +150,7 @@ var messages = map[string][2]string{ // zh, en
 	"act_rejected":              {"被拒绝", "rejected"},
 	"act_denied":                {"拒绝访问", "denied"},
 	"act_overdue":               {"超过领取时限，已提前", "past its claim target: moved up"},
-	"act_follow_up_due":         {"回访到期，回到队列", "follow-up due: back in the queue"},
+	"act_follow_up_due":         {"回访到期", "follow-up due"},
 	"act_author_erased":         {"按删除请求清除作者数据", "author's data erased on request"},
 	"activity":                  {"处理经过（最新在前）", "Activity (newest first)"},
 	"system_actor":              {"系统", "system"},

@@ -267,6 +267,31 @@ func TestResolveValidation(t *testing.T) {
 	if cs, _ := s.peek(ctx, c); cs.State != "pending" || !cs.FollowUp {
 		t.Fatalf("after follow-up: %+v", cs)
 	}
+	// A follow-up that falls due while the person has another open case
+	// (they posted again) is due on that case, not dropped.
+	l, _ = s.Claim(ctx, "vol", RoleVolunteer, c)
+	fu = time.Now().Add(1500 * time.Millisecond)
+	if err := s.Resolve(ctx, "vol", c, l.Token, Resolution{Outcome: "reached_safe", FollowUp: &fu}); err != nil {
+		t.Fatal(err)
+	}
+	open := seed(t, s, "hank", 7)
+	if open == c {
+		t.Fatal("a post after the resolution joined the resolved case")
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if _, fol, err := s.Sweep(ctx); err != nil || fol != 1 {
+		t.Fatalf("follow-up sweep with an open case: %d %v", fol, err)
+	}
+	if cs, _ := s.peek(ctx, open); cs.State != "pending" || !cs.FollowUp {
+		t.Fatalf("the open case after the follow-up: %+v", cs)
+	}
+	if cs, _ := s.peek(ctx, c); cs.State != "resolved" {
+		t.Fatalf("the resolved case reopened beside the open one: %+v", cs)
+	}
+	ev, _ := s.Audit(ctx, open, 0)
+	if last := ev[len(ev)-1]; last.Action != "follow_up_due" || last.Detail != "from="+c {
+		t.Fatalf("the open case's last event: %+v", last)
+	}
 }
 
 // TestConcurrentClaims (R8): 40 volunteers claim "next" and specific

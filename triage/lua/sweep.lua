@@ -40,6 +40,13 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'followups', '-inf', now, 
       redis.call('ZADD', P .. 'queue', priority(tonumber(f[3]), now, false, emergency), cid)
       audit(now, cid, 'system', 'follow_up_due', '')
       followups = followups + 1
+    else
+      -- The person has posted again and has an open case: the check-in
+      -- is due there (marked, and in its activity), not lost.
+      redis.call('HSET', P .. 'case:' .. open, 'follow_up', 1)
+      audit(now, open, 'system', 'follow_up_due', 'from=' .. cid)
+      audit(now, cid, 'system', 'follow_up_due', 'to=' .. open)
+      followups = followups + 1
     end
   end
 end
