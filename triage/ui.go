@@ -170,7 +170,8 @@ func (u *UI) wrap(rt route) http.Handler {
 				return
 			case err != nil && r.Method == http.MethodGet && !strings.HasSuffix(rt.Pattern, "/rows"):
 				// A page goes to the login page; a part that a page
-				// refreshes (…/rows) gets 401 and the page keeps its rows.
+				// refreshes (…/rows) gets 401, and the page says that the
+				// session has ended (app.js).
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			case err != nil:
