@@ -268,29 +268,58 @@ type QueueStats struct {
 	UsedMemory, MaxMemory     int64
 }
 
-// Stats computes queue figures from Redis.
+// Queue scores, as priority in lua/prelude.lua writes them: a tier (0
+// overdue emergency, 1 emergency, 2 overdue, 3 other) times scoreTier,
+// plus 10 minus the level times scoreLevel, plus the time the case began
+// waiting (Unix ms).
+const (
+	scoreTier  = 2e14
+	scoreLevel = 1e13
+)
+
+// Stats computes queue figures from Redis. The figures by level count
+// every queued case, however long the queue, from the ranges of queue
+// scores that each tier and level occupy.
 func (s *Store) Stats(ctx context.Context) (QueueStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var st QueueStats
-	cases, err := s.List(ctx, "pending", 0, 1000)
-	if err != nil {
-		return st, err
+	type band struct {
+		level   int
+		overdue bool
+		lo      float64 // the band's lowest score: since is the rest
+		count   *redis.IntCmd
+		oldest  *redis.ZSliceCmd
+	}
+	var bands []band
+	pipe := s.rdb.Pipeline()
+	for tier := 0; tier < 4; tier++ {
+		for l := 0; l <= 10; l++ {
+			lo := float64(tier)*scoreTier + float64(10-l)*scoreLevel
+			rng := &redis.ZRangeBy{Min: strconv.FormatFloat(lo, 'f', 0, 64), Max: "(" + strconv.FormatFloat(lo+scoreLevel, 'f', 0, 64), Count: 1}
+			bands = append(bands, band{level: l, overdue: tier%2 == 0, lo: lo,
+				count:  pipe.ZCount(ctx, keyQueue, rng.Min, rng.Max),
+				oldest: pipe.ZRangeByScoreWithScores(ctx, keyQueue, rng)})
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return st, fmt.Errorf("stats: %w", err)
 	}
 	now := s.now()
-	for _, c := range cases {
-		if c.Level < 0 || c.Level > 10 {
-			continue
+	for _, b := range bands {
+		n := int(b.count.Val())
+		st.PendingByLevel[b.level] += n
+		if b.overdue {
+			st.OverdueByLevel[b.level] += n
 		}
-		st.PendingByLevel[c.Level]++
-		if age := now.Sub(c.PendingSince); age > st.OldestPendingAge[c.Level] {
-			st.OldestPendingAge[c.Level] = age
-		}
-		if c.Overdue {
-			st.OverdueByLevel[c.Level]++
+		if z := b.oldest.Val(); len(z) == 1 {
+			since := time.UnixMilli(int64(z[0].Score - b.lo))
+			if age := now.Sub(since); age > st.OldestPendingAge[b.level] {
+				st.OldestPendingAge[b.level] = age
+			}
 		}
 	}
-	pipe := s.rdb.Pipeline()
+	pipe = s.rdb.Pipeline()
 	cl, es, wa := pipe.ZCard(ctx, keyLeases), pipe.ZCard(ctx, keyEscalated), pipe.ZCard(ctx, keyWatch)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return st, fmt.Errorf("stats: %w", err)

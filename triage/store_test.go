@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"lookout/classifier"
 )
 
@@ -669,5 +671,62 @@ func TestWatchCaseGoesBackToTheWatchList(t *testing.T) {
 	}
 	if err := s.Release(ctx, "volunteer", id, l.Token); err != nil || state() != "pending" || !inQueue() || inWatch() {
 		t.Fatalf("raised while held, then released: %s (queue %v, watch %v), %v", state(), inQueue(), inWatch(), err)
+	}
+}
+
+// TestQueueStatsCountEveryCase: the queue figures behind the metrics
+// count every queued case by level, however long the queue (a flood is
+// when they matter: they once stopped at the first 1,000), with the
+// overdue ones and the age of the oldest, through the Prometheus
+// collector too.
+func TestQueueStatsCountEveryCase(t *testing.T) {
+	s, _ := newTestStore(t, func(r *Routing) { r.ClaimTargets[7] = 300 * time.Millisecond })
+	ctx := ctxT()
+	want := [11]int{}
+	first := seed(t, s, "stats-first", 7)
+	want[7]++
+	time.Sleep(400 * time.Millisecond)
+	if _, _, err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1200; i++ {
+		l := 6 + i%5
+		seed(t, s, fmt.Sprintf("stats-%d", i), l)
+		want[l]++
+	}
+	seed(t, s, "stats-watch", 5) // the watch list is not the queue
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PendingByLevel != want {
+		t.Fatalf("pending by level %v, want %v", st.PendingByLevel, want)
+	}
+	if st.OverdueByLevel != [11]int{7: 1} || st.Watch != 1 {
+		t.Fatalf("overdue by level %v (want one at 7), watch %d", st.OverdueByLevel, st.Watch)
+	}
+	c, _ := s.peek(ctx, first)
+	if age := time.Since(c.PendingSince); st.OldestPendingAge[7] < age-time.Second || st.OldestPendingAge[7] > age+time.Second {
+		t.Fatalf("oldest level 7 age %v, want about %v", st.OldestPendingAge[7], age)
+	}
+	if st.OldestPendingAge[6] <= 0 || st.OldestPendingAge[6] >= st.OldestPendingAge[7] || st.OldestPendingAge[5] != 0 {
+		t.Fatalf("oldest ages %v", st.OldestPendingAge)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewQueueCollector(s))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				got[f.GetName()+"{"+l.GetValue()+"}"] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if got["lookout_triage_pending_cases{8}"] != float64(want[8]) || got["lookout_triage_overdue_cases{7}"] != 1 {
+		t.Fatalf("pending at 8 %v (want %d), overdue at 7 %v (want 1)", got["lookout_triage_pending_cases{8}"], want[8], got["lookout_triage_overdue_cases{7}"])
 	}
 }

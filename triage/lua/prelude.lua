@@ -28,7 +28,7 @@ local function priority(level, since_ms, overdue, emergency)
   local tier = 3
   if level >= emergency then tier = 1 end
   if overdue then tier = tier - 1 end
-  return tier * 1e14 + (10 - level) * 1e13 + since_ms
+  return tier * 2e14 + (10 - level) * 1e13 + since_ms
 end
 
 -- back_to_waiting puts a case that leaves its claim (released, taken back
