@@ -730,3 +730,28 @@ func TestQueueStatsCountEveryCase(t *testing.T) {
 		t.Fatalf("pending at 8 %v (want %d), overdue at 7 %v (want 1)", got["lookout_triage_pending_cases{8}"], want[8], got["lookout_triage_overdue_cases{7}"])
 	}
 }
+
+// TestNextPastManyEmergencies: a volunteer at the cap of emergency cases
+// gets the most urgent case below the emergency level by "next" even when
+// more than a hundred emergency cases wait before it (it once looked at
+// the first hundred only, and said there was nothing).
+func TestNextPastManyEmergencies(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	for i := 0; i < 2; i++ {
+		if _, err := s.Claim(ctx, "vol", RoleVolunteer, seed(t, s, fmt.Sprintf("held-%d", i), 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 150; i++ {
+		seed(t, s, fmt.Sprintf("flood-%d", i), 9)
+	}
+	low := seed(t, s, "below", 7)
+	l, err := s.Claim(ctx, "vol", RoleVolunteer, "")
+	if err != nil || l.CaseID != low {
+		t.Fatalf("next at the emergency cap: %+v %v, want %s", l, err, low)
+	}
+	if l, err := s.Claim(ctx, "vol2", RoleVolunteer, ""); err != nil || l.CaseID == low {
+		t.Fatalf("next for a volunteer under the cap: %+v %v, want an emergency", l, err)
+	}
+}

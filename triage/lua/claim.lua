@@ -56,11 +56,16 @@ if want ~= '' then
   return take(want, f[1])
 end
 
-local ids = redis.call('ZRANGE', P .. 'queue', 0, 99)
-for _, cid in ipairs(ids) do
-  local lvl = tonumber(redis.call('HGET', P .. 'case:' .. cid, 'level') or 0)
-  if lvl < emergency or high < cap_high then
-    return take(cid, 'pending')
+-- The first case the caller may take. One at their emergency cap looks
+-- past the emergency cases, which come first, page by page.
+for page = 0, 99 do
+  local ids = redis.call('ZRANGE', P .. 'queue', page * 100, page * 100 + 99)
+  for _, cid in ipairs(ids) do
+    local lvl = tonumber(redis.call('HGET', P .. 'case:' .. cid, 'level') or 0)
+    if lvl < emergency or high < cap_high then
+      return take(cid, 'pending')
+    end
   end
+  if #ids < 100 then break end
 end
 return {'none'}
