@@ -596,12 +596,18 @@ func (u *UI) supervisorData(r *http.Request, user User) (supervisorData, error) 
 	if err != nil {
 		return d, err
 	}
+	// The watch list's cases past their review target (24 h at level 5)
+	// are overdue too: no one has looked at them.
+	watch, err := u.store.List(r.Context(), "watch", 0, 1000)
+	if err != nil {
+		return d, err
+	}
 	emergency := u.store.Routing().EmergencyLevel
-	for _, c := range pending {
+	for _, c := range append(pending, watch...) {
 		if c.Overdue {
 			d.Overdue = append(d.Overdue, c)
 		}
-		if c.Level >= emergency {
+		if c.Level >= emergency && c.State == "pending" {
 			d.Emergency = append(d.Emergency, c)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMessagesComplete: every key a template names exists, in both
@@ -209,5 +210,31 @@ func TestCasePageListsActivity(t *testing.T) {
 	}
 	if en := get("en"); !strings.Contains(en, "escalated · Life in imminent danger") || !strings.Contains(en, "system") {
 		t.Errorf("English activity:\n%s", en)
+	}
+}
+
+// TestSupervisorSeesOverdueWatchReviews: a watch-list case past its 24 h
+// review target is on the supervisors' overdue list, as overdue queue
+// cases are; one within its target is not.
+func TestSupervisorSeesOverdueWatchReviews(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	late := seed(t, e.s, "watch-late", 5)
+	fresh := seed(t, e.s, "watch-fresh", 5)
+	e.s.rdb.HSet(ctxT(), keyCase(late), "pending_ms", time.Now().Add(-25*time.Hour).UnixMilli())
+	req, _ := http.NewRequest("GET", srv.URL+"/supervisor/rows", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["supervisor"]})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	rows := string(b)
+	if !strings.Contains(rows, `<tr class="overdue"><td><span class="level lv-watch">5</span></td><td><a href="/cases/`+late) {
+		t.Fatalf("the overdue watch case is not on the overdue list:\n%s", rows)
+	}
+	if strings.Contains(rows, fresh) {
+		t.Fatalf("a watch case within its target is listed:\n%s", rows)
 	}
 }
