@@ -68,6 +68,7 @@ func NewAPI(o APIOptions) *API {
 		{"POST", "/api/v1/cases/{id}/escalate", RoleVolunteer, a.escalate},
 		{"POST", "/api/v1/cases/{id}/resolve", RoleVolunteer, a.resolve},
 		{"POST", "/api/v1/cases/{id}/notes", RoleVolunteer, a.addNote},
+		{"POST", "/api/v1/cases/{id}/assign", RoleSupervisor, a.assign},
 		{"GET", "/api/v1/audit", RoleSupervisor, a.audit},
 		{"GET", "/api/v1/settings", RoleModerator, a.getSettings},
 		{"PUT", "/api/v1/settings", RoleModerator, a.putSettings},
@@ -354,6 +355,23 @@ func (a *API) claimCase(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	writeJSON(w, http.StatusOK, lease)
+}
+
+// assign is a supervisor's hand-over of a case to a named user. The
+// lease's token is the assignee's, so it is not returned.
+func (a *API) assign(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		To string `json:"to"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	lease, err := a.store.Assign(r.Context(), u.Name, r.PathValue("id"), req.To)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"case_id": lease.CaseID, "to": req.To, "deadline": lease.Deadline})
 }
 
 func (a *API) getCase(w http.ResponseWriter, r *http.Request, u User) {

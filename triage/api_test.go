@@ -84,6 +84,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /api/v1/cases/{id}/escalate": "volunteer",
 		"POST /api/v1/cases/{id}/resolve":  "volunteer",
 		"POST /api/v1/cases/{id}/notes":    "volunteer",
+		"POST /api/v1/cases/{id}/assign":   "supervisor",
 		"GET /api/v1/audit":                "supervisor",
 		"GET /api/v1/settings":             "moderator",
 		"PUT /api/v1/settings":             "moderator",

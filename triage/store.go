@@ -354,6 +354,29 @@ type Lease struct {
 // Claim leases caseID to actor; with caseID empty, the most urgent
 // pending case actor may take. Supervisors may also claim escalated cases.
 func (s *Store) Claim(ctx context.Context, actor string, role Role, caseID string) (Lease, error) {
+	return s.claimFor(ctx, actor, role, caseID, "")
+}
+
+// Assign is a supervisor's hand-over: caseID is leased to the user to,
+// from the queue, the watch list, the escalated cases or whoever holds it
+// (whose token goes stale), within to's caps. The lease is renewed while
+// to has the case open; left unopened, it runs out and the case goes back
+// to where it waited.
+func (s *Store) Assign(ctx context.Context, supervisor, caseID, to string) (Lease, error) {
+	u, err := s.user(ctx, to)
+	if errors.Is(err, ErrNoUser) || (err == nil && u.Disabled) {
+		return Lease{}, &ValidationError{Field: "to", Msg: "not an active user"}
+	}
+	if err != nil {
+		return Lease{}, err
+	}
+	if caseID == "" {
+		return Lease{}, ErrNotFound
+	}
+	return s.claimFor(ctx, to, u.Role, caseID, supervisor)
+}
+
+func (s *Store) claimFor(ctx context.Context, actor string, role Role, caseID, assigner string) (Lease, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	sup := "0"
@@ -362,7 +385,7 @@ func (s *Store) Claim(ctx context.Context, actor string, role Role, caseID strin
 	}
 	routing := s.Routing()
 	out, err := s.claim.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID,
-		routing.Lease.Milliseconds(), routing.CapTotal, routing.CapHigh, sup, routing.EmergencyLevel).StringSlice()
+		routing.Lease.Milliseconds(), routing.CapTotal, routing.CapHigh, sup, routing.EmergencyLevel, assigner).StringSlice()
 	if err != nil {
 		return Lease{}, fmt.Errorf("claim script: %w", err)
 	}

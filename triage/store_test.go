@@ -755,3 +755,107 @@ func TestNextPastManyEmergencies(t *testing.T) {
 		t.Fatalf("next for a volunteer under the cap: %+v %v, want an emergency", l, err)
 	}
 }
+
+// TestAssign: a supervisor hands a case to a named user, from the queue,
+// from the escalated cases, or from whoever holds it (whose token goes
+// stale, and whose held set lets go of it), within the assignee's caps
+// (refused, the holder keeps it); a watch-list case assigned and let go
+// returns to the watch list. Each hand-over is audited as the
+// supervisor's.
+func TestAssign(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	for _, u := range []string{"vol", "vol2"} {
+		if err := s.AddUser(ctx, "test", u, RoleVolunteer, "password-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddUser(ctx, "test", "gone", RoleVolunteer, "password-gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DisableUser(ctx, "test", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(id string) (string, string) {
+		c, err := s.peek(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.State, c.Owner
+	}
+	// From the queue.
+	queued := seed(t, s, "assign-queued", 7)
+	if _, err := s.Assign(ctx, "sup", queued, "vol2"); err != nil {
+		t.Fatal(err)
+	}
+	if st, o := owner(queued); st != "claimed" || o != "vol2" {
+		t.Fatalf("assigned from the queue: %s by %q", st, o)
+	}
+	ev, _ := s.Audit(ctx, queued, 0)
+	if last := ev[len(ev)-1]; last.Action != "assigned" || last.Actor != "sup" || last.Detail != "to=vol2 from=pending" {
+		t.Fatalf("audit: %+v", last)
+	}
+	// From a holder with a live lease.
+	held := seed(t, s, "assign-held", 8)
+	l, err := s.Claim(ctx, "vol", RoleVolunteer, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Assign(ctx, "sup", held, "vol2"); err != nil {
+		t.Fatal(err)
+	}
+	if st, o := owner(held); st != "claimed" || o != "vol2" {
+		t.Fatalf("handed on: %s by %q", st, o)
+	}
+	if _, err := s.Renew(ctx, "vol", held, l.Token); !errors.Is(err, ErrStaleToken) {
+		t.Fatalf("the old holder renews: %v, want ErrStaleToken", err)
+	}
+	if ids, _ := s.Held(ctx, "vol"); slices.Contains(ids, held) {
+		t.Fatalf("the old holder still holds it: %v", ids)
+	}
+	// From the escalated cases, to a volunteer.
+	esc := seed(t, s, "assign-esc", 9)
+	l, _ = s.Claim(ctx, "vol", RoleVolunteer, esc)
+	if err := s.Escalate(ctx, "vol", esc, l.Token, "needs_handover"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Assign(ctx, "sup", esc, "vol2"); err != nil {
+		t.Fatalf("assign an escalated case: %v", err)
+	}
+	// vol2 now holds three: a fourth is refused, and its holder keeps it.
+	fourth := seed(t, s, "assign-fourth", 6)
+	l, _ = s.Claim(ctx, "vol", RoleVolunteer, fourth)
+	if _, err := s.Assign(ctx, "sup", fourth, "vol2"); !errors.Is(err, ErrCap) {
+		t.Fatalf("assign over the cap: %v, want ErrCap", err)
+	}
+	if st, o := owner(fourth); st != "claimed" || o != "vol" {
+		t.Fatalf("after a refused hand-over: %s by %q", st, o)
+	}
+	if ids, _ := s.Held(ctx, "vol"); !slices.Contains(ids, fourth) {
+		t.Fatalf("the holder lost a case a refused hand-over left them: %v", ids)
+	}
+	if _, err := s.Assign(ctx, "sup", fourth, "vol"); !errors.Is(err, ErrAlreadyYours) {
+		t.Fatalf("assign to the holder: %v", err)
+	}
+	var ve *ValidationError
+	for _, to := range []string{"nobody", "gone", ""} {
+		if _, err := s.Assign(ctx, "sup", fourth, to); !errors.As(err, &ve) || ve.Field != "to" {
+			t.Fatalf("assign to %q: %v, want a validation error on to", to, err)
+		}
+	}
+	// A watch-list case, assigned and let go, goes back to the watch list.
+	if err := s.Release(ctx, "vol", fourth, l.Token); err != nil {
+		t.Fatal(err)
+	}
+	watch := seed(t, s, "assign-watch", 5)
+	l, err = s.Assign(ctx, "sup", watch, "vol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "vol", watch, l.Token); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := owner(watch); st != "watch" {
+		t.Fatalf("an assigned watch case let go: %s", st)
+	}
+}

@@ -112,6 +112,7 @@ func NewUI(o UIOptions) (*UI, error) {
 		{"POST", "/cases/{id}/resolve", RoleVolunteer, u.actionPost},
 		{"POST", "/cases/{id}/notes", RoleVolunteer, u.actionPost},
 		{"POST", "/cases/{id}/reassign", RoleSupervisor, u.reassignPost},
+		{"POST", "/cases/{id}/assign", RoleSupervisor, u.assignPost},
 		{"GET", "/mine", RoleVolunteer, u.minePage},
 		{"GET", "/supervisor", RoleSupervisor, u.supervisorPage},
 		{"GET", "/supervisor/rows", RoleSupervisor, u.supervisorRows},
@@ -442,6 +443,15 @@ func (u *UI) reassignPost(w http.ResponseWriter, r *http.Request, user User) {
 	u.back(w, r, "/supervisor", err, "msg_reassigned")
 }
 
+func (u *UI) assignPost(w http.ResponseWriter, r *http.Request, user User) {
+	_, err := u.store.Assign(r.Context(), user.Name, r.PathValue("id"), r.PostFormValue("to"))
+	if errors.Is(err, ErrCap) {
+		u.back(w, r, "/supervisor", nil, "msg_assign_cap")
+		return
+	}
+	u.back(w, r, "/supervisor", err, "msg_assigned")
+}
+
 type caseData struct {
 	Levels   []int
 	D        Detail
@@ -495,13 +505,14 @@ type activity struct {
 	Action string // the message key of the action: act_…
 	Detail string // the message key of its reason or outcome, or ""
 	Level  int    // the level a new post brought, or -1
+	To     string // whom a supervisor assigned the case to
 }
 
 // activityActions are the audit actions a case page lists: what changed
 // the case, not who read it.
 var activityActions = map[string]bool{
 	"created": true, "post_added": true, "claimed": true, "released": true, "lease_expired": true, "escalated": true,
-	"reassigned": true, "overdue": true, "resolved": true, "follow_up_due": true, "author_erased": true,
+	"reassigned": true, "assigned": true, "overdue": true, "resolved": true, "follow_up_due": true, "author_erased": true,
 }
 
 // caseActivity picks a case's steps from its audit log (oldest first),
@@ -521,6 +532,8 @@ func caseActivity(events []AuditEvent) []activity {
 				a.Detail = "esc_" + v
 			case k == "outcome" && e.Action == "resolved":
 				a.Detail = "out_" + v
+			case k == "to" && e.Action == "assigned":
+				a.To = v
 			case k == "level" && e.Action != "overdue":
 				a.Level, _ = strconv.Atoi(v)
 			}
@@ -561,6 +574,7 @@ func (u *UI) minePage(w http.ResponseWriter, r *http.Request, user User) {
 
 type supervisorData struct {
 	Escalated, Claimed, Overdue, Emergency []Case
+	Users                                  []string // active accounts, to hand a case to
 	Now                                    int64
 }
 
@@ -609,6 +623,15 @@ func (u *UI) supervisorData(r *http.Request, user User) (supervisorData, error) 
 		}
 		if c.Level >= emergency && c.State == "pending" {
 			d.Emergency = append(d.Emergency, c)
+		}
+	}
+	users, err := u.store.Users(r.Context())
+	if err != nil {
+		return d, err
+	}
+	for _, a := range users {
+		if !a.Disabled {
+			d.Users = append(d.Users, a.Name)
 		}
 	}
 	d.Now = time.Now().UnixMilli()

@@ -85,7 +85,7 @@ func TestUIAccess(t *testing.T) {
 		"GET /{$}": "volunteer", "GET /queue/rows": "volunteer", "POST /next": "volunteer",
 		"GET /cases/{id}": "volunteer", "POST /cases/{id}/claim": "volunteer", "POST /cases/{id}/release": "volunteer",
 		"POST /cases/{id}/escalate": "volunteer", "POST /cases/{id}/resolve": "volunteer", "POST /cases/{id}/notes": "volunteer",
-		"POST /cases/{id}/reassign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor", "GET /supervisor/rows": "supervisor",
+		"POST /cases/{id}/reassign": "supervisor", "POST /cases/{id}/assign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor", "GET /supervisor/rows": "supervisor",
 		"GET /moderator": "moderator", "POST /moderator/preview": "moderator", "POST /moderator/settings": "moderator",
 		"POST /moderator/shadow": "moderator", "POST /moderator/stop-shadow": "moderator", "POST /moderator/rollback": "moderator",
 	}
@@ -236,5 +236,49 @@ func TestSupervisorSeesOverdueWatchReviews(t *testing.T) {
 	}
 	if strings.Contains(rows, fresh) {
 		t.Fatalf("a watch case within its target is listed:\n%s", rows)
+	}
+}
+
+// TestSupervisorAssigns: the supervisors' page offers the active accounts
+// to hand a held case to; handing it on redirects with the outcome in
+// words, and the case's activity says to whom.
+func TestSupervisorAssigns(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	id := seed(t, e.s, "assign-ui", 8)
+	if _, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path string, form url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["supervisor"]})
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	_, rows := do("GET", "/supervisor/rows", nil)
+	if !strings.Contains(rows, `action="/cases/`+id+`/assign"`) || !strings.Contains(rows, "<option>volunteer2</option>") || strings.Contains(rows, "<option>disabled</option>") {
+		t.Fatalf("no assign form with the active accounts:\n%s", rows)
+	}
+	resp, _ := do("POST", "/cases/"+id+"/assign", url.Values{"to": {"volunteer2"}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || loc != "/supervisor?msg=msg_assigned" {
+		t.Fatalf("assign: %d %s", resp.StatusCode, loc)
+	}
+	if c, _ := e.s.peek(ctxT(), id); c.Owner != "volunteer2" {
+		t.Fatalf("owner after the hand-over: %q", c.Owner)
+	}
+	_, page := do("GET", "/cases/"+id, nil)
+	if !strings.Contains(page, "supervisor</span> 指派 → volunteer2") {
+		t.Fatalf("the activity does not say to whom:\n%s", page)
+	}
+	resp, _ = do("POST", "/cases/"+id+"/assign", url.Values{"to": {"nobody"}})
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "msg=msg_invalid") || !strings.Contains(loc, "field=to") {
+		t.Fatalf("assign to nobody: %s", loc)
 	}
 }

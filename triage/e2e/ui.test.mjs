@@ -119,6 +119,9 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   const waiting = await s.page.$$eval('[data-waiting]', (els) => els.length);
   assert.ok(waiting >= 1, 'the escalation waits');
   assert.equal(await s.page.title(), `(${waiting}) 督导 · 守望`);
+  // The escalation can be handed to a named volunteer.
+  assert.ok(await s.page.isVisible(`tr.escalated form[action="${heldPath}/assign"] select[name=to]`), 'assign form');
+  await s.page.screenshot({ path: join(shots, 'supervisor-desktop.png'), fullPage: true });
   assert.deepEqual(s.page.errors, []);
   await a.ctx.close(); await b.ctx.close(); await s.ctx.close();
 });

@@ -2,7 +2,10 @@
 -- urgent pending case the caller may take (their caps permitting).
 -- KEYS[1] queue
 -- ARGV: prefix, actor, case_id|'', lease_ms, cap_total, cap_high, may_take_escalated(0|1),
---       emergency_level (cap_high counts cases at or above it)
+--       emergency_level (cap_high counts cases at or above it), assigner|''
+-- With an assigner (a supervisor), the case is given to actor: from the
+-- queue, the watch list, the escalated cases, or from whoever holds it
+-- (their token goes stale), within actor's caps; audited as 'assigned'.
 -- Returns {case_id, token, lease_deadline_ms, level, waited_ms} or {err_code}:
 --   'none' (nothing to claim), 'cap' (caller holds too many), 'not_found',
 --   'taken' (someone else holds it), 'not_claimable'.
@@ -10,6 +13,7 @@ local actor, want = ARGV[2], ARGV[3]
 local lease, cap_total, cap_high = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local sup = ARGV[7] == '1'
 local emergency = tonumber(ARGV[8])
+local assigner = ARGV[9] or ''
 local held_key = P .. 'held:' .. actor
 local held = redis.call('SMEMBERS', held_key)
 if #held >= cap_total then return {'cap'} end
@@ -32,7 +36,11 @@ local function take(cid, from_state)
   redis.call('ZREM', P .. 'watch', cid)
   redis.call('ZADD', P .. 'leases', deadline, cid)
   redis.call('SADD', held_key, cid)
-  audit(now, cid, actor, 'claimed', 'from=' .. from_state .. ' token=' .. token)
+  if assigner ~= '' then
+    audit(now, cid, assigner, 'assigned', 'to=' .. actor .. ' from=' .. from_state)
+  else
+    audit(now, cid, actor, 'claimed', 'from=' .. from_state .. ' token=' .. token)
+  end
   return {cid, token, tostring(deadline), lw[1], tostring(now - (tonumber(lw[2]) or now))}
 end
 
@@ -40,20 +48,28 @@ if want ~= '' then
   local c = P .. 'case:' .. want
   local f = redis.call('HMGET', c, 'state', 'level', 'owner', 'lease_ms')
   if not f[1] then return {'not_found'} end
+  local from, holder, lapsed = f[1], nil, false
   if f[1] == 'claimed' then
     if f[3] == actor then return {'already_yours'} end
-    if tonumber(f[4]) > now_ms() then return {'taken'} end
-    -- The lease ran out and no sweep has returned it yet: take it over.
-    redis.call('SREM', P .. 'held:' .. f[3], want)
-    audit(now_ms(), want, 'system', 'lease_expired', 'owner=' .. f[3])
-    f[1] = 'pending'
-    if redis.call('HGET', c, 'claimed_from') == 'watch' then f[1] = 'watch' end
+    lapsed = tonumber(f[4]) <= now_ms()
+    if not lapsed and assigner == '' then return {'taken'} end
+    -- The lease ran out and no sweep has returned it yet, or a supervisor
+    -- hands the case on: the holder lets go of it, and it is taken from
+    -- where it waited before.
+    holder = f[3]
+    local was = redis.call('HGET', c, 'claimed_from')
+    from = 'pending'
+    if was == 'watch' or (was == 'escalated' and assigner ~= '') then from = was end
   end
-  if not (f[1] == 'pending' or f[1] == 'watch' or (f[1] == 'escalated' and sup)) then
+  if not (from == 'pending' or from == 'watch' or (from == 'escalated' and (sup or assigner ~= ''))) then
     return {'not_claimable'}
   end
   if tonumber(f[2]) >= emergency and high >= cap_high then return {'cap'} end
-  return take(want, f[1])
+  if holder then
+    redis.call('SREM', P .. 'held:' .. holder, want)
+    if lapsed then audit(now_ms(), want, 'system', 'lease_expired', 'owner=' .. holder) end
+  end
+  return take(want, from)
 end
 
 -- The first case the caller may take. One at their emergency cap looks
