@@ -62,7 +62,8 @@ func (m *refModel) unclaim(c *refCase) {
 }
 
 // TestRandomOperationsMatchModel (R17): seeded random sequences of
-// ingest, claim, renew, release, escalate, resolve, expire and sweep
+// ingest, claim, renew, release, escalate, resolve, expire, sweep and a
+// supervisor's hand-over
 // against the real scripts give the same results as an in-memory model,
 // and every index agrees with the cases after every step.
 func TestRandomOperationsMatchModel(t *testing.T) {
@@ -79,6 +80,9 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 	}
 	for _, a := range actors {
 		m.held[a] = map[string]bool{}
+		if err := s.AddUser(ctx, "test", a, role(a), "password-"+a); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var posts []string
 	tokens := map[string]string{} // every token ever issued, case -> last seen (possibly stale)
@@ -98,7 +102,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 		return m.cases[ids[rng.IntN(len(ids))]]
 	}
 	for step := 0; step < steps; step++ {
-		op := rng.IntN(10)
+		op := rng.IntN(11)
 		actor := actors[rng.IntN(len(actors))]
 		where := fmt.Sprintf("step %d op %d actor %s", step, op, actor)
 		switch op {
@@ -263,6 +267,31 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 		case 9:
 			if _, _, err := s.Sweep(ctx); err != nil {
 				t.Fatal(err)
+			}
+		case 10: // a supervisor hands a case to actor
+			c := pick()
+			if c == nil {
+				continue
+			}
+			total, high := m.heldBy(actor)
+			l, err := s.Assign(ctx, "sup", c.id, actor)
+			var want error
+			switch {
+			case total >= 3:
+				want = ErrCap
+			case c.state == "claimed" && c.owner == actor:
+				want = ErrAlreadyYours
+			case c.state == "resolved":
+				want = ErrNotClaimable
+			case c.level >= 9 && high >= 2:
+				want = ErrCap
+			}
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Fatalf("%s: assign %s (%s by %s) to %s: got %v, want %v", where, c.id, c.state, c.owner, actor, err, want)
+			}
+			if err == nil {
+				m.claim(c, actor, l.Token)
+				tokens[c.id] = l.Token
 			}
 		}
 		checkAgainstModel(t, s, m, where)
