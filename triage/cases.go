@@ -224,6 +224,27 @@ func (s *Store) auditEvent(ctx context.Context, caseID, actor, action, detail st
 	return nil
 }
 
+// listedWindow is how often a list that a page refreshes in place (every
+// 10 s) is recorded as read by the same user: each page load, and then a
+// refresh once in this window. A tab left open all night would otherwise
+// add 8,640 entries a day to a log that is never trimmed.
+const listedWindow = 5 * time.Minute
+
+// auditListed records that actor read a list of cases (detail names the
+// view); refresh says that the page refreshed it in place.
+func (s *Store) auditListed(ctx context.Context, actor, detail string, refresh bool) error {
+	mode := ""
+	if refresh {
+		mode = "refresh"
+	}
+	err := s.audit.Run(ctx, s.rdb, []string{keyQueue}, tag, "", actor, "listed", detail,
+		int(listedWindow/time.Second), mode).Err()
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
 // Audit returns a case's audit log, oldest first; with caseID empty, the
 // newest limit events of the global log, newest first.
 func (s *Store) Audit(ctx context.Context, caseID string, limit int) ([]AuditEvent, error) {

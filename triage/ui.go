@@ -295,7 +295,7 @@ type queueData struct {
 	LevelOptions []int
 }
 
-func (u *UI) queueData(r *http.Request, user User) (queueData, error) {
+func (u *UI) queueData(r *http.Request, user User, refresh bool) (queueData, error) {
 	q := r.URL.Query()
 	d := queueData{State: q.Get("state"), Now: time.Now().UnixMilli(), LevelOptions: []int{5, 6, 7, 8, 9, 10}}
 	if d.State != "watch" {
@@ -309,12 +309,12 @@ func (u *UI) queueData(r *http.Request, user User) (queueData, error) {
 		return d, err
 	}
 	d.Cases = cases
-	_ = u.store.auditEvent(r.Context(), "", user.Name, "listed", "state="+d.State)
+	_ = u.store.auditListed(r.Context(), user.Name, "state="+d.State, refresh)
 	return d, nil
 }
 
 func (u *UI) queuePage(w http.ResponseWriter, r *http.Request, user User) {
-	d, err := u.queueData(r, user)
+	d, err := u.queueData(r, user, false)
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -324,7 +324,7 @@ func (u *UI) queuePage(w http.ResponseWriter, r *http.Request, user User) {
 
 // queueRows is the queue's table body, for the page's periodic refresh.
 func (u *UI) queueRows(w http.ResponseWriter, r *http.Request, user User) {
-	d, err := u.queueData(r, user)
+	d, err := u.queueData(r, user, true)
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -579,7 +579,7 @@ type supervisorData struct {
 }
 
 func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
-	if d, err := u.supervisorData(r, user); err != nil {
+	if d, err := u.supervisorData(r, user, false); err != nil {
 		u.fail(w, r, err)
 	} else {
 		u.render(w, r, "supervisor", user, T(langOf(r), "supervisor"), d)
@@ -590,14 +590,14 @@ func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
 // fetches it every 10 s, so an escalation or a new emergency case shows
 // without a reload.
 func (u *UI) supervisorRows(w http.ResponseWriter, r *http.Request, user User) {
-	if d, err := u.supervisorData(r, user); err != nil {
+	if d, err := u.supervisorData(r, user, true); err != nil {
 		u.fail(w, r, err)
 	} else {
 		u.renderPart(w, r, "supervisor", "supervisor-rows", user, d)
 	}
 }
 
-func (u *UI) supervisorData(r *http.Request, user User) (supervisorData, error) {
+func (u *UI) supervisorData(r *http.Request, user User, refresh bool) (supervisorData, error) {
 	var d supervisorData
 	var err error
 	if d.Escalated, err = u.store.List(r.Context(), "escalated", 0, 500); err != nil {
@@ -635,7 +635,7 @@ func (u *UI) supervisorData(r *http.Request, user User) (supervisorData, error) 
 		}
 	}
 	d.Now = time.Now().UnixMilli()
-	_ = u.store.auditEvent(r.Context(), "", user.Name, "listed", "supervisor")
+	_ = u.store.auditListed(r.Context(), user.Name, "supervisor", refresh)
 	return d, nil
 }
 

@@ -282,3 +282,58 @@ func TestSupervisorAssigns(t *testing.T) {
 		t.Fatalf("assign to nobody: %s", loc)
 	}
 }
+
+// TestRefreshedListsAuditedOncePerWindow: a page's own load is always
+// audited as a read of the list; the refreshes that follow every 10 s are
+// audited once a window (listedWindow), not each time, so that a tab left
+// open all night does not fill the never-trimmed log. A refresh after the
+// window is audited again.
+func TestRefreshedListsAuditedOncePerWindow(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	seed(t, e.s, "listed-author", 7)
+	get := func(who, path string) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens[who]})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+	}
+	listed := func(who, detail string) int {
+		events, err := e.s.Audit(ctxT(), "", 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range events {
+			if ev.Action == "listed" && ev.Actor == who && ev.Detail == detail {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct{ who, page, rows, detail string }{
+		{"volunteer", "/", "/queue/rows?state=pending&level_min=0", "state=pending"},
+		{"supervisor", "/supervisor", "/supervisor/rows", "supervisor"},
+	} {
+		get(c.who, c.page)
+		for i := 0; i < 5; i++ {
+			get(c.who, c.rows)
+		}
+		if n := listed(c.who, c.detail); n != 1 {
+			t.Fatalf("%s: a page and five refreshes audited %d times, want once", c.page, n)
+		}
+		get(c.who, c.page)                                    // a page load is always audited
+		e.s.rdb.Del(ctxT(), tag+"listed:"+c.who+":"+c.detail) // the window has passed
+		get(c.who, c.rows)
+		get(c.who, c.rows)
+		if n := listed(c.who, c.detail); n != 3 {
+			t.Fatalf("%s: after the window, %d entries, want 3", c.page, n)
+		}
+	}
+}
