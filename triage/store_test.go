@@ -859,3 +859,43 @@ func TestAssign(t *testing.T) {
 		t.Fatalf("an assigned watch case let go: %s", st)
 	}
 }
+
+// TestOverdueMarkedBeyondTheFirstThousand: the sweep finds every case past
+// its target, however long the queue (it once looked at the first 1,000,
+// so in a flood the level-6 cases behind 960 others were never moved up
+// nor counted as overdue), once each.
+func TestOverdueMarkedBeyondTheFirstThousand(t *testing.T) {
+	s, _ := newTestStore(t, func(r *Routing) { r.ClaimTargets[6] = 300 * time.Millisecond })
+	ctx := ctxT()
+	for i := 0; i < 1200; i++ {
+		seed(t, s, fmt.Sprintf("late-%d", i), 6+i%5)
+	}
+	time.Sleep(400 * time.Millisecond)
+	for i := 0; i < 2; i++ {
+		if _, _, err := s.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OverdueByLevel != [11]int{6: 240} {
+		t.Fatalf("overdue by level %v, want all 240 level-6 cases", st.OverdueByLevel)
+	}
+	events, _ := s.Audit(ctx, "", 5000)
+	n := 0
+	for _, e := range events {
+		if e.Action == "overdue" {
+			n++
+		}
+	}
+	if n != 240 {
+		t.Fatalf("%d overdue audit events, want 240 (once each)", n)
+	}
+	// Moved up within their tier: after the emergencies, before the 7s.
+	ids, _ := s.rdb.ZRange(ctx, keyQueue, 480, 480).Result()
+	if c, _ := s.peek(ctx, ids[0]); c.Level != 6 || !c.Overdue {
+		t.Fatalf("the first case after the emergencies: %+v", c)
+	}
+}

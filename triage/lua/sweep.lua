@@ -1,7 +1,8 @@
 -- sweep: return expired leases to where their cases waited, bring due
 -- follow-ups back, move pending cases past their claim target up (once
--- each, audited: supervisors are told by the UI, metric and alert), and
--- score the first 1,000 queued cases as priority (prelude) says.
+-- each, audited: supervisors are told by the UI, metric and alert; up to
+-- batch a level and tier a run), and score the first 1,000 queued cases
+-- as priority (prelude) says.
 -- Safe to run any number of times, from any number of instances.
 -- KEYS[1] queue
 -- ARGV: prefix, batch, claim target ms for levels 0..10 (0: none), emergency_level
@@ -51,6 +52,34 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'followups', '-inf', now, 
   end
 end
 local overdue = 0
+-- mark_overdue moves one case up, once, audited.
+local function mark_overdue(c, cid, lvl, since)
+  redis.call('HSET', c, 'overdue', 1)
+  redis.call('ZADD', P .. 'queue', priority(lvl, since, true, emergency), cid)
+  audit(now, cid, 'system', 'overdue', 'level=' .. lvl)
+  overdue = overdue + 1
+end
+-- The cases past their target, however long the queue: in each level's
+-- band of the two tiers of cases within their target (priority), those
+-- that began waiting before now minus the target.
+for lvl = 0, 10 do
+  local t = targets[lvl]
+  if t and t > 0 then
+    for _, base in ipairs({priority(lvl, 0, false, lvl + 1), priority(lvl, 0, false, lvl)}) do
+      local late = redis.call('ZRANGEBYSCORE', P .. 'queue', base, base + now - t - 1, 'LIMIT', 0, batch)
+      for _, cid in ipairs(late) do
+        local c = P .. 'case:' .. cid
+        local f = redis.call('HMGET', c, 'level', 'pending_ms', 'overdue')
+        if tonumber(f[1]) == lvl and f[3] ~= '1' and tonumber(f[2]) then
+          mark_overdue(c, cid, lvl, tonumber(f[2]))
+        end
+      end
+    end
+  end
+end
+-- The first 1,000 are scored as priority says with the emergency level in
+-- force: a changed emergency level, or scores an earlier release wrote,
+-- are put right here (and a case the bands above missed is marked).
 local queued = redis.call('ZRANGE', P .. 'queue', 0, 999, 'WITHSCORES')
 for i = 1, #queued, 2 do
   local cid, score = queued[i], tonumber(queued[i + 1])
@@ -58,21 +87,13 @@ for i = 1, #queued, 2 do
   local f = redis.call('HMGET', c, 'level', 'pending_ms', 'overdue')
   local lvl, since = tonumber(f[1]), tonumber(f[2])
   if lvl and since then
-    local late = f[3] == '1'
     local t = targets[lvl]
-    if not late and t and t > 0 and now - since > t then
-      -- Moved up: before every case of its tier (below the emergency
-      -- level, or at it and up) that is not past its target.
-      late = true
-      redis.call('HSET', c, 'overdue', 1)
-      audit(now, cid, 'system', 'overdue', 'level=' .. lvl)
-      overdue = overdue + 1
+    if f[3] ~= '1' and t and t > 0 and now - since > t then
+      mark_overdue(c, cid, lvl, since)
+    else
+      local want = priority(lvl, since, f[3] == '1', emergency)
+      if score ~= want then redis.call('ZADD', P .. 'queue', want, cid) end
     end
-    -- Every case is scored as priority says with the emergency level in
-    -- force: a changed emergency level, or a queue written by an earlier
-    -- release, is put right here.
-    local want = priority(lvl, since, late, emergency)
-    if score ~= want then redis.call('ZADD', P .. 'queue', want, cid) end
   end
 end
 return {expired, followups, overdue}
