@@ -323,6 +323,7 @@ func (s *Store) Stats(ctx context.Context) (QueueStats, error) {
 				oldest: pipe.ZRangeByScoreWithScores(ctx, keyQueue, rng)})
 		}
 	}
+	cl, es, wa := pipe.ZCard(ctx, keyLeases), pipe.ZCard(ctx, keyEscalated), pipe.ZCard(ctx, keyWatch)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}
@@ -339,11 +340,6 @@ func (s *Store) Stats(ctx context.Context) (QueueStats, error) {
 				st.OldestPendingAge[b.level] = age
 			}
 		}
-	}
-	pipe = s.rdb.Pipeline()
-	cl, es, wa := pipe.ZCard(ctx, keyLeases), pipe.ZCard(ctx, keyEscalated), pipe.ZCard(ctx, keyWatch)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return st, fmt.Errorf("stats: %w", err)
 	}
 	st.Claimed, st.Escalated, st.Watch = int(cl.Val()), int(es.Val()), int(wa.Val())
 	if info, err := s.rdb.Info(ctx, "memory").Result(); err == nil {

@@ -53,3 +53,25 @@ func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score,
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
+
+// auditCount counts the events of the audit log (a case's, or with
+// caseID empty the newest limit of the global one) that match.
+func auditCount(t testing.TB, s *Store, caseID string, limit int, match func(AuditEvent) bool) int {
+	t.Helper()
+	events, err := s.Audit(context.Background(), caseID, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if match(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// isAction matches the audit events of one action.
+func isAction(action string) func(AuditEvent) bool {
+	return func(e AuditEvent) bool { return e.Action == action }
+}

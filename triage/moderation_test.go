@@ -152,14 +152,7 @@ func TestTwoInstancesPickUpAChange(t *testing.T) {
 	if len(hist) != 3 || hist[0].Version != 3 || !strings.Contains(hist[0].Why, "rollback to v1") || hist[1].By != "mod" {
 		t.Fatalf("history %+v", hist)
 	}
-	ev, _ := a.Audit(ctx, "", 100)
-	n := 0
-	for _, e := range ev {
-		if e.Action == "settings_changed" {
-			n++
-		}
-	}
-	if n != 3 {
+	if n := auditCount(t, a, "", 100, isAction("settings_changed")); n != 3 {
 		t.Fatalf("%d settings_changed audit events, want 3", n)
 	}
 }

@@ -575,14 +575,7 @@ func TestOverdueMovesUp(t *testing.T) {
 			}
 		}
 	}
-	ev, _ := s.Audit(ctx, low, 0)
-	n := 0
-	for _, e := range ev {
-		if e.Action == "overdue" {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := auditCount(t, s, low, 0, isAction("overdue")); n != 1 {
 		t.Fatalf("%d overdue audit events, want 1", n)
 	}
 	// A queue scored otherwise (by an earlier release, or under another
@@ -883,14 +876,7 @@ func TestOverdueMarkedBeyondTheFirstThousand(t *testing.T) {
 	if st.OverdueByLevel != [11]int{6: 240} {
 		t.Fatalf("overdue by level %v, want all 240 level-6 cases", st.OverdueByLevel)
 	}
-	events, _ := s.Audit(ctx, "", 5000)
-	n := 0
-	for _, e := range events {
-		if e.Action == "overdue" {
-			n++
-		}
-	}
-	if n != 240 {
+	if n := auditCount(t, s, "", 5000, isAction("overdue")); n != 240 {
 		t.Fatalf("%d overdue audit events, want 240 (once each)", n)
 	}
 	// Moved up within their tier: after the emergencies, before the 7s.

@@ -305,17 +305,9 @@ func TestRefreshedListsAuditedOncePerWindow(t *testing.T) {
 		}
 	}
 	listed := func(who, detail string) int {
-		events, err := e.s.Audit(ctxT(), "", 10000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, ev := range events {
-			if ev.Action == "listed" && ev.Actor == who && ev.Detail == detail {
-				n++
-			}
-		}
-		return n
+		return auditCount(t, e.s, "", 10000, func(ev AuditEvent) bool {
+			return ev.Action == "listed" && ev.Actor == who && ev.Detail == detail
+		})
 	}
 	for _, c := range []struct{ who, page, rows, detail string }{
 		{"volunteer", "/", "/queue/rows?state=pending&level_min=0", "state=pending"},
