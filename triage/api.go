@@ -418,11 +418,12 @@ func (a *API) release(w http.ResponseWriter, r *http.Request, u User) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := a.store.Release(r.Context(), u.Name, r.PathValue("id"), req.Token); err != nil {
+	state, err := a.store.Release(r.Context(), u.Name, r.PathValue("id"), req.Token)
+	if err != nil {
 		a.caseError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"state": "pending"})
+	writeJSON(w, http.StatusOK, map[string]string{"state": state})
 }
 
 func (a *API) escalate(w http.ResponseWriter, r *http.Request, u User) {

@@ -266,3 +266,41 @@ func TestHTTPGuards(t *testing.T) {
 		t.Fatalf("unknown API route: %d %v", code, body)
 	}
 }
+
+// TestReleaseSaysWhereTheCaseWent: the API's release answers with the
+// state the case went back to (it once said "pending" whatever happened):
+// the queue, the watch list, or the escalations for a supervisor's.
+func TestReleaseSaysWhereTheCaseWent(t *testing.T) {
+	e := newAPIEnv(t)
+	release := func(who, id string) string {
+		t.Helper()
+		code, lease := e.do(t, who, "POST", "/api/v1/cases/"+id+"/claim", nil)
+		if code != 200 {
+			t.Fatalf("%s claims %s: %d %v", who, id, code, lease)
+		}
+		code, body := e.do(t, who, "POST", "/api/v1/cases/"+id+"/release", map[string]any{"token": lease["token"]})
+		if code != 200 {
+			t.Fatalf("%s releases %s: %d %v", who, id, code, body)
+		}
+		state, _ := body["state"].(string)
+		if c, err := e.s.peek(ctxT(), id); err != nil || c.State != state {
+			t.Fatalf("release said %q, the case is %+v (%v)", state, c.State, err)
+		}
+		return state
+	}
+	if got := release("volunteer", seed(t, e.s, "api-queue", 7)); got != "pending" {
+		t.Errorf("a queued case went back to %q", got)
+	}
+	if got := release("volunteer", seed(t, e.s, "api-watch", 5)); got != "watch" {
+		t.Errorf("a watch-list case went back to %q", got)
+	}
+	id := seed(t, e.s, "api-escalated", 9)
+	_, lease := e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/claim", nil)
+	if code, body := e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/escalate",
+		map[string]any{"token": lease["token"], "reason": "imminent_danger"}); code != 200 {
+		t.Fatalf("escalate: %d %v", code, body)
+	}
+	if got := release("supervisor", id); got != "escalated" {
+		t.Errorf("an escalation a supervisor let go went back to %q", got)
+	}
+}

@@ -51,14 +51,15 @@ func (m *refModel) claim(c *refCase, actor, token string) {
 	m.held[actor][c.id] = true
 }
 
-// unclaim returns c to the watch list if it was claimed from there, else
-// to the queue.
-func (m *refModel) unclaim(c *refCase) {
+// unclaim returns c to the escalations or the watch list if it was
+// claimed from there, else to the queue, and returns that state.
+func (m *refModel) unclaim(c *refCase) string {
 	m.unhold(c)
 	c.state = "pending"
-	if c.from == "watch" {
-		c.state = "watch"
+	if c.from == "watch" || c.from == "escalated" {
+		c.state = c.from
 	}
+	return c.state
 }
 
 // TestRandomOperationsMatchModel (R17): seeded random sequences of
@@ -132,7 +133,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 				if c.state == "watch" && c.level >= 6 {
 					c.state = "pending"
 				}
-				if c.state == "claimed" && c.level >= 6 {
+				if c.state == "claimed" && c.level >= 6 && c.from == "watch" {
 					c.from = "pending"
 				}
 			default:
@@ -222,12 +223,13 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 				token = "999999"
 			}
 			var err error
+			var back string // where a released case went
 			action := []string{"renew", "release", "escalate", "resolve"}[op-4]
 			switch action {
 			case "renew":
 				_, err = s.Renew(ctx, actor, c.id, token)
 			case "release":
-				err = s.Release(ctx, actor, c.id, token)
+				back, err = s.Release(ctx, actor, c.id, token)
 			case "escalate":
 				err = s.Escalate(ctx, actor, c.id, token, "needs_handover")
 			case "resolve":
@@ -248,7 +250,9 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			}
 			switch action {
 			case "release":
-				m.unclaim(c)
+				if want := m.unclaim(c); back != want {
+					t.Fatalf("%s: released %s went back to %s, want %s", where, c.id, back, want)
+				}
 			case "escalate":
 				m.unhold(c)
 				c.state = "escalated"

@@ -442,7 +442,10 @@ func (r Resolution) validate(now time.Time) error {
 
 const maxNoteBytes = 8 << 10
 
-func (s *Store) run(ctx context.Context, actor, caseID, token, action string, args ...string) (time.Time, error) {
+// run applies a holder's action (or a supervisor's take-back) in the
+// transition script and returns the script's reply, which starts with
+// "ok" (see transition.lua).
+func (s *Store) run(ctx context.Context, actor, caseID, token, action string, args ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	a := [3]string{}
@@ -451,10 +454,10 @@ func (s *Store) run(ctx context.Context, actor, caseID, token, action string, ar
 	out, err := s.transition.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID, token, action,
 		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds(), routing.EmergencyLevel).StringSlice()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s script: %w", action, err)
+		return nil, fmt.Errorf("%s script: %w", action, err)
 	}
 	if out[0] != "ok" {
-		return time.Time{}, scriptResult(out)
+		return nil, scriptResult(out)
 	}
 	switch action {
 	case "resolve":
@@ -466,27 +469,44 @@ func (s *Store) run(ctx context.Context, actor, caseID, token, action string, ar
 	case "escalate":
 		s.metrics.escalations.WithLabelValues(a[0]).Inc()
 	}
+	return out, nil
+}
+
+// Renew extends a lease and returns its new deadline.
+func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (time.Time, error) {
+	out, err := s.run(ctx, actor, caseID, token, "renew")
+	if err != nil {
+		return time.Time{}, err
+	}
 	ms, _ := strconv.ParseInt(out[1], 10, 64)
 	return time.UnixMilli(ms), nil
 }
 
-// Renew extends a lease.
-func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (time.Time, error) {
-	return s.run(ctx, actor, caseID, token, "renew")
+// Release lets go of a held case. It goes back where it waited: the
+// queue, the watch list, or the supervisors' escalations for a case a
+// supervisor took or handed on from there. It returns that state.
+func (s *Store) Release(ctx context.Context, actor, caseID, token string) (string, error) {
+	return backState(s.run(ctx, actor, caseID, token, "release"))
 }
 
-// Release returns a held case to the queue.
-func (s *Store) Release(ctx context.Context, actor, caseID, token string) error {
-	_, err := s.run(ctx, actor, caseID, token, "release")
-	return err
+// Reassign takes a claimed case back on a supervisor's word (the
+// volunteer is unreachable or needs relief) to where it waited, as
+// Release does, and returns that state. The caller checks the role; the
+// old holder's token stops working.
+func (s *Store) Reassign(ctx context.Context, supervisor, caseID string) (string, error) {
+	return backState(s.run(ctx, supervisor, caseID, "", "reassign"))
 }
 
-// Reassign returns a claimed case to the queue on a supervisor's word
-// (the volunteer is unreachable or needs relief). The caller checks the
-// role; the old holder's token stops working.
-func (s *Store) Reassign(ctx context.Context, supervisor, caseID string) error {
-	_, err := s.run(ctx, supervisor, caseID, "", "reassign")
-	return err
+// backState reads the state a released case went back to from the
+// script's reply.
+func backState(out []string, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	if len(out) < 3 {
+		return "", fmt.Errorf("transition script: reply %q lacks the new state", out)
+	}
+	return out[2], nil
 }
 
 // EscalateReasons are the reasons a volunteer may give for escalating.

@@ -381,7 +381,7 @@ func TestConcurrentClaims(t *testing.T) {
 						delete(owner, id)
 						mu.Unlock()
 						if step%2 == 0 {
-							err = s.Release(ctx, name, id, hl.Token)
+							_, err = s.Release(ctx, name, id, hl.Token)
 						} else {
 							err = s.Resolve(ctx, name, id, hl.Token, Resolution{Outcome: "reached_safe"})
 						}
@@ -627,9 +627,9 @@ func TestWatchCaseGoesBackToTheWatchList(t *testing.T) {
 		}
 		switch let {
 		case "release":
-			err = s.Release(ctx, "volunteer", id, l.Token)
+			_, err = s.Release(ctx, "volunteer", id, l.Token)
 		case "reassign":
-			err = s.Reassign(ctx, "supervisor", id)
+			_, err = s.Reassign(ctx, "supervisor", id)
 		case "expire":
 			rs.Client.HSet(ctx, keyCase(id), "lease_ms", 1)
 			rs.Client.ZAdd(ctx, keyLeases, redisZ(1, id))
@@ -652,7 +652,7 @@ func TestWatchCaseGoesBackToTheWatchList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Release(ctx, "volunteer2", id, l.Token); err != nil || state() != "watch" {
+	if _, err := s.Release(ctx, "volunteer2", id, l.Token); err != nil || state() != "watch" {
 		t.Fatalf("after a take-over and a release: %s, %v", state(), err)
 	}
 	// Raised to the queue's level while held: released into the queue.
@@ -662,8 +662,132 @@ func TestWatchCaseGoesBackToTheWatchList(t *testing.T) {
 	if again := seed(t, s, "watch-author", 7); again != id {
 		t.Fatalf("the level 7 post opened %s", again)
 	}
-	if err := s.Release(ctx, "volunteer", id, l.Token); err != nil || state() != "pending" || !inQueue() || inWatch() {
+	if _, err := s.Release(ctx, "volunteer", id, l.Token); err != nil || state() != "pending" || !inQueue() || inWatch() {
 		t.Fatalf("raised while held, then released: %s (queue %v, watch %v), %v", state(), inQueue(), inWatch(), err)
+	}
+}
+
+// TestEscalationGoesBackToTheSupervisors: an escalated case that a
+// supervisor took, or handed to a volunteer, and that is then let go
+// (released, taken back, its lease run out) is still an escalation: it
+// goes back to the supervisors' list in its place, not to the volunteer
+// queue, where "next case" would hand a case escalated for imminent
+// danger to any volunteer. A post that raises it while held changes
+// nothing of that.
+func TestEscalationGoesBackToTheSupervisors(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	for _, u := range []struct {
+		name string
+		role Role
+	}{{"vol", RoleVolunteer}, {"vol2", RoleVolunteer}, {"sup", RoleSupervisor}} {
+		if err := s.AddUser(ctx, "test", u.name, u.role, "password-"+u.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := seed(t, s, "escalated-author", 8)
+	l, err := s.Claim(ctx, "vol", RoleVolunteer, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Escalate(ctx, "vol", id, l.Token, "imminent_danger"); err != nil {
+		t.Fatal(err)
+	}
+	escalatedAt, err := s.rdb.ZScore(ctx, keyEscalated, id).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string) {
+		t.Helper()
+		c, err := s.peek(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		score, err := s.rdb.ZScore(ctx, keyEscalated, id).Result()
+		_, qerr := s.rdb.ZScore(ctx, keyQueue, id).Result()
+		if c.State != "escalated" || err != nil || score != escalatedAt || qerr == nil || c.EscalateReason != "imminent_danger" {
+			t.Fatalf("after %s: %s (reason %q), in the escalations at %v (want %v; %v), in the queue %v",
+				how, c.State, c.EscalateReason, score, escalatedAt, err, qerr == nil)
+		}
+		if _, err := s.Claim(ctx, "vol2", RoleVolunteer, ""); !errors.Is(err, ErrNone) {
+			t.Fatalf("after %s: a volunteer's next case: %v, want none", how, err)
+		}
+	}
+	for _, let := range []string{"release", "reassign", "expire", "assigned and released"} {
+		var l Lease
+		if let == "assigned and released" {
+			l, err = s.Assign(ctx, "sup", id, "vol2")
+		} else {
+			l, err = s.Claim(ctx, "sup", RoleSupervisor, id)
+		}
+		if err != nil {
+			t.Fatalf("%s: take: %v", let, err)
+		}
+		var back string
+		switch let {
+		case "release":
+			back, err = s.Release(ctx, "sup", id, l.Token)
+		case "assigned and released":
+			back, err = s.Release(ctx, "vol2", id, l.Token)
+		case "reassign":
+			back, err = s.Reassign(ctx, "sup", id)
+		case "expire":
+			rs.Client.HSet(ctx, keyCase(id), "lease_ms", 1)
+			rs.Client.ZAdd(ctx, keyLeases, redisZ(1, id))
+			back = "escalated"
+			_, _, err = s.Sweep(ctx)
+		}
+		if err != nil || back != "escalated" {
+			t.Fatalf("%s: went back to %q, %v", let, back, err)
+		}
+		check(let)
+	}
+	// Raised by a new post while a supervisor holds it: still an escalation.
+	if l, err = s.Claim(ctx, "sup", RoleSupervisor, id); err != nil {
+		t.Fatal(err)
+	}
+	if again := seed(t, s, "escalated-author", 10); again != id {
+		t.Fatalf("the level 10 post opened %s", again)
+	}
+	if _, err := s.Release(ctx, "sup", id, l.Token); err != nil {
+		t.Fatal(err)
+	}
+	check("a new post while held")
+	// A supervisor's lease run out and not yet swept: no volunteer may take
+	// the case over; a supervisor may, and it is still an escalation.
+	if _, err = s.Claim(ctx, "sup", RoleSupervisor, id); err != nil {
+		t.Fatal(err)
+	}
+	rs.Client.HSet(ctx, keyCase(id), "lease_ms", 1)
+	if _, err := s.Claim(ctx, "vol2", RoleVolunteer, id); !errors.Is(err, ErrNotClaimable) {
+		t.Fatalf("a volunteer took over an escalation whose lease ran out: %v", err)
+	}
+	if err := s.AddUser(ctx, "test", "sup2", RoleSupervisor, "password-sup2"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = s.Claim(ctx, "sup2", RoleSupervisor, id); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := s.Release(ctx, "sup2", id, l.Token); err != nil || back != "escalated" {
+		t.Fatalf("taken over and released: %q, %v", back, err)
+	}
+	check("a take-over and a release")
+	// Every return is in the case's activity, and says where it went (the
+	// lease taken over went to the new holder, not back).
+	events, err := s.Audit(ctx, id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []string
+	for _, a := range caseActivity(events) {
+		if a.Action == "act_released" || a.Action == "act_reassigned" || a.Action == "act_lease_expired" {
+			back = append(back, a.Action+" "+a.Detail)
+		}
+	}
+	want := []string{"act_released to_escalated", "act_lease_expired ", "act_released to_escalated",
+		"act_released to_escalated", "act_lease_expired to_escalated", "act_reassigned to_escalated", "act_released to_escalated"}
+	if !slices.Equal(back, want) {
+		t.Fatalf("the activity lists the returns as\n%q, want\n%q", back, want)
 	}
 }
 
@@ -837,7 +961,7 @@ func TestAssign(t *testing.T) {
 		}
 	}
 	// A watch-list case, assigned and let go, goes back to the watch list.
-	if err := s.Release(ctx, "vol", fourth, l.Token); err != nil {
+	if _, err := s.Release(ctx, "vol", fourth, l.Token); err != nil {
 		t.Fatal(err)
 	}
 	watch := seed(t, s, "assign-watch", 5)
@@ -845,7 +969,7 @@ func TestAssign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Release(ctx, "vol", watch, l.Token); err != nil {
+	if _, err := s.Release(ctx, "vol", watch, l.Token); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := owner(watch); st != "watch" {

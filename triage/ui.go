@@ -63,6 +63,7 @@ func NewUI(o UIOptions) (*UI, error) {
 		hotline: o.Hotline, emergency: o.Emergency, secure: !o.InsecureCookies}
 	funcs := template.FuncMap{
 		"t":        func(l Lang, key string) string { return T(l, key) },
+		"flashok":  func(key string) bool { return okMessages[key] },
 		"levelkey": func(l int) string { return "lvl_" + strconv.Itoa(l) },
 		"ms": func(t *time.Time) int64 {
 			if t == nil {
@@ -397,7 +398,9 @@ func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
 	var ok string
 	switch action := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]; action {
 	case "release":
-		err, ok = u.store.Release(r.Context(), user.Name, id, token), "msg_released"
+		var to string
+		to, err = u.store.Release(r.Context(), user.Name, id, token)
+		ok = "msg_released_" + to
 	case "escalate":
 		if note := strings.TrimSpace(r.PostFormValue("note")); note != "" {
 			err = u.store.AddNote(r.Context(), user.Name, id, token, note)
@@ -439,8 +442,8 @@ func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
 }
 
 func (u *UI) reassignPost(w http.ResponseWriter, r *http.Request, user User) {
-	err := u.store.Reassign(r.Context(), user.Name, r.PathValue("id"))
-	u.back(w, r, "/supervisor", err, "msg_reassigned")
+	to, err := u.store.Reassign(r.Context(), user.Name, r.PathValue("id"))
+	u.back(w, r, "/supervisor", err, "msg_reassigned_"+to)
 }
 
 func (u *UI) assignPost(w http.ResponseWriter, r *http.Request, user User) {
@@ -497,6 +500,15 @@ func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
 		Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, Now: time.Now().UnixMilli()})
 }
 
+// okMessages are the flash messages that report a success (shown calm,
+// not as a warning).
+var okMessages = map[string]bool{
+	"msg_claimed": true, "msg_assigned": true, "msg_escalated": true, "msg_resolved": true, "msg_noted": true,
+	"msg_released_pending": true, "msg_released_watch": true, "msg_released_escalated": true,
+	"msg_reassigned_pending": true, "msg_reassigned_watch": true, "msg_reassigned_escalated": true,
+	"msg_settings_saved": true, "msg_shadow_started": true, "msg_shadow_stopped": true,
+}
+
 // activity is one step of a case's handling as its page lists it: who
 // did what when, from the case's audit log (ids and codes, no content).
 type activity struct {
@@ -534,6 +546,8 @@ func caseActivity(events []AuditEvent) []activity {
 				a.Detail = "out_" + v
 			case k == "to" && e.Action == "assigned":
 				a.To = v
+			case k == "to":
+				a.Detail = "to_" + v // where a released case went back
 			case k == "level" && e.Action != "overdue":
 				a.Level, _ = strconv.Atoi(v)
 			}

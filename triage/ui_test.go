@@ -283,6 +283,49 @@ func TestSupervisorAssigns(t *testing.T) {
 	}
 }
 
+// TestSupervisorReleasesAnEscalation: a supervisor who took an escalated
+// case and lets it go through the case page is told that it went back to
+// the escalations, and the case's activity says so.
+func TestSupervisorReleasesAnEscalation(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	id := seed(t, e.s, "release-escalated-ui", 9)
+	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Escalate(ctxT(), "volunteer", id, l.Token, "beyond_my_training"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = e.s.Claim(ctxT(), "supervisor", RoleSupervisor, id); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path string, form url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["supervisor"]})
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, _ := do("POST", "/cases/"+id+"/release", url.Values{"token": {l.Token}})
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 303 || loc != "/?msg=msg_released_escalated" {
+		t.Fatalf("release: %d %s", resp.StatusCode, loc)
+	}
+	if _, page := do("GET", loc, nil); !strings.Contains(page, `class="flash ok" role="status">已放回督导的升级列表。`) {
+		t.Fatalf("no word of where the case went:\n%s", page)
+	}
+	if _, page := do("GET", "/cases/"+id, nil); !strings.Contains(page, "supervisor</span> 放回 · 回到升级列表") {
+		t.Fatalf("the activity does not say where the case went:\n%s", page)
+	}
+}
+
 // TestRefreshedListsAuditedOncePerWindow: a page's own load is always
 // audited as a read of the list; the refreshes that follow every 10 s are
 // audited once a window (listedWindow), not each time, so that a tab left

@@ -59,7 +59,7 @@ if want ~= '' then
     holder = f[3]
     local was = redis.call('HGET', c, 'claimed_from')
     from = 'pending'
-    if was == 'watch' or (was == 'escalated' and assigner ~= '') then from = was end
+    if was == 'watch' or was == 'escalated' then from = was end
   end
   if not (from == 'pending' or from == 'watch' or (from == 'escalated' and (sup or assigner ~= ''))) then
     return {'not_claimable'}

@@ -38,9 +38,9 @@ if cid then
     else
       redis.call('ZADD', P .. 'watch', now, cid)
     end
-  elseif state == 'claimed' and lvl >= queue_level then
+  elseif state == 'claimed' and lvl >= queue_level and redis.call('HGET', c, 'claimed_from') == 'watch' then
     -- Claimed from the watch list and now at the queue's level: when it
-    -- leaves this claim, it waits in the queue.
+    -- leaves this claim, it waits in the queue (an escalation stays one).
     redis.call('HSET', c, 'claimed_from', 'pending')
   elseif state == 'pending' then
     local pf = redis.call('HMGET', c, 'pending_ms', 'overdue')

@@ -32,12 +32,20 @@ local function priority(level, since_ms, overdue, emergency)
 end
 
 -- back_to_waiting puts a case that leaves its claim (released, taken back
--- by a supervisor, its lease run out) where it waited before: the watch
+-- by a supervisor, its lease run out) where it waited before: the
+-- supervisors' escalations if it was claimed from there (an escalation
+-- stands until a supervisor resolves or hands it to someone), the watch
 -- list if it was claimed from there and no post has since raised it to
--- the queue (ingest then marks it so), else the volunteer queue. The
+-- the queue (ingest then marks it so), else the volunteer queue. An
+-- escalation keeps its place by the time it was first escalated. The
 -- caller has cleared the owner. Returns the new state.
 local function back_to_waiting(c, cid, emergency)
-  local f = redis.call('HMGET', c, 'level', 'pending_ms', 'claimed_from')
+  local f = redis.call('HMGET', c, 'level', 'pending_ms', 'claimed_from', 'escalated_ms')
+  if f[3] == 'escalated' then
+    redis.call('HSET', c, 'state', 'escalated')
+    redis.call('ZADD', P .. 'escalated', tonumber(f[4]) or now_ms(), cid)
+    return 'escalated'
+  end
   if f[3] == 'watch' then
     redis.call('HSET', c, 'state', 'watch')
     redis.call('ZADD', P .. 'watch', tonumber(f[2]), cid)

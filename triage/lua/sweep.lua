@@ -20,8 +20,8 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LI
   if f[1] == 'claimed' and tonumber(f[3]) <= now then
     if f[2] and f[2] ~= '' then redis.call('SREM', P .. 'held:' .. f[2], cid) end
     redis.call('HSET', c, 'owner', '', 'lease_ms', 0, 'updated_ms', now)
-    back_to_waiting(c, cid, emergency)
-    audit(now, cid, 'system', 'lease_expired', 'owner=' .. (f[2] or ''))
+    local to = back_to_waiting(c, cid, emergency)
+    audit(now, cid, 'system', 'lease_expired', 'owner=' .. (f[2] or '') .. ' to=' .. to)
     expired = expired + 1
   elseif f[1] == 'claimed' then
     -- renewed after we read it: keep the lease indexed

@@ -5,13 +5,15 @@
 -- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms,
 --       emergency_level
 --   action 'renew':    extend the lease by lease_ms.
---   action 'release':  back where it waited (the queue, or the watch list).
+--   action 'release':  back where it waited (the queue, the watch list or
+--                      the escalations); returns {'ok', '0', new_state}.
 --   action 'escalate': hand to supervisors; arg1 = reason code.
 --   action 'resolve':  arg1 = outcome code, arg2 = corrected level or '',
 --                      arg3 = follow-up time ms or ''; text expires after retention_ms.
 --   action 'note':     arg1 = note JSON; the lease is not changed.
 --   action 'reassign': a supervisor (actor) returns a claimed case to where
---                      it waited; no token (the caller's role is checked in Go).
+--                      it waited; no token (the caller's role is checked in Go);
+--                      returns {'ok', '0', new_state}.
 -- Returns {'ok', lease_deadline_ms, level, age_ms} or {err_code}: 'not_found',
 -- 'not_claimed', 'stale_token'. age_ms is the time since the case opened.
 local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -28,9 +30,9 @@ if action == 'reassign' then
   redis.call('ZREM', P .. 'leases', cid)
   redis.call('SREM', P .. 'held:' .. f[2], cid)
   redis.call('HSET', c, 'owner', '', 'token', '', 'lease_ms', 0, 'updated_ms', now)
-  back_to_waiting(c, cid, emergency)
-  audit(now, cid, actor, 'reassigned', 'from=' .. f[2])
-  return {'ok', '0'}
+  local to = back_to_waiting(c, cid, emergency)
+  audit(now, cid, actor, 'reassigned', 'from=' .. f[2] .. ' to=' .. to)
+  return {'ok', '0', to}
 end
 
 local bad = holder_check(c, actor, token)
@@ -57,9 +59,9 @@ elseif action == 'note' then
   return {'ok', redis.call('HGET', c, 'lease_ms')}
 elseif action == 'release' then
   unhold()
-  back_to_waiting(c, cid, emergency)
-  audit(now, cid, actor, 'released', '')
-  return {'ok', '0'}
+  local to = back_to_waiting(c, cid, emergency)
+  audit(now, cid, actor, 'released', 'to=' .. to)
+  return {'ok', '0', to}
 elseif action == 'escalate' then
   unhold()
   redis.call('HSET', c, 'state', 'escalated', 'escalated_ms', now, 'escalate_reason', a1)
