@@ -81,6 +81,9 @@ func NewAPI(o APIOptions) *API {
 		{"POST", "/api/v1/authors/erase", RoleAdmin, a.eraseAuthor},
 		{"GET", "/api/v1/users", RoleAdmin, a.listUsers},
 		{"POST", "/api/v1/users", RoleAdmin, a.addUser},
+		{"PATCH", "/api/v1/users/{name}", RoleAdmin, a.updateUser},
+		{"POST", "/api/v1/users/{name}/password", RoleAdmin, a.resetPassword},
+		{"POST", "/api/v1/me/password", RoleVolunteer, a.changePassword},
 	}
 	return a
 }
@@ -232,8 +235,10 @@ func (a *API) caseError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &ve):
 		writeError(w, http.StatusBadRequest, ve.Error())
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoUser):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrUserExists), errors.Is(err, ErrLastAdmin):
+		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrStaleToken), errors.Is(err, ErrNotClaimed), errors.Is(err, ErrTaken),
 		errors.Is(err, ErrNotClaimable), errors.Is(err, ErrAlreadyYours):
 		writeError(w, http.StatusConflict, err.Error())
@@ -515,16 +520,113 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, u User) {
 	if !decode(w, r, &req) {
 		return
 	}
-	err := a.store.AddUser(r.Context(), u.Name, req.Name, req.Role, req.Password)
-	if errors.Is(err, ErrUserExists) {
-		writeError(w, http.StatusConflict, err.Error())
+	generated := req.Password == ""
+	if generated {
+		req.Password = GeneratePassword()
+	}
+	if err := a.store.AddUser(r.Context(), u.Name, req.Name, req.Role, req.Password); err != nil {
+		a.caseError(w, err)
 		return
+	}
+	out := map[string]any{"name": req.Name, "role": req.Role, "disabled": false}
+	if generated {
+		out["password"] = req.Password // shown once, to the admin who asked
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// updateUser changes an account's role or disables or enables it. A
+// disabled account's sessions end and its held cases go back where they
+// waited; the answer counts them.
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		Role     *Role `json:"role"`
+		Disabled *bool `json:"disabled"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Role == nil && req.Disabled == nil {
+		writeError(w, http.StatusBadRequest, "role or disabled: give at least one")
+		return
+	}
+	name := r.PathValue("name")
+	back := 0
+	var err error
+	if req.Role != nil {
+		err = a.store.SetRole(r.Context(), u.Name, name, *req.Role)
+	}
+	if err == nil && req.Disabled != nil {
+		if *req.Disabled {
+			back, err = a.store.DisableUser(r.Context(), u.Name, name)
+		} else {
+			err = a.store.EnableUser(r.Context(), u.Name, name)
+		}
 	}
 	if err != nil {
 		a.caseError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, User{Name: req.Name, Role: req.Role})
+	us, err := a.store.user(r.Context(), name)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": us, "cases_returned": back})
+}
+
+// resetPassword sets an account's password (generated when none is
+// given, and then returned once) and ends its sessions.
+func (a *API) resetPassword(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		Password string `json:"password"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	generated := req.Password == ""
+	if generated {
+		req.Password = GeneratePassword()
+	}
+	name := r.PathValue("name")
+	if err := a.store.SetPassword(r.Context(), u.Name, name, req.Password); err != nil {
+		a.caseError(w, err)
+		return
+	}
+	out := map[string]any{"name": name}
+	if generated {
+		out["password"] = req.Password
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// changePassword is the caller's change of their own password: every
+// session of the account ends, and the caller gets a new one.
+func (a *API) changePassword(w http.ResponseWriter, r *http.Request, u User) {
+	var req struct {
+		Current string `json:"current"`
+		New     string `json:"new"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	token, err := a.store.ChangePassword(r.Context(), u.Name, req.Current, req.New, clientAddr(r))
+	switch {
+	case errors.Is(err, ErrThrottled):
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	case errors.Is(err, ErrBadLogin):
+		writeError(w, http.StatusForbidden, "current: the password is wrong")
+		return
+	case err != nil:
+		a.caseError(w, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Secure: a.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(SessionTTL.Seconds())})
+	writeJSON(w, http.StatusOK, map[string]string{"token": token})
 }
 
 type settingsReq struct {

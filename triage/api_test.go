@@ -38,7 +38,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 		}
 		e.tokens[u.name] = tok
 	}
-	if err := s.DisableUser(ctxT(), "test", "disabled"); err != nil {
+	if _, err := s.DisableUser(ctxT(), "test", "disabled"); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -72,31 +72,34 @@ func TestAuthorizationMatrix(t *testing.T) {
 	e := newAPIEnv(t)
 	caseID := seed(t, e.s, "matrix-author", 7)
 	want := map[string]string{ // lowest role allowed; "" = anyone
-		"POST /api/v1/login":               "",
-		"POST /api/v1/logout":              "volunteer",
-		"GET /api/v1/me":                   "volunteer",
-		"GET /api/v1/cases":                "volunteer",
-		"POST /api/v1/cases/next":          "volunteer",
-		"GET /api/v1/cases/{id}":           "volunteer",
-		"POST /api/v1/cases/{id}/claim":    "volunteer",
-		"POST /api/v1/cases/{id}/renew":    "volunteer",
-		"POST /api/v1/cases/{id}/release":  "volunteer",
-		"POST /api/v1/cases/{id}/escalate": "volunteer",
-		"POST /api/v1/cases/{id}/resolve":  "volunteer",
-		"POST /api/v1/cases/{id}/notes":    "volunteer",
-		"POST /api/v1/cases/{id}/assign":   "supervisor",
-		"GET /api/v1/audit":                "supervisor",
-		"GET /api/v1/settings":             "moderator",
-		"PUT /api/v1/settings":             "moderator",
-		"POST /api/v1/settings/preview":    "moderator",
-		"GET /api/v1/settings/history":     "moderator",
-		"POST /api/v1/settings/rollback":   "moderator",
-		"PUT /api/v1/settings/shadow":      "moderator",
-		"DELETE /api/v1/settings/shadow":   "moderator",
-		"GET /api/v1/stats/precision":      "moderator",
-		"POST /api/v1/authors/erase":       "admin",
-		"GET /api/v1/users":                "admin",
-		"POST /api/v1/users":               "admin",
+		"POST /api/v1/login":                 "",
+		"POST /api/v1/logout":                "volunteer",
+		"GET /api/v1/me":                     "volunteer",
+		"GET /api/v1/cases":                  "volunteer",
+		"POST /api/v1/cases/next":            "volunteer",
+		"GET /api/v1/cases/{id}":             "volunteer",
+		"POST /api/v1/cases/{id}/claim":      "volunteer",
+		"POST /api/v1/cases/{id}/renew":      "volunteer",
+		"POST /api/v1/cases/{id}/release":    "volunteer",
+		"POST /api/v1/cases/{id}/escalate":   "volunteer",
+		"POST /api/v1/cases/{id}/resolve":    "volunteer",
+		"POST /api/v1/cases/{id}/notes":      "volunteer",
+		"POST /api/v1/cases/{id}/assign":     "supervisor",
+		"GET /api/v1/audit":                  "supervisor",
+		"GET /api/v1/settings":               "moderator",
+		"PUT /api/v1/settings":               "moderator",
+		"POST /api/v1/settings/preview":      "moderator",
+		"GET /api/v1/settings/history":       "moderator",
+		"POST /api/v1/settings/rollback":     "moderator",
+		"PUT /api/v1/settings/shadow":        "moderator",
+		"DELETE /api/v1/settings/shadow":     "moderator",
+		"GET /api/v1/stats/precision":        "moderator",
+		"POST /api/v1/authors/erase":         "admin",
+		"GET /api/v1/users":                  "admin",
+		"POST /api/v1/users":                 "admin",
+		"PATCH /api/v1/users/{name}":         "admin",
+		"POST /api/v1/users/{name}/password": "admin",
+		"POST /api/v1/me/password":           "volunteer",
 	}
 	api := NewAPI(APIOptions{Store: e.s})
 	seen := map[string]bool{}
@@ -123,7 +126,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			continue // ends the caller's session; checked below
 		}
 		method, pattern, _ := strings.Cut(key, " ")
-		path := strings.ReplaceAll(pattern, "{id}", caseID)
+		path := strings.NewReplacer("{id}", caseID, "{name}", "nobody").Replace(pattern)
 		for _, who := range callers {
 			code, _ := e.do(t, who, method, path, map[string]any{})
 			allowed := min == "" || (who != "anonymous" && who != "disabled" && Role(who).AtLeast(Role(min)))

@@ -18,6 +18,7 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"name":"a","password":"b"}`, `{"why":"x","routing":{"queue_level":6}}`, `{"version":2,"why":"x"}`,
 		`{"token":"1","outcome":"false_positive","corrected_level":3,"follow_up":"2030-01-01T00:00:00Z"}`,
 		`{}`, `[]`, `null`, `{"token":`, "\xff", `{"a":1}`, `{"corrected_level":"x"}`,
+		`{"role":"supervisor","disabled":true}`, `{"disabled":"yes"}`, `{"current":"a","new":"b"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -33,6 +34,13 @@ func FuzzRequestBodies(f *testing.F) {
 		func() any { return &struct{ Name, Password string }{} },
 		func() any { return &settingsReq{} },
 		func() any { return &tokenReq{} },
+		func() any {
+			return &struct {
+				Role     *Role `json:"role"`
+				Disabled *bool `json:"disabled"`
+			}{}
+		},
+		func() any { return &struct{ Current, New string }{} },
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, mk := range targets {

@@ -890,7 +890,7 @@ func TestAssign(t *testing.T) {
 	if err := s.AddUser(ctx, "test", "gone", RoleVolunteer, "password-gone"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DisableUser(ctx, "test", "gone"); err != nil {
+	if _, err := s.DisableUser(ctx, "test", "gone"); err != nil {
 		t.Fatal(err)
 	}
 	owner := func(id string) (string, string) {

@@ -91,7 +91,7 @@ func NewUI(o UIOptions) (*UI, error) {
 			return spanText(d)
 		},
 	}
-	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator"} {
+	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator", "account", "users"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/rows.html", "web/templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -117,6 +117,14 @@ func NewUI(o UIOptions) (*UI, error) {
 		{"GET", "/mine", RoleVolunteer, u.minePage},
 		{"GET", "/supervisor", RoleSupervisor, u.supervisorPage},
 		{"GET", "/supervisor/rows", RoleSupervisor, u.supervisorRows},
+		{"GET", "/account", RoleVolunteer, u.accountPage},
+		{"POST", "/account/password", RoleVolunteer, u.passwordPost},
+		{"GET", "/admin/users", RoleAdmin, u.usersPage},
+		{"POST", "/admin/users", RoleAdmin, u.userAddPost},
+		{"POST", "/admin/users/{name}/role", RoleAdmin, u.userRolePost},
+		{"POST", "/admin/users/{name}/disable", RoleAdmin, u.userDisablePost},
+		{"POST", "/admin/users/{name}/enable", RoleAdmin, u.userEnablePost},
+		{"POST", "/admin/users/{name}/password", RoleAdmin, u.userPasswordPost},
 		{"GET", "/moderator", RoleModerator, u.moderatorPage},
 		{"POST", "/moderator/preview", RoleModerator, u.moderatorPost},
 		{"POST", "/moderator/settings", RoleModerator, u.moderatorPost},
@@ -264,9 +272,14 @@ func (u *UI) loginPost(w http.ResponseWriter, r *http.Request, _ User) {
 		http.Redirect(w, r, "/login?msg=msg_bad_login&next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
+	u.setSession(w, token)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// setSession gives the browser its session cookie.
+func (u *UI) setSession(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
 		Secure: u.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(SessionTTL.Seconds())})
-	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (u *UI) logoutPost(w http.ResponseWriter, r *http.Request, user User) {
@@ -352,8 +365,16 @@ func msgFor(err error) (key, field string) {
 		return "msg_taken", ""
 	case errors.Is(err, ErrStaleToken), errors.Is(err, ErrNotClaimed):
 		return "msg_stale", ""
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoUser):
 		return "msg_not_found", ""
+	case errors.Is(err, ErrUserExists):
+		return "msg_user_exists", ""
+	case errors.Is(err, ErrLastAdmin):
+		return "msg_last_admin", ""
+	case errors.Is(err, ErrThrottled):
+		return "msg_throttled", ""
+	case errors.Is(err, ErrBadLogin):
+		return "msg_password_wrong", ""
 	}
 	return "msg_error", ""
 }
@@ -507,6 +528,8 @@ var okMessages = map[string]bool{
 	"msg_released_pending": true, "msg_released_watch": true, "msg_released_escalated": true,
 	"msg_reassigned_pending": true, "msg_reassigned_watch": true, "msg_reassigned_escalated": true,
 	"msg_settings_saved": true, "msg_shadow_started": true, "msg_shadow_stopped": true,
+	"msg_password_changed": true, "msg_user_added": true, "msg_user_role_set": true, "msg_user_enabled": true,
+	"msg_user_disabled": true,
 }
 
 // activity is one step of a case's handling as its page lists it: who

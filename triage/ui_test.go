@@ -1,6 +1,7 @@
 package triage
 
 import (
+	"html"
 	"io"
 	"io/fs"
 	"net/http"
@@ -88,6 +89,10 @@ func TestUIAccess(t *testing.T) {
 		"POST /cases/{id}/reassign": "supervisor", "POST /cases/{id}/assign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor", "GET /supervisor/rows": "supervisor",
 		"GET /moderator": "moderator", "POST /moderator/preview": "moderator", "POST /moderator/settings": "moderator",
 		"POST /moderator/shadow": "moderator", "POST /moderator/stop-shadow": "moderator", "POST /moderator/rollback": "moderator",
+		"GET /account": "volunteer", "POST /account/password": "volunteer",
+		"GET /admin/users": "admin", "POST /admin/users": "admin", "POST /admin/users/{name}/role": "admin",
+		"POST /admin/users/{name}/disable": "admin", "POST /admin/users/{name}/enable": "admin",
+		"POST /admin/users/{name}/password": "admin",
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, r := range ui.Routes() {
@@ -103,7 +108,7 @@ func TestUIAccess(t *testing.T) {
 		if key == "POST /logout" {
 			continue
 		}
-		path := strings.ReplaceAll(strings.ReplaceAll(r[1], "{id}", caseID), "{$}", "")
+		path := strings.NewReplacer("{id}", caseID, "{$}", "", "{name}", "volunteer2").Replace(r[1])
 		for _, who := range []string{"anonymous", "volunteer", "supervisor"} {
 			req, _ := http.NewRequest(r[0], srv.URL+path, strings.NewReader(url.Values{"next": {"/"}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -370,5 +375,110 @@ func TestRefreshedListsAuditedOncePerWindow(t *testing.T) {
 		if n := listed(c.who, c.detail); n != 3 {
 			t.Fatalf("%s: after the window, %d entries, want 3", c.page, n)
 		}
+	}
+}
+
+// TestAccountPages: a volunteer changes their password on their account
+// page (a mismatch or a wrong current password changes nothing; a change
+// ends the old session and sets a new cookie); an admin adds an account
+// and resets a password, each shown once in the page and never in a URL,
+// changes a role, disables an account holding a case (the case goes back
+// at once, and the page says how many), enables it again, and cannot
+// disable the last admin.
+func TestAccountPages(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(token, method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	vol := e.tokens["volunteer"]
+	if _, page := do(vol, "GET", "/account", nil); !strings.Contains(page, `action="/account/password"`) || !strings.Contains(page, `href="/account"`) {
+		t.Fatalf("no password form or account link:\n%s", page)
+	}
+	for _, c := range []struct {
+		form url.Values
+		msg  string
+	}{
+		{url.Values{"current": {"password-volunteer"}, "new": {"a-new-password-1"}, "again": {"a-new-password-2"}}, "msg_password_mismatch"},
+		{url.Values{"current": {"not-my-password"}, "new": {"a-new-password-1"}, "again": {"a-new-password-1"}}, "msg_password_wrong"},
+		{url.Values{"current": {"password-volunteer"}, "new": {"short"}, "again": {"short"}}, "msg_invalid&field=new"},
+	} {
+		if resp, _ := do(vol, "POST", "/account/password", c.form); resp.Header.Get("Location") != "/account?msg="+c.msg {
+			t.Errorf("%v: went to %q, want the message %s", c.form, resp.Header.Get("Location"), c.msg)
+		}
+	}
+	resp, _ := do(vol, "POST", "/account/password", url.Values{"current": {"password-volunteer"}, "new": {"a-new-password-1"}, "again": {"a-new-password-1"}})
+	var fresh string
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie && c.HttpOnly && c.SameSite == http.SameSiteStrictMode {
+			fresh = c.Value
+		}
+	}
+	if resp.Header.Get("Location") != "/account?msg=msg_password_changed" || fresh == "" || fresh == vol {
+		t.Fatalf("the change: %s, new cookie %q", resp.Header.Get("Location"), fresh)
+	}
+	if resp, _ := do(vol, "GET", "/account", nil); resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("the old session after a change: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := do(fresh, "GET", "/account", nil); resp.StatusCode != 200 {
+		t.Fatalf("the new session: %d", resp.StatusCode)
+	}
+
+	admin := e.tokens["admin"]
+	secret := regexp.MustCompile(`<code class="secret">([^<]+)</code>`)
+	resp, page := do(admin, "POST", "/admin/users", url.Values{"name": {"night.owl"}, "role": {"supervisor"}})
+	m := secret.FindStringSubmatch(page)
+	if resp.StatusCode != 200 || m == nil || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("add: %d, Cache-Control %q, no password shown:\n%s", resp.StatusCode, resp.Header.Get("Cache-Control"), page)
+	}
+	if _, u, err := e.s.Login(ctxT(), "night.owl", html.UnescapeString(m[1]), "10.1.1.1"); err != nil || u.Role != RoleSupervisor {
+		t.Fatalf("the shown password: %+v %v", u, err)
+	}
+	if resp, _ := do(admin, "POST", "/admin/users", url.Values{"name": {"night.owl"}, "role": {"volunteer"}}); resp.Header.Get("Location") != "/admin/users?msg=msg_user_exists" {
+		t.Fatalf("added twice: %s", resp.Header.Get("Location"))
+	}
+	if resp, _ := do(admin, "POST", "/admin/users/night.owl/role", url.Values{"role": {"moderator"}}); resp.Header.Get("Location") != "/admin/users?msg=msg_user_role_set" {
+		t.Fatalf("role: %s", resp.Header.Get("Location"))
+	}
+	id := seed(t, e.s, "held-by-night-owl", 9)
+	if _, err := e.s.Claim(ctxT(), "night.owl", RoleModerator, id); err != nil {
+		t.Fatal(err)
+	}
+	_, page = do(admin, "GET", "/admin/users", nil)
+	if !strings.Contains(page, `<option value="moderator" selected>`) || !strings.Contains(page, `action="/admin/users/night.owl/disable"`) {
+		t.Fatalf("the list does not show the new role or the disable button:\n%s", page)
+	}
+	if resp, _ := do(admin, "POST", "/admin/users/night.owl/disable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_user_disabled&field=1" {
+		t.Fatalf("disable: %s", resp.Header.Get("Location"))
+	}
+	if c, _ := e.s.peek(ctxT(), id); c.State != "pending" || c.Owner != "" {
+		t.Fatalf("the disabled account's case: %s held by %q", c.State, c.Owner)
+	}
+	if resp, _ := do(admin, "POST", "/admin/users/night.owl/enable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_user_enabled" {
+		t.Fatalf("enable: %s", resp.Header.Get("Location"))
+	}
+	_, page = do(admin, "POST", "/admin/users/night.owl/password", nil)
+	if m = secret.FindStringSubmatch(page); m == nil {
+		t.Fatalf("reset: no password shown:\n%s", page)
+	}
+	if _, _, err := e.s.Login(ctxT(), "night.owl", html.UnescapeString(m[1]), "10.1.1.1"); err != nil {
+		t.Fatalf("the reset password: %v", err)
+	}
+	if resp, _ := do(admin, "POST", "/admin/users/admin/disable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_last_admin" {
+		t.Fatalf("disabling the last admin: %s", resp.Header.Get("Location"))
+	}
+	if resp, _ := do(admin, "POST", "/admin/users/nobody/enable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_not_found" {
+		t.Fatalf("an unknown account: %s", resp.Header.Get("Location"))
 	}
 }

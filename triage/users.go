@@ -44,6 +44,9 @@ type User struct {
 	Name     string `json:"name"`
 	Role     Role   `json:"role"`
 	Disabled bool   `json:"disabled"`
+	// epoch changes when the account's sessions must end (a new password,
+	// the account disabled); a session opened under another epoch is void.
+	epoch string
 }
 
 // Errors of accounts.
@@ -53,6 +56,7 @@ var (
 	ErrNoSession  = errors.New("not logged in or session expired")
 	ErrUserExists = errors.New("user already exists")
 	ErrNoUser     = errors.New("no such user")
+	ErrLastAdmin  = errors.New("the last active admin cannot be disabled or given another role")
 )
 
 var reUserName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,31}$`)
@@ -67,12 +71,10 @@ func (s *Store) AddUser(ctx context.Context, actor, name string, role Role, pass
 		return &ValidationError{Field: "name", Msg: "2-32 characters of a-z, 0-9, '.', '_' or '-'"}
 	case !role.Valid():
 		return &ValidationError{Field: "role", Msg: "must be volunteer, supervisor, moderator or admin"}
-	case len(password) < 10 || len(password) > 72:
-		return &ValidationError{Field: "password", Msg: "10-72 bytes"}
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := hashPassword("password", password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
 	ok, err := s.rdb.HSetNX(ctx, keyUser(name), "name", name).Result()
 	if err != nil {
@@ -90,19 +92,174 @@ func (s *Store) AddUser(ctx context.Context, actor, name string, role Role, pass
 	return s.auditEvent(ctx, "", actor, "user_added", "user="+name+" role="+string(role))
 }
 
-// DisableUser disables an account and ends its sessions at their next use.
-func (s *Store) DisableUser(ctx context.Context, actor, name string) error {
-	n, err := s.rdb.Exists(ctx, keyUser(name)).Result()
-	if err != nil {
-		return fmt.Errorf("disable user: %w", err)
+// hashPassword checks a new password's length and hashes it; field
+// names the request field a bad one came in.
+func hashPassword(field, password string) ([]byte, error) {
+	if len(password) < 10 || len(password) > 72 {
+		return nil, &ValidationError{Field: field, Msg: "10-72 bytes"}
 	}
-	if n == 0 {
-		return ErrNoUser
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	return hash, nil
+}
+
+// GeneratePassword returns a random password of 16 characters, for an
+// account an admin adds or resets without choosing one.
+func GeneratePassword() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DisableUser disables an account: its sessions end at once and the
+// cases it holds go back to where they waited (the person has left or
+// the account is not theirs any more; an emergency must not wait out a
+// lease). It returns how many cases went back. The last active admin
+// cannot be disabled.
+func (s *Store) DisableUser(ctx context.Context, actor, name string) (int, error) {
+	u, err := s.user(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	if u.Role == RoleAdmin && !u.Disabled {
+		if err := s.keepAnAdmin(ctx, name); err != nil {
+			return 0, err
+		}
 	}
 	if err := s.rdb.HSet(ctx, keyUser(name), "disabled", "1").Err(); err != nil {
-		return fmt.Errorf("disable user: %w", err)
+		return 0, fmt.Errorf("disable user: %w", err)
 	}
-	return s.auditEvent(ctx, "", actor, "user_disabled", "user="+name)
+	if err := s.endSessions(ctx, name); err != nil {
+		return 0, err
+	}
+	if err := s.auditEvent(ctx, "", actor, "user_disabled", "user="+name); err != nil {
+		return 0, err
+	}
+	held, err := s.Held(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	back := 0
+	for _, id := range held {
+		_, err := s.Reassign(ctx, actor, id)
+		switch {
+		case err == nil:
+			back++
+		case errors.Is(err, ErrNotClaimed) || errors.Is(err, ErrNotFound):
+			// resolved or let go meanwhile
+		default:
+			return back, err
+		}
+	}
+	return back, nil
+}
+
+// EnableUser lets a disabled account log in again.
+func (s *Store) EnableUser(ctx context.Context, actor, name string) error {
+	if _, err := s.user(ctx, name); err != nil {
+		return err
+	}
+	if err := s.rdb.HSet(ctx, keyUser(name), "disabled", "0").Err(); err != nil {
+		return fmt.Errorf("enable user: %w", err)
+	}
+	return s.auditEvent(ctx, "", actor, "user_enabled", "user="+name)
+}
+
+// SetRole gives an account another role, in force at its next request.
+// The last active admin keeps theirs.
+func (s *Store) SetRole(ctx context.Context, actor, name string, role Role) error {
+	if !role.Valid() {
+		return &ValidationError{Field: "role", Msg: "must be volunteer, supervisor, moderator or admin"}
+	}
+	u, err := s.user(ctx, name)
+	if err != nil {
+		return err
+	}
+	if u.Role == role {
+		return nil
+	}
+	if u.Role == RoleAdmin && !u.Disabled {
+		if err := s.keepAnAdmin(ctx, name); err != nil {
+			return err
+		}
+	}
+	if err := s.rdb.HSet(ctx, keyUser(name), "role", string(role)).Err(); err != nil {
+		return fmt.Errorf("set role: %w", err)
+	}
+	return s.auditEvent(ctx, "", actor, "user_role_set", "user="+name+" role="+string(role)+" was="+string(u.Role))
+}
+
+// keepAnAdmin refuses a change that would leave no active admin: nobody
+// could then add, enable or reset an account but from the command line.
+func (s *Store) keepAnAdmin(ctx context.Context, losing string) error {
+	users, err := s.Users(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.Name != losing && u.Role == RoleAdmin && !u.Disabled {
+			return nil
+		}
+	}
+	return ErrLastAdmin
+}
+
+// SetPassword gives an account a new password (an admin's reset, or the
+// command line) and ends its sessions.
+func (s *Store) SetPassword(ctx context.Context, actor, name, password string) error {
+	if _, err := s.user(ctx, name); err != nil {
+		return err
+	}
+	hash, err := hashPassword("password", password)
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.HSet(ctx, keyUser(name), "hash", hash).Err(); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if err := s.endSessions(ctx, name); err != nil {
+		return err
+	}
+	return s.auditEvent(ctx, "", actor, "password_reset", "user="+name)
+}
+
+// ChangePassword is a user's change of their own password: the current
+// one is checked (failures count towards the login throttle, so a stolen
+// session cannot guess it), every session of the account ends, and a new
+// one is opened for the caller. It returns the new session's token.
+func (s *Store) ChangePassword(ctx context.Context, name, current, next, client string) (string, error) {
+	hash, err := hashPassword("new", next)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.checkPassword(ctx, name, current, client); err != nil {
+		return "", err
+	}
+	if err := s.rdb.HSet(ctx, keyUser(name), "hash", hash).Err(); err != nil {
+		return "", fmt.Errorf("change password: %w", err)
+	}
+	if err := s.endSessions(ctx, name); err != nil {
+		return "", err
+	}
+	u, err := s.user(ctx, name) // under the new epoch
+	if err != nil {
+		return "", err
+	}
+	if err := s.auditEvent(ctx, "", name, "password_changed", ""); err != nil {
+		return "", err
+	}
+	return s.openSession(ctx, u)
+}
+
+// endSessions voids every session of an account: they were opened under
+// the epoch this changes.
+func (s *Store) endSessions(ctx context.Context, name string) error {
+	if err := s.rdb.HIncrBy(ctx, keyUser(name), "epoch", 1).Err(); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return nil
 }
 
 // Users lists the accounts by name.
@@ -130,7 +287,7 @@ func (s *Store) user(ctx context.Context, name string) (User, error) {
 	if len(m) == 0 {
 		return User{}, ErrNoUser
 	}
-	return User{Name: name, Role: Role(m["role"]), Disabled: m["disabled"] == "1"}, nil
+	return User{Name: name, Role: Role(m["role"]), Disabled: m["disabled"] == "1", epoch: m["epoch"]}, nil
 }
 
 // loginLimit is the number of failed logins per user name and per client
@@ -143,15 +300,30 @@ const (
 // Login checks a password and opens a session. client identifies the
 // caller (its address) for throttling. It returns the session token.
 func (s *Store) Login(ctx context.Context, name, password, client string) (string, User, error) {
+	u, err := s.checkPassword(ctx, name, password, client)
+	if err != nil {
+		return "", User{}, err
+	}
+	token, err := s.openSession(ctx, u)
+	if err != nil {
+		return "", User{}, err
+	}
+	return token, u, s.auditEvent(ctx, "", name, "login", "")
+}
+
+// checkPassword checks an active account's password, throttled per user
+// name and per client: after loginLimit failures within loginWindow,
+// further attempts are refused. A failure is audited.
+func (s *Store) checkPassword(ctx context.Context, name, password, client string) (User, error) {
 	keys := []string{keyThrottle("u:" + name), keyThrottle("c:" + client)}
 	for _, k := range keys {
 		n, err := s.rdb.Get(ctx, k).Int()
 		if err != nil && err != redis.Nil {
-			return "", User{}, fmt.Errorf("login: %w", err)
+			return User{}, fmt.Errorf("login: %w", err)
 		}
 		if n >= loginLimit {
 			_ = s.auditEvent(ctx, "", name, "login_throttled", "")
-			return "", User{}, ErrThrottled
+			return User{}, ErrThrottled
 		}
 	}
 	u, err := s.user(ctx, name)
@@ -171,39 +343,51 @@ func (s *Store) Login(ctx context.Context, name, password, client string) (strin
 			s.rdb.Expire(ctx, k, loginWindow)
 		}
 		_ = s.auditEvent(ctx, "", name, "login_failed", "")
-		return "", User{}, ErrBadLogin
+		return User{}, ErrBadLogin
 	}
+	s.rdb.Del(ctx, keys[0])
+	return u, nil
+}
+
+// openSession opens a session for u under its current epoch.
+func (s *Store) openSession(ctx context.Context, u User) (string, error) {
 	token, err := newToken()
 	if err != nil {
-		return "", User{}, err
+		return "", err
 	}
-	if err := s.rdb.HSet(ctx, keySession(tokenHash(token)), "user", name).Err(); err != nil {
-		return "", User{}, fmt.Errorf("login: %w", err)
+	k := keySession(tokenHash(token))
+	if err := s.rdb.HSet(ctx, k, "user", u.Name, "epoch", u.epoch).Err(); err != nil {
+		return "", fmt.Errorf("login: %w", err)
 	}
-	s.rdb.Expire(ctx, keySession(tokenHash(token)), SessionTTL)
-	s.rdb.Del(ctx, keys[0])
-	return token, u, s.auditEvent(ctx, "", name, "login", "")
+	s.rdb.Expire(ctx, k, SessionTTL)
+	return token, nil
 }
 
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("lookout-dummy-password"), bcrypt.MinCost)
 
 // Session returns the user of a session token, refreshing its expiry.
-// A disabled user has no session.
+// A disabled user has no session, nor has one whose sessions were ended
+// (a new password) after it was opened.
 func (s *Store) Session(ctx context.Context, token string) (User, error) {
 	if token == "" {
 		return User{}, ErrNoSession
 	}
 	k := keySession(tokenHash(token))
-	name, err := s.rdb.HGet(ctx, k, "user").Result()
-	if err == redis.Nil {
-		return User{}, ErrNoSession
-	}
+	sess, err := s.rdb.HGetAll(ctx, k).Result()
 	if err != nil {
 		return User{}, fmt.Errorf("session: %w", err)
 	}
-	u, err := s.user(ctx, name)
-	if err != nil || u.Disabled {
+	if sess["user"] == "" {
 		return User{}, ErrNoSession
+	}
+	u, err := s.user(ctx, sess["user"])
+	if errors.Is(err, ErrNoUser) || (err == nil && (u.Disabled || sess["epoch"] != u.epoch)) {
+		// Ended by a new password or a disabled account: gone for good.
+		s.rdb.Del(ctx, k)
+		return User{}, ErrNoSession
+	}
+	if err != nil {
+		return User{}, err
 	}
 	s.rdb.Expire(ctx, k, SessionTTL)
 	return u, nil

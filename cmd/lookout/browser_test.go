@@ -51,7 +51,7 @@ func TestBrowserUI(t *testing.T) {
 	for _, u := range []struct {
 		name string
 		role triage.Role
-	}{{"volunteer", triage.RoleVolunteer}, {"volunteer2", triage.RoleVolunteer}, {"supervisor", triage.RoleSupervisor}, {"moderator", triage.RoleModerator}} {
+	}{{"volunteer", triage.RoleVolunteer}, {"volunteer2", triage.RoleVolunteer}, {"supervisor", triage.RoleSupervisor}, {"moderator", triage.RoleModerator}, {"admin", triage.RoleAdmin}} {
 		if err := store.AddUser(context.Background(), "test", u.name, u.role, password); err != nil {
 			t.Fatal(err)
 		}

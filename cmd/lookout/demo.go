@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -164,19 +163,13 @@ func demoAccounts(ctx context.Context, s *triage.Store) ([]demoAccount, error) {
 		role triage.Role
 	}{{"volunteer", triage.RoleVolunteer}, {"volunteer2", triage.RoleVolunteer},
 		{"supervisor", triage.RoleSupervisor}, {"moderator", triage.RoleModerator}, {"admin", triage.RoleAdmin}} {
-		pw := randomPassword()
+		pw := triage.GeneratePassword()
 		if err := s.AddUser(ctx, "demo", a.name, a.role, pw); err != nil {
 			return nil, err
 		}
 		out = append(out, demoAccount{name: a.name, password: pw, role: a.role})
 	}
 	return out, nil
-}
-
-func randomPassword() string {
-	b := make([]byte, 9)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func printDemoBanner(w io.Writer, addr, brokers, dataDir string, accounts []demoAccount) {

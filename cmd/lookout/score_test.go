@@ -205,6 +205,24 @@ func TestUserAndExportCommands(t *testing.T) {
 	if _, _, err := store.Login(ctx, "zhao", "a-long-password", "test"); err == nil {
 		t.Error("a disabled account logged in")
 	}
+	// Enabled again with a new role and a new password, printed once.
+	for _, args := range [][]string{{"user", "enable", "--name", "zhao"}, {"user", "role", "--name", "zhao", "--role", "moderator"}} {
+		if _, errOut, code := cli(args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	out, errOut, code = cli("user", "password", "--name", "zhao")
+	_, password, _ = strings.Cut(out, "password for zhao, password ")
+	password, _, _ = strings.Cut(password, ";")
+	if code != 0 || len(password) < 10 {
+		t.Fatalf("user password: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, u, err := store.Login(ctx, "zhao", password, "test"); err != nil || u.Role != triage.RoleModerator {
+		t.Fatalf("after enable, role and password: %+v, %v", u, err)
+	}
+	if _, errOut, code := cli("user", "role", "--name", "zhao", "--role", "god"); code == 0 || !strings.Contains(errOut, "role") {
+		t.Errorf("a bad role: exit %d, stderr %q", code, errOut)
+	}
 
 	// One case resolved as a false positive at level 2.
 	_, caseID, err := store.Record(ctx, triage.Post{ID: "p1", AuthorID: "a1", Text: "今晚吃药早点睡", CreatedAt: time.Now()},

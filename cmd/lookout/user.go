@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"lookout/triage"
 )
 
-// cmdUser manages accounts: add, disable, list.
+// userVerbs are what `lookout user` does.
+var userVerbs = []string{"add", "disable", "enable", "role", "password", "list"}
+
+// cmdUser manages accounts: add, disable, enable, role, password, list.
 func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "add" && args[0] != "disable" && args[0] != "list") {
-		fmt.Fprintln(stderr, "usage: lookout user add|disable|list [flags]")
+	if len(args) == 0 || !slices.Contains(userVerbs, args[0]) {
+		fmt.Fprintln(stderr, "usage: lookout user add|disable|enable|role|password|list [flags]")
 		return errUsage
 	}
 	verb := args[0]
@@ -22,8 +26,10 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	if verb != "list" {
 		fs.StringVar(&name, "name", "", "user name")
 	}
-	if verb == "add" {
+	if verb == "add" || verb == "role" {
 		fs.StringVar(&role, "role", "volunteer", "volunteer, supervisor, moderator or admin")
+	}
+	if verb == "add" || verb == "password" {
 		fs.StringVar(&password, "password", "", "password (10-72 bytes); empty: generate one and print it")
 	}
 	if err := parseFlags(fs, args[1:], env); err != nil {
@@ -38,25 +44,43 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	}
 	defer closeStore()
 	const actor = "cli"
+	generated := (verb == "add" || verb == "password") && password == ""
+	if generated {
+		password = triage.GeneratePassword()
+	}
+	shown := func() string {
+		if generated {
+			return ", password " + password
+		}
+		return ""
+	}
 	switch verb {
 	case "add":
-		generated := password == ""
-		if generated {
-			password = randomPassword()
-		}
 		if err := store.AddUser(ctx, actor, name, triage.Role(role), password); err != nil {
 			return err
 		}
-		if generated {
-			fmt.Fprintf(stdout, "added %s (%s), password %s\n", name, role, password)
-		} else {
-			fmt.Fprintf(stdout, "added %s (%s)\n", name, role)
-		}
+		fmt.Fprintf(stdout, "added %s (%s)%s\n", name, role, shown())
 	case "disable":
-		if err := store.DisableUser(ctx, actor, name); err != nil {
+		back, err := store.DisableUser(ctx, actor, name)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "disabled %s\n", name)
+		fmt.Fprintf(stdout, "disabled %s; sessions ended; %d held cases back where they waited\n", name, back)
+	case "enable":
+		if err := store.EnableUser(ctx, actor, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "enabled %s\n", name)
+	case "role":
+		if err := store.SetRole(ctx, actor, name, triage.Role(role)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s is now %s\n", name, role)
+	case "password":
+		if err := store.SetPassword(ctx, actor, name, password); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new password for %s%s; sessions ended\n", name, shown())
 	case "list":
 		users, err := store.Users(ctx)
 		if err != nil {

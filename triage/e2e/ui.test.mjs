@@ -2,7 +2,8 @@
 // Playwright. The Go test TestBrowserUI starts lookout (real Redis, kfake),
 // feeds posts (one of them hostile) and runs this file with:
 //   LOOKOUT_URL        base URL of the service
-//   LOOKOUT_PASSWORD   password of the users volunteer, volunteer2, supervisor
+//   LOOKOUT_PASSWORD   password of the users volunteer, volunteer2, supervisor,
+//                      moderator and admin
 //   SCREENSHOT_DIR     where to save the screenshots
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -261,4 +262,47 @@ test('a moderator previews, saves and sees the history of a threshold change', a
   assert.match(await page.textContent('#history'), /放宽入队等级/);
   await page.screenshot({ path: join(shots, 'moderator-desktop.png'), fullPage: true });
   await ctx.close();
+});
+
+test('an admin adds a volunteer on a phone; the volunteer logs in with the password shown once and changes it', async () => {
+  const { ctx, page } = await newUser('admin');
+  await page.click('nav a[href="/admin/users"]');
+  await page.fill('input[name=name]', 'new.volunteer');
+  await page.selectOption('form[action="/admin/users"] select[name=role]', 'volunteer');
+  await page.click('form[action="/admin/users"] button.primary');
+  const shown = (await page.textContent('code.secret')).trim();
+  assert.ok(shown.length >= 10, 'a generated password is shown');
+  assert.ok(!page.url().includes(shown), 'the password is not in the URL');
+  assert.match(await page.textContent('tr:has(td.holder:text-is("new.volunteer"))'), /志愿者/);
+  let ratios = await contrasts(page, '.card h1, .card h2, th, td, button, select, .hint, .secret');
+  await ctx.close();
+
+  const v = await browser.newContext({ ...phone, locale: 'zh-CN' });
+  const vp = await v.newPage();
+  await vp.goto(base + '/login');
+  await vp.fill('input[name=name]', 'new.volunteer');
+  await vp.fill('input[name=password]', shown);
+  await vp.click('button[type=submit].primary');
+  await vp.waitForURL(base + '/');
+  await vp.click('a.who');
+  await vp.fill('input[name=current]', shown);
+  await vp.fill('input[name=new]', 'my-own-password-1');
+  await vp.fill('input[name=again]', 'my-own-password-1');
+  await vp.click('form[action="/account/password"] button.primary');
+  await vp.waitForSelector('.flash.ok');
+  assert.match(await vp.textContent('.flash'), /密码已修改/);
+  ratios = ratios.concat(await contrasts(vp, '.card h1, .card h2, label, button, .hint, .flash, .top a'));
+  assert.deepEqual(ratios.filter((r) => r.ratio < 4.5), [], 'text under 4.5:1 contrast');
+  // Still logged in (the cookie was renewed); the new password works, the old one not.
+  await vp.goto(base + '/');
+  assert.equal(vp.url(), base + '/');
+  await v.close();
+  const w = await browser.newContext({ ...phone, locale: 'zh-CN' });
+  const wp = await w.newPage();
+  await wp.goto(base + '/login');
+  await wp.fill('input[name=name]', 'new.volunteer');
+  await wp.fill('input[name=password]', 'my-own-password-1');
+  await wp.click('button[type=submit].primary');
+  await wp.waitForURL(base + '/');
+  await w.close();
 });
