@@ -32,6 +32,7 @@ type Case struct {
 	FollowUp       bool       `json:"follow_up,omitempty"`
 	Outcome        string     `json:"outcome,omitempty"`
 	CorrectedLevel *int       `json:"corrected_level,omitempty"`
+	Tries          *int       `json:"tries,omitempty"` // tries to reach the person, given on resolving
 	EscalateReason string     `json:"escalate_reason,omitempty"`
 	Excerpt        string     `json:"excerpt,omitempty"` // redacted first line of the newest post
 	Claims         int        `json:"claims"`
@@ -74,6 +75,9 @@ func (s *Store) parseCase(m map[string]string) Case {
 	}
 	if v, err := strconv.Atoi(m["corrected_level"]); err == nil {
 		c.CorrectedLevel = &v
+	}
+	if v, err := strconv.Atoi(m["tries"]); err == nil {
+		c.Tries = &v
 	}
 	c.Unclassified = m["unclassified"] == "1"
 	c.FollowUp = m["follow_up"] == "1"

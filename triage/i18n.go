@@ -173,6 +173,8 @@ var messages = map[string][2]string{ // zh, en
 	"out_emergency_unconfirmed": {"已联系紧急服务，尚未确认", "Emergency services contacted; not confirmed"},
 	"out_family_contacted":      {"已联系家人或学校", "Family or school contacted"},
 	"out_no_response":           {"多次尝试无回应", "No response after several tries"},
+	"tries":                     {"尝试联系的次数（“无回应”时必填）", "Tries to reach them (required with no response)"},
+	"tries_done":                {"尝试联系次数", "tries"},
 	"out_false_positive":        {"误报（无风险）", "False positive (not at risk)"},
 	"out_duplicate":             {"重复", "Duplicate"},
 	"out_other":                 {"其他（请写备注）", "Other (write a note)"},

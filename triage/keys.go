@@ -30,7 +30,7 @@ const (
 	keySettingsSeq     = tag + "settings:seq"     // counter: versions
 	keyShadow          = tag + "shadow"           // string: the candidate Routing under shadow test, JSON
 	keyShadowSince     = tag + "shadow:since"     // string: when the shadow test started, Unix milliseconds
-	keyOutcomes        = tag + "outcomes"         // stream: resolutions (case, level, outcome, corrected level)
+	keyOutcomes        = tag + "outcomes"         // stream: resolutions (case, level, outcome, corrected level, tries)
 )
 
 func keyCase(id string) string       { return tag + "case:" + id }

@@ -256,7 +256,8 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := Resolution{Outcome: p.outcome}
+		tries := 3
+		res := Resolution{Outcome: p.outcome, Tries: &tries}
 		if p.outcome == "false_positive" {
 			res.CorrectedLevel = &p.fix
 		}

@@ -415,7 +415,14 @@ type Resolution struct {
 	CorrectedLevel *int       `json:"corrected_level,omitempty"`
 	FollowUp       *time.Time `json:"follow_up,omitempty"`
 	Note           string     `json:"note,omitempty"`
+	// Tries is how many times the volunteer tried to reach the person:
+	// required with no_response ("no response after N tries"), optional
+	// with any other outcome.
+	Tries *int `json:"tries,omitempty"`
 }
+
+// maxTries bounds Resolution.Tries.
+const maxTries = 50
 
 // validate names the first bad field; now is the app clock.
 func (r Resolution) validate(now time.Time) error {
@@ -430,6 +437,10 @@ func (r Resolution) validate(now time.Time) error {
 		return errors.New("corrected_level: required with outcome false_positive")
 	case r.CorrectedLevel != nil && (*r.CorrectedLevel < 0 || *r.CorrectedLevel > 10):
 		return errors.New("corrected_level: must be 0-10")
+	case r.Outcome == "no_response" && r.Tries == nil:
+		return errors.New("tries: required with outcome no_response")
+	case r.Tries != nil && (*r.Tries < 1 || *r.Tries > maxTries):
+		return fmt.Errorf("tries: must be 1-%d", maxTries)
 	case r.Outcome == "other" && strings.TrimSpace(r.Note) == "":
 		return errors.New("note: required with outcome other")
 	case r.FollowUp != nil && r.FollowUp.Before(now.Add(-time.Minute)):
@@ -448,11 +459,11 @@ const maxNoteBytes = 8 << 10
 func (s *Store) run(ctx context.Context, actor, caseID, token, action string, args ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	a := [3]string{}
+	a := [4]string{}
 	copy(a[:], args)
 	routing := s.Routing()
 	out, err := s.transition.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID, token, action,
-		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds(), routing.EmergencyLevel).StringSlice()
+		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds(), routing.EmergencyLevel, a[3]).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("%s script: %w", action, err)
 	}
@@ -541,14 +552,17 @@ func (s *Store) Resolve(ctx context.Context, actor, caseID, token string, r Reso
 			return err
 		}
 	}
-	corrected, follow := "", ""
+	corrected, follow, tries := "", "", ""
 	if r.CorrectedLevel != nil {
 		corrected = strconv.Itoa(*r.CorrectedLevel)
+	}
+	if r.Tries != nil {
+		tries = strconv.Itoa(*r.Tries)
 	}
 	if r.FollowUp != nil {
 		follow = strconv.FormatInt(r.FollowUp.UnixMilli(), 10)
 	}
-	_, err := s.run(ctx, actor, caseID, token, "resolve", r.Outcome, corrected, follow)
+	_, err := s.run(ctx, actor, caseID, token, "resolve", r.Outcome, corrected, follow, tries)
 	return err
 }
 

@@ -192,7 +192,8 @@ func TestClockSkew(t *testing.T) {
 		if err := s.AddNote(ctx, "vol", c, l.Token, "note"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Resolve(ctx, "vol", c, l.Token, Resolution{Outcome: "no_response"}); err != nil {
+		tries := 4
+		if err := s.Resolve(ctx, "vol", c, l.Token, Resolution{Outcome: "no_response", Tries: &tries}); err != nil {
 			t.Fatalf("skew %v: resolve: %v", skew, err)
 		}
 	}
@@ -240,7 +241,7 @@ func TestResolveValidation(t *testing.T) {
 	ctx := ctxT()
 	c := seed(t, s, "hank", 6)
 	l, _ := s.Claim(ctx, "vol", RoleVolunteer, c)
-	three := 3
+	three, zero, many := 3, 0, 51
 	past := time.Now().Add(-time.Hour)
 	for _, r := range []struct {
 		res   Resolution
@@ -250,6 +251,9 @@ func TestResolveValidation(t *testing.T) {
 		{Resolution{Outcome: "false_positive"}, "corrected_level"},
 		{Resolution{Outcome: "other"}, "note"},
 		{Resolution{Outcome: "reached_safe", FollowUp: &past}, "follow_up"},
+		{Resolution{Outcome: "no_response"}, "tries"},
+		{Resolution{Outcome: "no_response", Tries: &zero}, "tries"},
+		{Resolution{Outcome: "reached_safe", Tries: &many}, "tries"},
 	} {
 		err := s.Resolve(ctx, "vol", c, l.Token, r.res)
 		var ve *ValidationError

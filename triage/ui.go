@@ -441,6 +441,13 @@ func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
 				err = &ValidationError{Field: "corrected_level", Msg: "0-10"}
 			}
 		}
+		if v := r.PostFormValue("tries"); v != "" && err == nil {
+			if n, e := strconv.Atoi(v); e == nil {
+				res.Tries = &n
+			} else {
+				err = &ValidationError{Field: "tries", Msg: "a number"}
+			}
+		}
 		if v := r.PostFormValue("follow_up"); v != "" && err == nil {
 			if t, e := time.ParseInLocation("2006-01-02T15:04", v, time.Local); e == nil {
 				res.FollowUp = &t
@@ -541,6 +548,7 @@ type activity struct {
 	Detail string // the message key of its reason or outcome, or ""
 	Level  int    // the level a new post brought, or -1
 	To     string // whom a supervisor assigned the case to
+	Tries  int    // how many times the volunteer tried to reach the person, or 0
 }
 
 // activityActions are the audit actions a case page lists: what changed
@@ -571,6 +579,8 @@ func caseActivity(events []AuditEvent) []activity {
 				a.To = v
 			case k == "to":
 				a.Detail = "to_" + v // where a released case went back
+			case k == "tries" && e.Action == "resolved":
+				a.Tries, _ = strconv.Atoi(v)
 			case k == "level" && e.Action != "overdue":
 				a.Level, _ = strconv.Atoi(v)
 			}

@@ -482,3 +482,54 @@ func TestAccountPages(t *testing.T) {
 		t.Fatalf("an unknown account: %s", resp.Header.Get("Location"))
 	}
 }
+
+// TestNoResponseCountsTries: "no response after N tries" records N. The
+// resolve form refuses no_response without the number of tries, naming
+// the field, and the case's activity shows it once resolved; the outcome
+// record carries it.
+func TestNoResponseCountsTries(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	id := seed(t, e.s, "tries-author", 7)
+	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(who, method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens[who]})
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if _, page := do("volunteer", "GET", "/cases/"+id, nil); !strings.Contains(page, `name="tries"`) {
+		t.Fatalf("no tries field in the resolve form:\n%s", page)
+	}
+	for _, tries := range []string{"", "0", "lots"} {
+		resp, _ := do("volunteer", "POST", "/cases/"+id+"/resolve", url.Values{"token": {l.Token}, "outcome": {"no_response"}, "tries": {tries}})
+		if loc := resp.Header.Get("Location"); loc != "/cases/"+id+"?msg=msg_invalid&field=tries" {
+			t.Fatalf("no_response with tries %q: went to %s", tries, loc)
+		}
+	}
+	resp, _ := do("volunteer", "POST", "/cases/"+id+"/resolve", url.Values{"token": {l.Token}, "outcome": {"no_response"}, "tries": {"3"}})
+	if loc := resp.Header.Get("Location"); loc != "/?msg=msg_resolved" {
+		t.Fatalf("no_response after 3 tries: went to %s", loc)
+	}
+	if _, page := do("supervisor", "GET", "/cases/"+id, nil); !strings.Contains(page, "结案 · 多次尝试无回应 · 尝试联系次数 3") {
+		t.Fatalf("the activity does not show the tries:\n%s", page)
+	}
+	if c, _ := e.s.peek(ctxT(), id); c.Tries == nil || *c.Tries != 3 {
+		t.Fatalf("the case records tries %v", c.Tries)
+	}
+	out, err := e.s.rdb.XRange(ctxT(), keyOutcomes, "-", "+").Result()
+	if err != nil || len(out) != 1 || out[0].Values["tries"] != "3" {
+		t.Fatalf("the outcome record: %v %v", out, err)
+	}
+}

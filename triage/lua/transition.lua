@@ -3,13 +3,14 @@
 -- attempt is audited too.
 -- KEYS[1] queue
 -- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms,
---       emergency_level
+--       emergency_level, arg4
 --   action 'renew':    extend the lease by lease_ms.
 --   action 'release':  back where it waited (the queue, the watch list or
 --                      the escalations); returns {'ok', '0', new_state}.
 --   action 'escalate': hand to supervisors; arg1 = reason code.
 --   action 'resolve':  arg1 = outcome code, arg2 = corrected level or '',
---                      arg3 = follow-up time ms or ''; text expires after retention_ms.
+--                      arg3 = follow-up time ms or '', arg4 = tries to reach
+--                      the person or ''; text expires after retention_ms.
 --   action 'note':     arg1 = note JSON; the lease is not changed.
 --   action 'reassign': a supervisor (actor) returns a claimed case to where
 --                      it waited; no token (the caller's role is checked in Go);
@@ -20,6 +21,7 @@ local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lease = tonumber(ARGV[6])
 local a1, a2, a3 = ARGV[7], ARGV[8], ARGV[9]
 local retention, emergency = tonumber(ARGV[10]), tonumber(ARGV[11])
+local a4 = ARGV[12] or ''
 local c = P .. 'case:' .. cid
 local now = now_ms()
 
@@ -71,7 +73,7 @@ elseif action == 'escalate' then
 elseif action == 'resolve' then
   unhold()
   redis.call('HSET', c, 'state', 'resolved', 'resolved_ms', now, 'outcome', a1,
-    'corrected_level', a2, 'follow_up_ms', a3, 'resolved_by', actor)
+    'corrected_level', a2, 'follow_up_ms', a3, 'resolved_by', actor, 'tries', a4)
   local akey = redis.call('HGET', c, 'author_key')
   if redis.call('HGET', P .. 'open', akey) == cid then redis.call('HDEL', P .. 'open', akey) end
   redis.call('HSET', P .. 'last', akey, cid)
@@ -83,10 +85,11 @@ elseif action == 'resolve' then
   local detail = 'outcome=' .. a1
   if a2 ~= '' then detail = detail .. ' corrected_level=' .. a2 end
   if a3 ~= '' then detail = detail .. ' follow_up=' .. a3 end
+  if a4 ~= '' then detail = detail .. ' tries=' .. a4 end
   audit(now, cid, actor, 'resolved', detail)
   local f = redis.call('HMGET', c, 'level', 'created_ms')
   -- The outcome record feeds precision per level and labeled exports.
-  redis.call('XADD', P .. 'outcomes', '*', 'case', cid, 'level', f[1], 'outcome', a1, 'corrected', a2)
+  redis.call('XADD', P .. 'outcomes', '*', 'case', cid, 'level', f[1], 'outcome', a1, 'corrected', a2, 'tries', a4)
   return {'ok', '0', f[1], tostring(now - tonumber(f[2]))}
 end
 return redis.error_reply('unknown action')
