@@ -494,12 +494,14 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request, u User) {
 		}
 		limit = n
 	}
-	ev, err := a.store.Audit(r.Context(), r.URL.Query().Get("case"), limit)
+	q := r.URL.Query()
+	ev, next, err := a.store.SearchAudit(r.Context(), u.Name, AuditQuery{Case: q.Get("case"), Actor: q.Get("actor"),
+		Action: q.Get("action"), Before: q.Get("before"), Limit: limit})
 	if err != nil {
 		a.caseError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": ev})
+	writeJSON(w, http.StatusOK, map[string]any{"events": ev, "next": next})
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, u User) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ type Detail struct {
 
 // AuditEvent is one entry of the audit log: ids and codes only.
 type AuditEvent struct {
+	ID     string `json:"id,omitempty"` // its place in the global log, for paging
 	TS     int64  `json:"ts"`
 	Case   string `json:"case"`
 	Actor  string `json:"actor"`
@@ -273,15 +275,126 @@ func (s *Store) Audit(ctx context.Context, caseID string, limit int) ([]AuditEve
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	for _, m := range msgs {
-		e := AuditEvent{}
-		e.TS, _ = strconv.ParseInt(fmt.Sprint(m.Values["ts"]), 10, 64)
-		e.Case, _ = m.Values["case"].(string)
-		e.Actor, _ = m.Values["actor"].(string)
-		e.Action, _ = m.Values["action"].(string)
-		e.Detail, _ = m.Values["detail"].(string)
-		out = append(out, e)
+		out = append(out, auditFromStream(m))
 	}
 	return out, nil
+}
+
+// AuditQuery selects events of the audit log: those of one case, by one
+// actor, of one action (each "" for any), older than the event Before (a
+// global log id; "" for the newest), at most Limit of them.
+type AuditQuery struct {
+	Case, Actor, Action, Before string
+	Limit                       int
+}
+
+// auditScan bounds the global log entries one search reads; a search
+// that reaches it returns a cursor to go on from.
+const auditScan = 20_000
+
+// SearchAudit returns the events a query selects, newest first, and
+// where to go on for older ones ("" when there are no more). A case's own
+// log is read whole; the global log is read back from the newest, at
+// most auditScan entries a call. The search is itself audited as
+// reader's (in the case's log too, when it names one): who looked at
+// whose handling is part of the record.
+func (s *Store) SearchAudit(ctx context.Context, reader string, q AuditQuery) ([]AuditEvent, string, error) {
+	if q.Case != "" {
+		n, err := s.rdb.Exists(ctx, keyCase(q.Case)).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("audit: %w", err)
+		}
+		if n == 0 {
+			return nil, "", ErrNotFound
+		}
+	}
+	start := "+"
+	if q.Before != "" {
+		prev, ok := streamIDBefore(q.Before)
+		if !ok {
+			return nil, "", &ValidationError{Field: "before", Msg: "not an audit log id"}
+		}
+		start = prev
+	}
+	var detail []string
+	for _, f := range [][2]string{{"actor", q.Actor}, {"action", q.Action}, {"before", q.Before}} {
+		if f[1] != "" {
+			detail = append(detail, f[0]+"="+f[1])
+		}
+	}
+	if err := s.auditEvent(ctx, q.Case, reader, "audit_read", strings.Join(detail, " ")); err != nil {
+		return nil, "", err
+	}
+	match := func(e AuditEvent) bool {
+		return (q.Actor == "" || e.Actor == q.Actor) && (q.Action == "" || e.Action == q.Action)
+	}
+	if q.Case != "" {
+		all, err := s.Audit(ctx, q.Case, 0)
+		if err != nil {
+			return nil, "", err
+		}
+		out := []AuditEvent{}
+		for i := len(all) - 1; i >= 0 && len(out) < q.Limit; i-- {
+			if match(all[i]) {
+				out = append(out, all[i])
+			}
+		}
+		return out, "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	out := []AuditEvent{}
+	for scanned := 0; scanned < auditScan; {
+		msgs, err := s.rdb.XRevRangeN(ctx, keyAudit, start, "-", 1000).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("audit: %w", err)
+		}
+		for _, m := range msgs {
+			scanned++
+			e := auditFromStream(m)
+			if match(e) {
+				out = append(out, e)
+				if len(out) == q.Limit {
+					return out, e.ID, nil
+				}
+			}
+		}
+		if len(msgs) < 1000 {
+			return out, "", nil
+		}
+		start, _ = streamIDBefore(msgs[len(msgs)-1].ID)
+		if scanned >= auditScan {
+			return out, msgs[len(msgs)-1].ID, nil
+		}
+	}
+	return out, "", nil
+}
+
+// streamIDBefore returns the greatest stream id below id ("ms-seq"), for
+// reading a stream backwards from just before an entry.
+func streamIDBefore(id string) (string, bool) {
+	msPart, seqPart, ok := strings.Cut(id, "-")
+	ms, err1 := strconv.ParseUint(msPart, 10, 64)
+	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return "", false
+	case seq > 0:
+		return fmt.Sprintf("%d-%d", ms, seq-1), true
+	case ms > 0:
+		return fmt.Sprintf("%d-%d", ms-1, uint64(math.MaxUint64)), true
+	}
+	return "0-0", true
+}
+
+func auditFromStream(m redis.XMessage) AuditEvent {
+	e := AuditEvent{ID: m.ID}
+	e.TS, _ = strconv.ParseInt(fmt.Sprint(m.Values["ts"]), 10, 64)
+	e.Case, _ = m.Values["case"].(string)
+	e.Actor, _ = m.Values["actor"].(string)
+	e.Action, _ = m.Values["action"].(string)
+	e.Detail, _ = m.Values["detail"].(string)
+	return e
 }
 
 // QueueStats are the queue figures computed at scrape time.

@@ -91,7 +91,7 @@ func NewUI(o UIOptions) (*UI, error) {
 			return spanText(d)
 		},
 	}
-	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator", "account", "users"} {
+	for _, page := range []string{"login", "queue", "case", "mine", "supervisor", "moderator", "account", "users", "audit"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/rows.html", "web/templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -117,6 +117,7 @@ func NewUI(o UIOptions) (*UI, error) {
 		{"GET", "/mine", RoleVolunteer, u.minePage},
 		{"GET", "/supervisor", RoleSupervisor, u.supervisorPage},
 		{"GET", "/supervisor/rows", RoleSupervisor, u.supervisorRows},
+		{"GET", "/audit", RoleSupervisor, u.auditPage},
 		{"GET", "/account", RoleVolunteer, u.accountPage},
 		{"POST", "/account/password", RoleVolunteer, u.passwordPost},
 		{"GET", "/admin/users", RoleAdmin, u.usersPage},

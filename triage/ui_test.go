@@ -89,7 +89,7 @@ func TestUIAccess(t *testing.T) {
 		"POST /cases/{id}/reassign": "supervisor", "POST /cases/{id}/assign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor", "GET /supervisor/rows": "supervisor",
 		"GET /moderator": "moderator", "POST /moderator/preview": "moderator", "POST /moderator/settings": "moderator",
 		"POST /moderator/shadow": "moderator", "POST /moderator/stop-shadow": "moderator", "POST /moderator/rollback": "moderator",
-		"GET /account": "volunteer", "POST /account/password": "volunteer",
+		"GET /audit": "supervisor", "GET /account": "volunteer", "POST /account/password": "volunteer",
 		"GET /admin/users": "admin", "POST /admin/users": "admin", "POST /admin/users/{name}/role": "admin",
 		"POST /admin/users/{name}/disable": "admin", "POST /admin/users/{name}/enable": "admin",
 		"POST /admin/users/{name}/password": "admin",
@@ -531,5 +531,57 @@ func TestNoResponseCountsTries(t *testing.T) {
 	out, err := e.s.rdb.XRange(ctxT(), keyOutcomes, "-", "+").Result()
 	if err != nil || len(out) != 1 || out[0].Values["tries"] != "3" {
 		t.Fatalf("the outcome record: %v %v", out, err)
+	}
+}
+
+// TestAuditPage: supervisors read the audit log on a page, filtered by
+// who and what, newest first, 200 a page with a link to older ones; the
+// actions are named in words; a bad filter says so.
+func TestAuditPage(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	id := seed(t, e.s, "audit-page", 8)
+	if _, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 250; i++ {
+		if err := e.s.auditEvent(ctxT(), "", "volunteer2", "login", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(who, path string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens[who]})
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	_, page := get("supervisor", "/audit?actor=volunteer&action=claimed")
+	if !strings.Contains(page, `<td>领取</td><td><a href="/cases/`+id+`">`) || strings.Count(page, "<tr><td>") != 1 {
+		t.Fatalf("the volunteer's claim, in words, alone:\n%s", page)
+	}
+	_, page = get("supervisor", "/audit?actor=volunteer2")
+	older := regexp.MustCompile(`<a href="(/audit\?[^"]+)">更早的记录`).FindStringSubmatch(page)
+	if strings.Count(page, "<tr><td>") != 200 || older == nil {
+		t.Fatalf("a first page of 200 with a link to older ones: %d rows, link %v", strings.Count(page, "<tr><td>"), older)
+	}
+	_, page = get("supervisor", html.UnescapeString(older[1]))
+	if n := strings.Count(page, "<tr><td>"); n != 51 || strings.Contains(page, "更早的记录") {
+		t.Fatalf("the second page: %d rows, want the other 51 (with the login at setup) and no link", n)
+	}
+	if resp, _ := get("supervisor", "/audit?case=no-such-case"); resp.Header.Get("Location") != "/audit?msg=msg_not_found" {
+		t.Fatalf("an unknown case: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := get("supervisor", "/audit?before=yesterday"); resp.Header.Get("Location") != "/audit?msg=msg_invalid&field=before" {
+		t.Fatalf("a bad cursor: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := get("volunteer", "/audit"); resp.StatusCode != 403 {
+		t.Fatalf("a volunteer: %d", resp.StatusCode)
 	}
 }

@@ -250,4 +250,109 @@ func TestAccountsOverTheAPI(t *testing.T) {
 	if _, _, err := e.s.Login(ctxT(), "volunteer", pw, "127.0.0.9"); err != nil {
 		t.Fatalf("the reset password: %v", err)
 	}
+
+	// The admin's changes, found in the audit log by who and what.
+	code, body = e.do(t, "supervisor", "GET", "/api/v1/audit?actor=admin&action=user_disabled", nil)
+	events, _ := body["events"].([]any)
+	if code != 200 || len(events) != 1 || body["next"] != "" ||
+		events[0].(map[string]any)["detail"] != "user=volunteer2" {
+		t.Fatalf("the audit search: %d %v", code, body)
+	}
+	if code, body = e.do(t, "supervisor", "GET", "/api/v1/audit?before=x", nil); code != 400 || !strings.Contains(body["error"].(string), "before") {
+		t.Fatalf("a bad cursor: %d %v", code, body)
+	}
+}
+
+// TestSearchAudit: the audit log is searched by actor, action and case,
+// newest first, a page at a time: the pages follow each other without a
+// gap or an overlap, across the reads of a thousand entries the search
+// makes. Each search is audited as the reader's, in the case's log too
+// when it names one; an unknown case or a bad cursor is refused.
+func TestSearchAudit(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	for i := 0; i < 1500; i++ {
+		who := "a"
+		if i%3 == 0 {
+			who = "b"
+		}
+		if err := s.auditEvent(ctx, "", who, "login", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := seed(t, s, "audit-search", 7)
+	if _, err := s.Claim(ctx, "a", RoleVolunteer, id); err != nil {
+		t.Fatal(err)
+	}
+	var all []AuditEvent
+	before, pages := "", 0
+	for {
+		ev, next, err := s.SearchAudit(ctx, "auditor", AuditQuery{Actor: "a", Action: "login", Before: before, Limit: 400})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, ev...)
+		pages++
+		if next == "" {
+			break
+		}
+		if next != ev[len(ev)-1].ID {
+			t.Fatalf("page %d: cursor %s, last event %s", pages, next, ev[len(ev)-1].ID)
+		}
+		before = next
+	}
+	if len(all) != 1000 || pages != 3 {
+		t.Fatalf("%d events in %d pages, want 1000 in 3", len(all), pages)
+	}
+	for i, e := range all {
+		if e.Actor != "a" || e.Action != "login" || (i > 0 && !streamLess(e.ID, all[i-1].ID)) {
+			t.Fatalf("event %d: %+v after %+v", i, e, all[max(i-1, 0)])
+		}
+	}
+	ev, _, err := s.SearchAudit(ctx, "auditor", AuditQuery{Case: id, Limit: 10})
+	if err != nil || len(ev) != 3 || ev[0].Action != "audit_read" || ev[1].Action != "claimed" || ev[2].Action != "created" {
+		t.Fatalf("the case's log, newest first: %+v %v", ev, err)
+	}
+	if ev, _, _ := s.SearchAudit(ctx, "auditor", AuditQuery{Case: id, Actor: "a", Limit: 10}); len(ev) != 1 || ev[0].Action != "claimed" {
+		t.Fatalf("the case's log by actor: %+v", ev)
+	}
+	if _, _, err := s.SearchAudit(ctx, "auditor", AuditQuery{Case: "no-such-case", Limit: 10}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an unknown case: %v", err)
+	}
+	if _, _, err := s.SearchAudit(ctx, "auditor", AuditQuery{Before: "yesterday", Limit: 10}); !isField(err, "before") {
+		t.Fatalf("a bad cursor: %v", err)
+	}
+	reads, _, _ := s.SearchAudit(ctx, "x", AuditQuery{Actor: "auditor", Action: "audit_read", Limit: 100})
+	if len(reads) != 5 || reads[len(reads)-1].Detail != "actor=a action=login" {
+		t.Fatalf("the searches were audited as %+v", reads)
+	}
+}
+
+// streamLess reports whether stream id a comes before b.
+func streamLess(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if len(am) != len(bm) {
+		return len(am) < len(bm)
+	}
+	if am != bm {
+		return am < bm
+	}
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	return as < bs
+}
+
+func TestStreamIDBefore(t *testing.T) {
+	for in, want := range map[string]string{"5-3": "5-2", "5-0": "4-18446744073709551615", "0-0": "0-0"} {
+		if got, ok := streamIDBefore(in); !ok || got != want {
+			t.Errorf("streamIDBefore(%s) = %s %v, want %s", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "5", "x-1", "5-x", "-1-2"} {
+		if _, ok := streamIDBefore(bad); ok {
+			t.Errorf("streamIDBefore(%q) accepted", bad)
+		}
+	}
 }

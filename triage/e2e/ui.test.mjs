@@ -275,6 +275,12 @@ test('an admin adds a volunteer on a phone; the volunteer logs in with the passw
   assert.ok(!page.url().includes(shown), 'the password is not in the URL');
   assert.match(await page.textContent('tr:has(td.holder:text-is("new.volunteer"))'), /志愿者/);
   let ratios = await contrasts(page, '.card h1, .card h2, th, td, button, select, .hint, .secret');
+  // The audit log names the addition, in words, by who did it.
+  await page.click('nav a[href="/audit"]');
+  await page.selectOption('select[name=action]', 'user_added');
+  await page.click('form.filters button.primary');
+  assert.match(await page.textContent('table.audit tbody tr'), /admin\s*添加账户[\s\S]*user=new\.volunteer/);
+  ratios = ratios.concat(await contrasts(page, 'th, td, label, select, .hint, a'));
   await ctx.close();
 
   const v = await browser.newContext({ ...phone, locale: 'zh-CN' });
