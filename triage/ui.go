@@ -622,9 +622,24 @@ func (u *UI) minePage(w http.ResponseWriter, r *http.Request, user User) {
 
 type supervisorData struct {
 	Escalated, Claimed, Overdue, Emergency []Case
-	Users                                  []string // active accounts, to hand a case to
+	Users                                  []teamMember // active accounts, to hand a case to: on duty first
+	OnDuty                                 []teamMember // those seen within onDutyWindow
 	Now                                    int64
 }
+
+// teamMember is an active account as supervisors see it: whether they are
+// on duty (seen lately) and how many cases they hold.
+type teamMember struct {
+	Name           string
+	Role           Role
+	Held, HeldHigh int       // cases held, and of them at the emergency level or up
+	LastSeen       time.Time // zero if never
+	OnDuty         bool
+}
+
+// onDutyWindow is how recently an account must have made a request to be
+// listed as on duty (an open queue page refreshes every 10 s).
+const onDutyWindow = 15 * time.Minute
 
 func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
 	if d, err := u.supervisorData(r, user, false); err != nil {
@@ -677,11 +692,28 @@ func (u *UI) supervisorData(r *http.Request, user User, refresh bool) (superviso
 	if err != nil {
 		return d, err
 	}
-	for _, a := range users {
-		if !a.Disabled {
-			d.Users = append(d.Users, a.Name)
+	held, high := map[string]int{}, map[string]int{}
+	for _, c := range d.Claimed {
+		held[c.Owner]++
+		if c.Level >= emergency {
+			high[c.Owner]++
 		}
 	}
+	for _, a := range users {
+		if a.Disabled {
+			continue
+		}
+		m := teamMember{Name: a.Name, Role: a.Role, Held: held[a.Name], HeldHigh: high[a.Name]}
+		if a.LastSeen != nil {
+			m.LastSeen, m.OnDuty = *a.LastSeen, time.Since(*a.LastSeen) < onDutyWindow
+		}
+		d.Users = append(d.Users, m)
+		if m.OnDuty {
+			d.OnDuty = append(d.OnDuty, m)
+		}
+	}
+	// On duty first, then by name (Users are sorted by name).
+	sort.SliceStable(d.Users, func(i, j int) bool { return d.Users[i].OnDuty && !d.Users[j].OnDuty })
 	d.Now = time.Now().UnixMilli()
 	_ = u.store.auditListed(r.Context(), user.Name, "supervisor", refresh)
 	return d, nil

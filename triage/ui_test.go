@@ -1,6 +1,7 @@
 package triage
 
 import (
+	"fmt"
 	"html"
 	"io"
 	"io/fs"
@@ -268,7 +269,7 @@ func TestSupervisorAssigns(t *testing.T) {
 		return resp, string(b)
 	}
 	_, rows := do("GET", "/supervisor/rows", nil)
-	if !strings.Contains(rows, `action="/cases/`+id+`/assign"`) || !strings.Contains(rows, "<option>volunteer2</option>") || strings.Contains(rows, "<option>disabled</option>") {
+	if !strings.Contains(rows, `action="/cases/`+id+`/assign"`) || !strings.Contains(rows, `<option value="volunteer2">volunteer2`) || strings.Contains(rows, `value="disabled"`) {
 		t.Fatalf("no assign form with the active accounts:\n%s", rows)
 	}
 	resp, _ := do("POST", "/cases/"+id+"/assign", url.Values{"to": {"volunteer2"}})
@@ -583,5 +584,52 @@ func TestAuditPage(t *testing.T) {
 	}
 	if resp, _ := get("volunteer", "/audit"); resp.StatusCode != 403 {
 		t.Fatalf("a volunteer: %d", resp.StatusCode)
+	}
+}
+
+// TestSupervisorSeesWhoIsOnDuty: the supervisors' page lists who has been
+// active in the last 15 minutes with the cases each holds (and how many
+// of them are emergencies), and the hand-over lists put them first; an
+// account's last request is recorded at most once a minute.
+func TestSupervisorSeesWhoIsOnDuty(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	get := func(who, path string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens[who]})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	get("volunteer2", "/") // on duty
+	for _, level := range []int{9, 7} {
+		if _, err := e.s.Claim(ctxT(), "volunteer2", RoleVolunteer, seed(t, e.s, fmt.Sprintf("duty-%d", level), level)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := func(who string) string { return e.s.rdb.HGet(ctxT(), keyUser(who), "seen_ms").Val() }
+	first := seen("volunteer2")
+	get("volunteer2", "/")
+	if first == "" || seen("volunteer2") != first {
+		t.Fatalf("last seen %q, then %q: want one write a minute", first, seen("volunteer2"))
+	}
+	// volunteer was last active 20 minutes ago.
+	e.s.rdb.HSet(ctxT(), keyUser("volunteer"), "seen_ms", time.Now().Add(-20*time.Minute).UnixMilli())
+	page := get("supervisor", "/supervisor")
+	_, duty, _ := strings.Cut(page, `id="on-duty"`)
+	duty, _, _ = strings.Cut(duty, "</section>")
+	if !strings.Contains(duty, `<td class="holder">volunteer2</td><td>志愿者</td><td class="num">2 (其中紧急 1)</td>`) ||
+		!strings.Contains(duty, `<td class="holder">supervisor</td>`) || strings.Contains(duty, `>volunteer<`) {
+		t.Fatalf("on duty: want volunteer2 with 2 cases (1 emergency) and the supervisor, not volunteer:\n%s", duty)
+	}
+	_, options, _ := strings.Cut(page, `<select name="to"`)
+	options, _, _ = strings.Cut(options, "</select>")
+	if i, j := strings.Index(options, `value="volunteer2">volunteer2 · 在岗 · 持有 2`), strings.Index(options, `value="volunteer">volunteer · 持有 0`); i < 0 || j < 0 || i > j {
+		t.Fatalf("the hand-over list does not put who is on duty first:\n%s", options)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,6 +45,8 @@ type User struct {
 	Name     string `json:"name"`
 	Role     Role   `json:"role"`
 	Disabled bool   `json:"disabled"`
+	// LastSeen is when the account last made a request (to a minute).
+	LastSeen *time.Time `json:"last_seen,omitempty"`
 	// epoch changes when the account's sessions must end (a new password,
 	// the account disabled); a session opened under another epoch is void.
 	epoch string
@@ -287,7 +290,12 @@ func (s *Store) user(ctx context.Context, name string) (User, error) {
 	if len(m) == 0 {
 		return User{}, ErrNoUser
 	}
-	return User{Name: name, Role: Role(m["role"]), Disabled: m["disabled"] == "1", epoch: m["epoch"]}, nil
+	u := User{Name: name, Role: Role(m["role"]), Disabled: m["disabled"] == "1", epoch: m["epoch"]}
+	if ms, err := strconv.ParseInt(m["seen_ms"], 10, 64); err == nil {
+		t := time.UnixMilli(ms).UTC()
+		u.LastSeen = &t
+	}
+	return u, nil
 }
 
 // loginLimit is the number of failed logins per user name and per client
@@ -390,8 +398,15 @@ func (s *Store) Session(ctx context.Context, token string) (User, error) {
 		return User{}, err
 	}
 	s.rdb.Expire(ctx, k, SessionTTL)
+	if now := s.now(); u.LastSeen == nil || now.Sub(*u.LastSeen) >= seenEvery {
+		s.rdb.HSet(ctx, keyUser(u.Name), "seen_ms", now.UnixMilli())
+	}
 	return u, nil
 }
+
+// seenEvery is how often a user's last request is recorded: at most one
+// write a minute per user, however often their pages refresh.
+const seenEvery = time.Minute
 
 // Logout ends a session.
 func (s *Store) Logout(ctx context.Context, token string, actor string) error {
