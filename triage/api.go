@@ -283,9 +283,15 @@ func (a *API) login(w http.ResponseWriter, r *http.Request, _ User) {
 		a.internal(w, err)
 		return
 	}
+	a.setSession(w, token)
+	writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": u})
+}
+
+// setSession gives the caller's browser its session cookie (scripts use
+// the token in the answer).
+func (a *API) setSession(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
 		Secure: a.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(SessionTTL.Seconds())})
-	writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": u})
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, u User) {
@@ -522,20 +528,32 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, u User) {
 	if !decode(w, r, &req) {
 		return
 	}
-	generated := req.Password == ""
-	if generated {
-		req.Password = GeneratePassword()
-	}
+	var generated bool
+	req.Password, generated = passwordOrGenerated(req.Password)
 	if err := a.store.AddUser(r.Context(), u.Name, req.Name, req.Role, req.Password); err != nil {
 		a.caseError(w, err)
 		return
 	}
-	out := map[string]any{"name": req.Name, "role": req.Role, "disabled": false}
+	writeAccount(w, http.StatusCreated, map[string]any{"name": req.Name, "role": req.Role, "disabled": false}, req.Password, generated)
+}
+
+// passwordOrGenerated returns pw, or a generated password when pw is
+// empty, and whether it was generated.
+func passwordOrGenerated(pw string) (string, bool) {
+	if pw == "" {
+		return GeneratePassword(), true
+	}
+	return pw, false
+}
+
+// writeAccount answers an account call, with the password only when it
+// was generated (shown once, to the admin who asked), kept out of caches.
+func writeAccount(w http.ResponseWriter, status int, out map[string]any, password string, generated bool) {
 	if generated {
-		out["password"] = req.Password // shown once, to the admin who asked
+		out["password"] = password
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, out)
+	writeJSON(w, status, out)
 }
 
 // updateUser changes an account's role or disables or enables it. A
@@ -587,21 +605,14 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request, u User) {
 	if !decode(w, r, &req) {
 		return
 	}
-	generated := req.Password == ""
-	if generated {
-		req.Password = GeneratePassword()
-	}
+	var generated bool
+	req.Password, generated = passwordOrGenerated(req.Password)
 	name := r.PathValue("name")
 	if err := a.store.SetPassword(r.Context(), u.Name, name, req.Password); err != nil {
 		a.caseError(w, err)
 		return
 	}
-	out := map[string]any{"name": name}
-	if generated {
-		out["password"] = req.Password
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
+	writeAccount(w, http.StatusOK, map[string]any{"name": name}, req.Password, generated)
 }
 
 // changePassword is the caller's change of their own password: every
@@ -626,8 +637,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request, u User) {
 		a.caseError(w, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
-		Secure: a.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(SessionTTL.Seconds())})
+	a.setSession(w, token)
 	writeJSON(w, http.StatusOK, map[string]string{"token": token})
 }
 

@@ -76,6 +76,24 @@ func newUIServer(t *testing.T, s *Store) (*UI, *httptest.Server) {
 	return ui, srv
 }
 
+// uiDo sends a form request to the UI with a session token, without
+// following redirects (tests read where the UI sends the browser), and
+// returns the response and its body.
+func uiDo(t testing.TB, srv *httptest.Server, token, method, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
 // TestUIAccess: the UI's pages by role; anonymous GETs go to the login
 // page, anonymous POSTs are refused, and every page has the CSP.
 func TestUIAccess(t *testing.T) {
@@ -255,18 +273,8 @@ func TestSupervisorAssigns(t *testing.T) {
 	if _, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id); err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path string, form url.Values) (*http.Response, string) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["supervisor"]})
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return uiDo(t, srv, e.tokens["supervisor"], method, path, form)
 	}
 	_, rows := do("GET", "/supervisor/rows", nil)
 	if !strings.Contains(rows, `action="/cases/`+id+`/assign"`) || !strings.Contains(rows, `<option value="volunteer2">volunteer2`) || strings.Contains(rows, `value="disabled"`) {
@@ -306,18 +314,8 @@ func TestSupervisorReleasesAnEscalation(t *testing.T) {
 	if l, err = e.s.Claim(ctxT(), "supervisor", RoleSupervisor, id); err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path string, form url.Values) (*http.Response, string) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["supervisor"]})
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return uiDo(t, srv, e.tokens["supervisor"], method, path, form)
 	}
 	resp, _ := do("POST", "/cases/"+id+"/release", url.Values{"token": {l.Token}})
 	loc := resp.Header.Get("Location")
@@ -389,19 +387,8 @@ func TestRefreshedListsAuditedOncePerWindow(t *testing.T) {
 func TestAccountPages(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(token, method, path string, form url.Values) (*http.Response, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return uiDo(t, srv, token, method, path, form)
 	}
 	vol := e.tokens["volunteer"]
 	if _, page := do(vol, "GET", "/account", nil); !strings.Contains(page, `action="/account/password"`) || !strings.Contains(page, `href="/account"`) {
@@ -496,19 +483,8 @@ func TestNoResponseCountsTries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(who, method, path string, form url.Values) (*http.Response, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens[who]})
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return uiDo(t, srv, e.tokens[who], method, path, form)
 	}
 	if _, page := do("volunteer", "GET", "/cases/"+id, nil); !strings.Contains(page, `name="tries"`) {
 		t.Fatalf("no tries field in the resolve form:\n%s", page)
@@ -550,18 +526,8 @@ func TestAuditPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(who, path string) (*http.Response, string) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens[who]})
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return uiDo(t, srv, e.tokens[who], "GET", path, nil)
 	}
 	_, page := get("supervisor", "/audit?actor=volunteer&action=claimed")
 	if !strings.Contains(page, `<td>领取</td><td><a href="/cases/`+id+`">`) || strings.Count(page, "<tr><td>") != 1 {
@@ -595,16 +561,8 @@ func TestSupervisorSeesWhoIsOnDuty(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
 	get := func(who, path string) string {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens[who]})
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		_, page := uiDo(t, srv, e.tokens[who], "GET", path, nil)
+		return page
 	}
 	get("volunteer2", "/") // on duty
 	for _, level := range []int{9, 7} {
