@@ -152,6 +152,13 @@ func (u *UI) Register(mux *http.ServeMux) {
 	}
 	static, _ := fs.Sub(staticFS, "web/static")
 	files := http.FileServerFS(static)
+	// The service worker lives at the root so that it may show
+	// notifications for every page; it is public, as the static files are.
+	mux.HandleFunc("GET /sw.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.ServeFileFS(w, r, static, "sw.js")
+	})
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -308,11 +315,13 @@ type queueData struct {
 	State        string
 	Now          int64
 	LevelOptions []int
+	Emergency    int // the emergency level: its rows raise notifications
 }
 
 func (u *UI) queueData(r *http.Request, user User, refresh bool) (queueData, error) {
 	q := r.URL.Query()
-	d := queueData{State: q.Get("state"), Now: time.Now().UnixMilli(), LevelOptions: []int{5, 6, 7, 8, 9, 10}}
+	d := queueData{State: q.Get("state"), Now: time.Now().UnixMilli(), LevelOptions: []int{5, 6, 7, 8, 9, 10},
+		Emergency: u.store.Routing().EmergencyLevel}
 	if d.State != "watch" {
 		d.State = "pending"
 	}

@@ -591,3 +591,40 @@ func TestSupervisorSeesWhoIsOnDuty(t *testing.T) {
 		t.Fatalf("the hand-over list does not put who is on duty first:\n%s", options)
 	}
 }
+
+// TestNotificationHooks: the rows that raise a notification are marked
+// (emergency-level cases in the queue; escalations and emergencies for
+// supervisors) and carry no text; the pages offer the switch; the service
+// worker is served at the root, to anyone, as a script.
+func TestNotificationHooks(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	urgent, other := seed(t, e.s, "notify-9", 9), seed(t, e.s, "notify-7", 7)
+	_, rows := uiDo(t, srv, e.tokens["volunteer"], "GET", "/queue/rows?state=pending&level_min=0", nil)
+	if !strings.Contains(rows, `data-alert="`+urgent+`"`) || strings.Contains(rows, `data-alert="`+other+`"`) {
+		t.Fatalf("want the level 9 row marked and the level 7 row not:\n%s", rows)
+	}
+	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Escalate(ctxT(), "volunteer", other, l.Token, "needs_handover"); err != nil {
+		t.Fatal(err)
+	}
+	_, page := uiDo(t, srv, e.tokens["supervisor"], "GET", "/supervisor", nil)
+	for _, id := range []string{urgent, other} {
+		if !strings.Contains(page, `data-alert="`+id+`"`) {
+			t.Errorf("the supervisors' page does not mark %s", id)
+		}
+	}
+	for _, p := range []string{"/", "/supervisor"} {
+		who := map[string]string{"/": "volunteer", "/supervisor": "supervisor"}[p]
+		if _, page := uiDo(t, srv, e.tokens[who], "GET", p, nil); !strings.Contains(page, `id="notify"`) || !strings.Contains(page, `data-body="等待中的紧急或升级个案：%d`) {
+			t.Errorf("%s: no notification switch", p)
+		}
+	}
+	resp, js := uiDo(t, srv, "", "GET", "/sw.js", nil)
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") || !strings.Contains(js, "notificationclick") {
+		t.Fatalf("/sw.js: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}

@@ -31,8 +31,8 @@ after(async () => { await browser?.close(); });
 
 // newUser opens a fresh context (its own cookies) and logs in. Any dialog
 // (alert) or page error fails the test: a hostile post must do nothing.
-async function newUser(name, device = phone) {
-  const ctx = await browser.newContext({ ...device, locale: 'zh-CN' });
+async function newUser(name, device = phone, options = {}) {
+  const ctx = await browser.newContext({ ...device, locale: 'zh-CN', ...options });
   const page = await ctx.newPage();
   page.on('dialog', async (d) => { await d.dismiss(); throw new Error('a dialog opened: ' + d.message()); });
   const errors = [];
@@ -105,8 +105,13 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   assert.equal(await b.page.$('.author'), null);
 
   // The supervisor's page is open before the escalation and is not reloaded.
-  const s = await newUser('supervisor', desktop);
+  // Notifications granted by the browser and turned on for this device.
+  const s = await newUser('supervisor', desktop, { permissions: ['notifications'] });
   await s.page.goto(base + '/supervisor');
+  assert.match(await s.page.textContent('#notify'), /开启本设备的紧急通知/);
+  await s.page.click('#notify');
+  await s.page.waitForFunction(() => document.getElementById('notify').getAttribute('aria-pressed') === 'true');
+  await s.page.evaluate(() => navigator.serviceWorker.ready);
   const waitingBefore = await s.page.$$eval('[data-waiting]', (els) => els.length);
   assert.equal(await s.page.title(), (waitingBefore > 0 ? `(${waitingBefore}) ` : '') + '督导 · 守望');
 
@@ -120,6 +125,19 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   const waiting = await s.page.$$eval('[data-waiting]', (els) => els.length);
   assert.ok(waiting >= 1, 'the escalation waits');
   assert.equal(await s.page.title(), `(${waiting}) 督导 · 守望`);
+  // A system notification says so: a count, no text of the post.
+  const shown = await s.page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    for (let i = 0; i < 50; i++) {
+      const ns = await reg.getNotifications();
+      if (ns.length) return ns.map((n) => ({ title: n.title, body: n.body }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return [];
+  });
+  assert.equal(shown.length, 1, 'one notification');
+  assert.match(shown[0].title, /有新的紧急个案/);
+  assert.match(shown[0].body, new RegExp(`等待中的紧急或升级个案：${waiting}`));
   // The escalation can be handed to a named volunteer.
   assert.ok(await s.page.isVisible(`tr.escalated form[action="${heldPath}/assign"] select[name=to]`), 'assign form');
   await s.page.screenshot({ path: join(shots, 'supervisor-desktop.png'), fullPage: true });

@@ -1,4 +1,5 @@
-// lookout volunteer UI: countdowns, queue refresh, lease renewal.
+// lookout volunteer UI: countdowns, queue refresh, notifications, lease
+// renewal.
 // No inline handlers; everything is wired here (the CSP forbids inline).
 (function () {
   'use strict';
@@ -52,6 +53,7 @@
           window.scrollTo(0, y);
           tick();
           showWaiting();
+          checkAlerts();
         })
         .catch(function () {
           // Keep the old rows and try again; after two misses in a row
@@ -98,6 +100,58 @@
     document.title = (n > 0 ? '(' + n + ') ' : '') + baseTitle;
   }
 
+  // Notifications. On a device where the user turned them on (the button
+  // on the queue and the supervisors' page), a new case that needs someone
+  // at once (an emergency; for supervisors an escalation too) arriving
+  // while the page is open raises a system notification: a count, never
+  // any text of a post (a locked phone shows it to whoever holds it).
+  var alerted = null; // ids of the alerting rows at the last look
+  function notifyOn() {
+    return 'Notification' in window && Notification.permission === 'granted' &&
+      localStorage.getItem('lookout-notify') === '1';
+  }
+  function checkAlerts() {
+    var ids = Array.prototype.map.call(document.querySelectorAll('[data-alert]'), function (el) {
+      return el.getAttribute('data-alert');
+    });
+    var fresh = alerted === null ? [] : ids.filter(function (id) { return alerted.indexOf(id) < 0; });
+    alerted = ids;
+    var btn = document.getElementById('notify');
+    if (!fresh.length || !btn || !notifyOn()) return;
+    var title = btn.getAttribute('data-title');
+    var opts = { body: btn.getAttribute('data-body').replace('%d', ids.length), tag: 'lookout-waiting', renotify: true };
+    var direct = function () { try { new Notification(title, opts); } catch (e) { /* not allowed here */ } };
+    if (navigator.serviceWorker) {
+      navigator.serviceWorker.getRegistration('/').then(function (reg) {
+        if (reg) return reg.showNotification(title, opts);
+        direct();
+      }).catch(direct);
+    } else {
+      direct();
+    }
+  }
+  function notifyButton() {
+    var btn = document.getElementById('notify');
+    if (!btn || !('Notification' in window)) return;
+    var label = function () {
+      btn.textContent = btn.getAttribute(notifyOn() ? 'data-off' : 'data-on');
+      btn.setAttribute('aria-pressed', notifyOn() ? 'true' : 'false');
+    };
+    btn.hidden = false;
+    label();
+    btn.addEventListener('click', function () {
+      if (notifyOn()) { localStorage.removeItem('lookout-notify'); label(); return; }
+      Notification.requestPermission().then(function (p) {
+        if (p === 'granted') {
+          localStorage.setItem('lookout-notify', '1');
+          if (navigator.serviceWorker) navigator.serviceWorker.register('/sw.js').catch(function () {});
+        }
+        label();
+      });
+    });
+    if (notifyOn() && navigator.serviceWorker) navigator.serviceWorker.register('/sw.js').catch(function () {});
+  }
+
   // While the case page is open, the lease is renewed every minute; when
   // it is lost, the page says so plainly and disables the actions.
   function renewLease() {
@@ -135,6 +189,8 @@
     setInterval(tick, 1000);
     baseTitle = document.title;
     showWaiting();
+    checkAlerts();
+    notifyButton();
     if (document.querySelector('[data-refresh]')) refreshTimer = setInterval(refreshParts, 10000);
     if (document.getElementById('lease')) {
       renewLease();
