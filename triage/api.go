@@ -84,6 +84,7 @@ func NewAPI(o APIOptions) *API {
 		{"PATCH", "/api/v1/users/{name}", RoleAdmin, a.updateUser},
 		{"POST", "/api/v1/users/{name}/password", RoleAdmin, a.resetPassword},
 		{"POST", "/api/v1/me/password", RoleVolunteer, a.changePassword},
+		{"POST", "/api/v1/me/release-all", RoleVolunteer, a.releaseAll},
 	}
 	return a
 }
@@ -613,6 +614,16 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	writeAccount(w, http.StatusOK, map[string]any{"name": name}, req.Password, generated)
+}
+
+// releaseAll lets go of every case the caller holds (the end of a shift).
+func (a *API) releaseAll(w http.ResponseWriter, r *http.Request, u User) {
+	n, err := a.store.ReleaseAll(r.Context(), u.Name)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"released": n})
 }
 
 // changePassword is the caller's change of their own password: every

@@ -99,6 +99,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /api/v1/users":                 "admin",
 		"PATCH /api/v1/users/{name}":         "admin",
 		"POST /api/v1/users/{name}/password": "admin",
+		"POST /api/v1/me/release-all":        "volunteer",
 		"POST /api/v1/me/password":           "volunteer",
 	}
 	api := NewAPI(APIOptions{Store: e.s})

@@ -500,6 +500,38 @@ func (s *Store) Release(ctx context.Context, actor, caseID, token string) (strin
 	return backState(s.run(ctx, actor, caseID, token, "release"))
 }
 
+// ReleaseAll lets go of every case actor holds, each back where it
+// waited (the end of a shift): one release per case, with the case's own
+// lease token, so a case claimed away meanwhile is left alone (and leaves
+// the actor's held set). It returns how many went back.
+func (s *Store) ReleaseAll(ctx context.Context, actor string) (int, error) {
+	// First drop from the held set what the actor no longer holds.
+	if err := s.repair.Run(ctx, s.rdb, []string{keyQueue}, tag, actor).Err(); err != nil {
+		return 0, fmt.Errorf("release all: %w", err)
+	}
+	ids, err := s.Held(ctx, actor)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		token, err := s.rdb.HGet(ctx, keyCase(id), "token").Result()
+		if err != nil && err != redis.Nil {
+			return n, fmt.Errorf("release all: %w", err)
+		}
+		_, err = s.Release(ctx, actor, id, token)
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrStaleToken), errors.Is(err, ErrNotClaimed), errors.Is(err, ErrNotFound):
+			// resolved, lapsed or taken meanwhile
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // Reassign takes a claimed case back on a supervisor's word (the
 // volunteer is unreachable or needs relief) to where it waited, as
 // Release does, and returns that state. The caller checks the role; the

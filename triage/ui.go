@@ -115,6 +115,7 @@ func NewUI(o UIOptions) (*UI, error) {
 		{"POST", "/cases/{id}/reassign", RoleSupervisor, u.reassignPost},
 		{"POST", "/cases/{id}/assign", RoleSupervisor, u.assignPost},
 		{"GET", "/mine", RoleVolunteer, u.minePage},
+		{"POST", "/mine/release-all", RoleVolunteer, u.releaseAllPost},
 		{"GET", "/supervisor", RoleSupervisor, u.supervisorPage},
 		{"GET", "/supervisor/rows", RoleSupervisor, u.supervisorRows},
 		{"GET", "/audit", RoleSupervisor, u.auditPage},
@@ -546,7 +547,7 @@ var okMessages = map[string]bool{
 	"msg_reassigned_pending": true, "msg_reassigned_watch": true, "msg_reassigned_escalated": true,
 	"msg_settings_saved": true, "msg_shadow_started": true, "msg_shadow_stopped": true,
 	"msg_password_changed": true, "msg_user_added": true, "msg_user_role_set": true, "msg_user_enabled": true,
-	"msg_user_disabled": true,
+	"msg_user_disabled": true, "msg_released_all": true,
 }
 
 // activity is one step of a case's handling as its page lists it: who
@@ -601,6 +602,17 @@ func caseActivity(events []AuditEvent) []activity {
 		out = append(out, a)
 	}
 	return out
+}
+
+// releaseAllPost lets go of every case the user holds: the end of a
+// shift, or a night that has become too much.
+func (u *UI) releaseAllPost(w http.ResponseWriter, r *http.Request, user User) {
+	n, err := u.store.ReleaseAll(r.Context(), user.Name)
+	if err != nil {
+		u.back(w, r, "/mine", err, "")
+		return
+	}
+	http.Redirect(w, r, "/mine?msg=msg_released_all&field="+strconv.Itoa(n), http.StatusSeeOther)
 }
 
 type mineData struct {

@@ -108,7 +108,7 @@ func TestUIAccess(t *testing.T) {
 		"POST /cases/{id}/reassign": "supervisor", "POST /cases/{id}/assign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor", "GET /supervisor/rows": "supervisor",
 		"GET /moderator": "moderator", "POST /moderator/preview": "moderator", "POST /moderator/settings": "moderator",
 		"POST /moderator/shadow": "moderator", "POST /moderator/stop-shadow": "moderator", "POST /moderator/rollback": "moderator",
-		"GET /audit": "supervisor", "GET /account": "volunteer", "POST /account/password": "volunteer",
+		"POST /mine/release-all": "volunteer", "GET /audit": "supervisor", "GET /account": "volunteer", "POST /account/password": "volunteer",
 		"GET /admin/users": "admin", "POST /admin/users": "admin", "POST /admin/users/{name}/role": "admin",
 		"POST /admin/users/{name}/disable": "admin", "POST /admin/users/{name}/enable": "admin",
 		"POST /admin/users/{name}/password": "admin",
@@ -626,5 +626,45 @@ func TestNotificationHooks(t *testing.T) {
 	resp, js := uiDo(t, srv, "", "GET", "/sw.js", nil)
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") || !strings.Contains(js, "notificationclick") {
 		t.Fatalf("/sw.js: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestReleaseAll: at the end of a shift a volunteer lets go of every case
+// at once, each back where it waited; a case that went to someone else
+// meanwhile is left with them; the page says how many went back.
+func TestReleaseAll(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	queued, watch, other := seed(t, e.s, "shift-1", 8), seed(t, e.s, "shift-2", 5), seed(t, e.s, "shift-3", 7)
+	for _, id := range []string{queued, watch} {
+		if _, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.s.Claim(ctxT(), "volunteer2", RoleVolunteer, other); err != nil {
+		t.Fatal(err)
+	}
+	e.s.rdb.SAdd(ctxT(), keyHeld("volunteer"), other) // a stale entry: volunteer2 holds it
+	_, page := uiDo(t, srv, e.tokens["volunteer"], "GET", "/mine", nil)
+	if !strings.Contains(page, `action="/mine/release-all"`) {
+		t.Fatalf("no end-of-shift button:\n%s", page)
+	}
+	resp, _ := uiDo(t, srv, e.tokens["volunteer"], "POST", "/mine/release-all", nil)
+	if loc := resp.Header.Get("Location"); loc != "/mine?msg=msg_released_all&field=2" {
+		t.Fatalf("release all: %s", loc)
+	}
+	for id, want := range map[string]string{queued: "pending", watch: "watch", other: "claimed"} {
+		if c, _ := e.s.peek(ctxT(), id); c.State != want {
+			t.Errorf("case %s is %s, want %s", id, c.State, want)
+		}
+	}
+	if c, _ := e.s.peek(ctxT(), other); c.Owner != "volunteer2" {
+		t.Errorf("the other volunteer's case went to %q", c.Owner)
+	}
+	if code, body := e.do(t, "volunteer", "POST", "/api/v1/me/release-all", nil); code != 200 || body["released"] != float64(0) {
+		t.Fatalf("again, through the API: %d %v", code, body)
+	}
+	if _, page = uiDo(t, srv, e.tokens["volunteer"], "GET", "/mine", nil); strings.Contains(page, `action="/mine/release-all"`) {
+		t.Fatal("the button shows with nothing held")
 	}
 }
