@@ -291,13 +291,16 @@ test('an admin adds a volunteer on a phone; the volunteer logs in with the passw
   const shown = (await page.textContent('code.secret')).trim();
   assert.ok(shown.length >= 10, 'a generated password is shown');
   assert.ok(!page.url().includes(shown), 'the password is not in the URL');
-  assert.match(await page.textContent('tr:has(td.holder:text-is("new.volunteer"))'), /志愿者/);
-  let ratios = await contrasts(page, '.card h1, .card h2, th, td, button, select, .hint, .secret');
+  assert.equal(await page.$eval('li.account:has(b.holder:text-is("new.volunteer")) select[name=role]', (el) => el.value), 'volunteer');
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'the accounts page fits 360 px');
+  await page.screenshot({ path: join(shots, 'accounts-phone.png'), fullPage: true });
+  let ratios = await contrasts(page, '.card h1, .card h2, li.account p, button, select, .hint, .secret');
   // The audit log names the addition, in words, by who did it.
   await page.click('nav a[href="/audit"]');
   await page.selectOption('select[name=action]', 'user_added');
   await page.click('form.filters button.primary');
   assert.match(await page.textContent('table.audit tbody tr'), /admin\s*添加账户[\s\S]*user=new\.volunteer/);
+  await page.screenshot({ path: join(shots, 'audit-phone.png'), fullPage: false });
   ratios = ratios.concat(await contrasts(page, 'th, td, label, select, .hint, a'));
   await ctx.close();
 
