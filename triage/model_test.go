@@ -63,8 +63,8 @@ func (m *refModel) unclaim(c *refCase) string {
 }
 
 // TestRandomOperationsMatchModel (R17): seeded random sequences of
-// ingest, claim, renew, release, escalate, resolve, expire, sweep and a
-// supervisor's hand-over
+// ingest, claim, renew, release, escalate, resolve, expire, sweep, a
+// supervisor's hand-over and a supervisor's take-back
 // against the real scripts give the same results as an in-memory model,
 // and every index agrees with the cases after every step.
 func TestRandomOperationsMatchModel(t *testing.T) {
@@ -103,7 +103,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 		return m.cases[ids[rng.IntN(len(ids))]]
 	}
 	for step := 0; step < steps; step++ {
-		op := rng.IntN(11)
+		op := rng.IntN(12)
 		actor := actors[rng.IntN(len(actors))]
 		where := fmt.Sprintf("step %d op %d actor %s", step, op, actor)
 		switch op {
@@ -278,6 +278,24 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 		case 9:
 			if _, _, err := s.Sweep(ctx); err != nil {
 				t.Fatal(err)
+			}
+		case 11: // a supervisor takes a case back from its holder
+			c := pick()
+			if c == nil {
+				continue
+			}
+			back, err := s.Reassign(ctx, "sup", c.id)
+			if c.state != "claimed" {
+				if !errors.Is(err, ErrNotClaimed) {
+					t.Fatalf("%s: take back %s (%s): got %v, want not claimed", where, c.id, c.state, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: take back %s: %v", where, c.id, err)
+			}
+			if want := m.unclaim(c); back != want {
+				t.Fatalf("%s: taken back %s went to %s, want %s", where, c.id, back, want)
 			}
 		}
 		checkAgainstModel(t, s, m, where)
