@@ -94,6 +94,7 @@ type QueueCollector struct {
 	up                          *prometheus.Desc
 	memUsed, memMax             *prometheus.Desc
 	precision, resolved         *prometheus.Desc
+	onDuty                      *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of s's queue figures.
@@ -113,12 +114,13 @@ func NewQueueCollector(s *Store) *QueueCollector {
 		memMax:    d("redis_maxmemory_bytes", "Redis maxmemory (0: no limit)."),
 		precision: d("outcome_precision_ratio", "Share of resolved cases at a level that were not false positives, last 28 days.", "level"),
 		resolved:  d("outcome_resolved_cases", "Resolved cases at a level, last 28 days (duplicates excluded).", "level"),
+		onDuty:    d("on_duty_users", "Active accounts that made a request in the last 15 minutes, by role.", "role"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.overdue, c.claimed, c.escalated, c.watched, c.up, c.memUsed, c.memMax, c.precision, c.resolved} {
+	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.overdue, c.claimed, c.escalated, c.watched, c.up, c.memUsed, c.memMax, c.precision, c.resolved, c.onDuty} {
 		ch <- d
 	}
 }
@@ -144,6 +146,11 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.watched, prometheus.GaugeValue, float64(st.Watch))
 	ch <- prometheus.MustNewConstMetric(c.memUsed, prometheus.GaugeValue, float64(st.UsedMemory))
 	ch <- prometheus.MustNewConstMetric(c.memMax, prometheus.GaugeValue, float64(st.MaxMemory))
+	if n, err := c.store.OnDuty(ctx); err == nil {
+		for _, r := range Roles {
+			ch <- prometheus.MustNewConstMetric(c.onDuty, prometheus.GaugeValue, float64(n[r]), string(r))
+		}
+	}
 	if p, err := c.store.Precision(ctx, c.store.now().AddDate(0, 0, -28)); err == nil {
 		for l, r := range p.ByLevel {
 			if r.Resolved == 0 {

@@ -658,9 +658,6 @@ type teamMember struct {
 	OnDuty         bool
 }
 
-// onDutyWindow is how recently an account must have made a request to be
-// listed as on duty (an open queue page refreshes every 10 s).
-const onDutyWindow = 15 * time.Minute
 
 func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
 	if d, err := u.supervisorData(r, user, false); err != nil {

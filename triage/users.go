@@ -408,6 +408,41 @@ func (s *Store) Session(ctx context.Context, token string) (User, error) {
 // write a minute per user, however often their pages refresh.
 const seenEvery = time.Minute
 
+// onDutyWindow is how recently an account must have made a request to
+// count as on duty (an open queue page refreshes every 10 s).
+const onDutyWindow = 15 * time.Minute
+
+// OnDuty counts the active accounts that made a request within
+// onDutyWindow, by role.
+func (s *Store) OnDuty(ctx context.Context) (map[Role]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	names, err := s.rdb.SMembers(ctx, keyUsers).Result()
+	if err != nil {
+		return nil, fmt.Errorf("on duty: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.HMGet(ctx, keyUser(n), "role", "disabled", "seen_ms")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("on duty: %w", err)
+	}
+	out := map[Role]int{}
+	since := s.now().Add(-onDutyWindow).UnixMilli()
+	for _, c := range cmds {
+		v := c.Val()
+		role, _ := v[0].(string)
+		disabled, _ := v[1].(string)
+		seen, _ := v[2].(string)
+		if ms, err := strconv.ParseInt(seen, 10, 64); err == nil && ms >= since && disabled != "1" {
+			out[Role(role)]++
+		}
+	}
+	return out, nil
+}
+
 // Logout ends a session.
 func (s *Store) Logout(ctx context.Context, token string, actor string) error {
 	if err := s.rdb.Del(ctx, keySession(tokenHash(token))).Err(); err != nil {

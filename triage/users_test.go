@@ -2,9 +2,13 @@ package triage
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestAccountLifecycle: a user changes their own password (the current
@@ -354,5 +358,48 @@ func TestStreamIDBefore(t *testing.T) {
 		if _, ok := streamIDBefore(bad); ok {
 			t.Errorf("streamIDBefore(%q) accepted", bad)
 		}
+	}
+}
+
+// TestOnDutyCounted: the accounts that made a request in the last 15
+// minutes are counted by role, for the gauge behind the "nobody on duty"
+// alert; a disabled account, or one last seen earlier, is not.
+func TestOnDutyCounted(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	for _, u := range []struct {
+		name string
+		role Role
+		seen time.Duration // ago; 0: never
+	}{{"v1", RoleVolunteer, time.Minute}, {"v2", RoleVolunteer, 14 * time.Minute}, {"v3", RoleVolunteer, 16 * time.Minute},
+		{"gone", RoleVolunteer, time.Minute}, {"sup", RoleSupervisor, 0}, {"boss", RoleAdmin, 2 * time.Minute}} {
+		if err := s.AddUser(ctx, "test", u.name, u.role, "password-"+u.name); err != nil {
+			t.Fatal(err)
+		}
+		if u.seen > 0 {
+			s.rdb.HSet(ctx, keyUser(u.name), "seen_ms", time.Now().Add(-u.seen).UnixMilli())
+		}
+	}
+	if _, err := s.DisableUser(ctx, "test", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewQueueCollector(s))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "lookout_triage_on_duty_users" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{"volunteer": 2, "supervisor": 0, "moderator": 0, "admin": 1}
+	if !maps.Equal(got, want) {
+		t.Fatalf("on duty %v, want %v", got, want)
 	}
 }
