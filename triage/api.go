@@ -238,6 +238,8 @@ func (a *API) caseError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, ve.Error())
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoUser):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrNoSession):
+		writeError(w, http.StatusUnauthorized, "log in first")
 	case errors.Is(err, ErrUserExists), errors.Is(err, ErrLastAdmin):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrStaleToken), errors.Is(err, ErrNotClaimed), errors.Is(err, ErrTaken),

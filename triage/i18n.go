@@ -110,6 +110,7 @@ var messages = map[string][2]string{ // zh, en
 	"msg_stale":                 {"你的租约已失效（过期、被放回或被他人领取），操作未执行。", "Your lease is gone (expired, released or claimed by someone else); nothing was done."},
 	"msg_invalid":               {"请检查表单：", "Please check the form: "},
 	"account":                   {"我的账户", "My account"},
+	"msg_session_ended":         {"你的账户已停用或登录已结束，操作未执行。", "Your account is disabled or your session has ended; nothing was done."},
 	"release_all":               {"下班：放回我手上的全部个案", "End of shift: release every case I hold"},
 	"release_all_hint":          {"每个个案回到原处（队列、观察名单或升级列表）。请先在每个个案里写下备注，方便下一位接手。", "Each case goes back where it waited (the queue, the watch list or the escalations). Write a note on each first, for whoever takes it next."},
 	"msg_released_all":          {"已放回原处的个案数：", "Cases released back where they waited:"},

@@ -59,7 +59,7 @@ var (
 var scriptErrors = map[string]error{
 	"not_found": ErrNotFound, "stale_token": ErrStaleToken, "not_claimed": ErrNotClaimed,
 	"taken": ErrTaken, "cap": ErrCap, "not_claimable": ErrNotClaimable, "none": ErrNone,
-	"already_yours": ErrAlreadyYours,
+	"already_yours": ErrAlreadyYours, "disabled": ErrNoSession,
 }
 
 // Routing decides what a score becomes.

@@ -378,6 +378,8 @@ func msgFor(err error) (key, field string) {
 		return "msg_stale", ""
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoUser):
 		return "msg_not_found", ""
+	case errors.Is(err, ErrNoSession):
+		return "msg_session_ended", ""
 	case errors.Is(err, ErrUserExists):
 		return "msg_user_exists", ""
 	case errors.Is(err, ErrLastAdmin):

@@ -120,6 +120,10 @@ func TestAccountLifecycle(t *testing.T) {
 	if _, err := login("vol", "a-new-password-2"); !errors.Is(err, ErrBadLogin) {
 		t.Fatalf("a disabled account logged in: %v", err)
 	}
+	// A claim already on its way when the account was disabled takes nothing.
+	if _, err := s.Claim(ctx, "vol", RoleSupervisor, emergency); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("a disabled account's claim: %v", err)
+	}
 	if err := s.EnableUser(ctx, "root", "vol"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,16 @@
 -- (their token goes stale), within actor's caps; audited as 'assigned'.
 -- Returns {case_id, token, lease_deadline_ms, level, waited_ms} or {err_code}:
 --   'none' (nothing to claim), 'cap' (caller holds too many), 'not_found',
---   'taken' (someone else holds it), 'not_claimable'.
+--   'taken' (someone else holds it), 'not_claimable', 'disabled' (actor's
+--   account is disabled).
 local actor, want = ARGV[2], ARGV[3]
 local lease, cap_total, cap_high = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local sup = ARGV[7] == '1'
 local emergency = tonumber(ARGV[8])
 local assigner = ARGV[9] or ''
+-- A disabled account takes nothing, even by a request already on its way
+-- when it was disabled (its held cases are being taken back).
+if redis.call('HGET', P .. 'user:' .. actor, 'disabled') == '1' then return {'disabled'} end
 local held_key = P .. 'held:' .. actor
 local held = redis.call('SMEMBERS', held_key)
 if #held >= cap_total then return {'cap'} end
