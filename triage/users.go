@@ -126,13 +126,8 @@ func (s *Store) DisableUser(ctx context.Context, actor, name string) (int, error
 	if err != nil {
 		return 0, err
 	}
-	if u.Role == RoleAdmin && !u.Disabled {
-		if err := s.keepAnAdmin(ctx, name); err != nil {
-			return 0, err
-		}
-	}
-	if err := s.rdb.HSet(ctx, keyUser(name), "disabled", "1").Err(); err != nil {
-		return 0, fmt.Errorf("disable user: %w", err)
+	if err := s.setAccount(ctx, name, u.Role == RoleAdmin && !u.Disabled, "disabled", "1"); err != nil {
+		return 0, err
 	}
 	if err := s.endSessions(ctx, name); err != nil {
 		return 0, err
@@ -183,30 +178,64 @@ func (s *Store) SetRole(ctx context.Context, actor, name string, role Role) erro
 	if u.Role == role {
 		return nil
 	}
-	if u.Role == RoleAdmin && !u.Disabled {
-		if err := s.keepAnAdmin(ctx, name); err != nil {
-			return err
-		}
-	}
-	if err := s.rdb.HSet(ctx, keyUser(name), "role", string(role)).Err(); err != nil {
-		return fmt.Errorf("set role: %w", err)
+	if err := s.setAccount(ctx, name, u.Role == RoleAdmin && !u.Disabled, "role", string(role)); err != nil {
+		return err
 	}
 	return s.auditEvent(ctx, "", actor, "user_role_set", "user="+name+" role="+string(role)+" was="+string(u.Role))
 }
 
-// keepAnAdmin refuses a change that would leave no active admin: nobody
-// could then add, enable or reset an account but from the command line.
-func (s *Store) keepAnAdmin(ctx context.Context, losing string) error {
-	users, err := s.Users(ctx)
+// setAccount writes fields of an account's hash. guard says the change
+// takes an active admin away (disabled, or given another role): then it
+// is refused with ErrLastAdmin if no other active admin would be left
+// (nobody could add, enable or reset an account but from the command
+// line). The check and the write are one optimistic transaction over
+// every account, so two admins who disable each other at the same
+// moment cannot both succeed.
+func (s *Store) setAccount(ctx context.Context, name string, guard bool, fields ...any) error {
+	names, err := s.rdb.SMembers(ctx, keyUsers).Result()
 	if err != nil {
+		return fmt.Errorf("change account: %w", err)
+	}
+	keys := []string{keyUsers}
+	for _, n := range names {
+		keys = append(keys, keyUser(n))
+	}
+	change := func(tx *redis.Tx) error {
+		if guard {
+			left := false
+			for _, n := range names {
+				if n == name {
+					continue
+				}
+				v, err := tx.HMGet(ctx, keyUser(n), "role", "disabled").Result()
+				if err != nil {
+					return err
+				}
+				if v[0] == string(RoleAdmin) && v[1] != "1" {
+					left = true
+					break
+				}
+			}
+			if !left {
+				return ErrLastAdmin
+			}
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, keyUser(name), fields...)
+			return nil
+		})
 		return err
 	}
-	for _, u := range users {
-		if u.Name != losing && u.Role == RoleAdmin && !u.Disabled {
-			return nil
+	for range 20 {
+		err := s.rdb.Watch(ctx, change, keys...)
+		if !errors.Is(err, redis.TxFailedErr) {
+			if err != nil && !errors.Is(err, ErrLastAdmin) {
+				return fmt.Errorf("change account: %w", err)
+			}
+			return err
 		}
 	}
-	return ErrLastAdmin
+	return errors.New("change account: accounts kept changing; try again")
 }
 
 // SetPassword gives an account a new password (an admin's reset, or the

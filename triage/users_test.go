@@ -407,3 +407,57 @@ func TestOnDutyCounted(t *testing.T) {
 		t.Fatalf("on duty %v, want %v", got, want)
 	}
 }
+
+// TestLastAdminUnderRace: two admins who disable each other, or demote
+// each other, at the same moment never both succeed: one active admin is
+// always left.
+func TestLastAdminUnderRace(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	for _, n := range []string{"a1", "a2", "vol"} {
+		role := RoleAdmin
+		if n == "vol" {
+			role = RoleVolunteer
+		}
+		if err := s.AddUser(ctx, "test", n, role, "password-"+n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 40; round++ {
+		errs := make(chan error, 2)
+		for _, pair := range [][2]string{{"a1", "a2"}, {"a2", "a1"}} {
+			go func() {
+				if round%2 == 0 {
+					_, err := s.DisableUser(ctx, pair[0], pair[1])
+					errs <- err
+				} else {
+					errs <- s.SetRole(ctx, pair[0], pair[1], RoleVolunteer)
+				}
+			}()
+		}
+		refused := 0
+		for range 2 {
+			if err := <-errs; errors.Is(err, ErrLastAdmin) {
+				refused++
+			} else if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		active := 0
+		users, _ := s.Users(ctx)
+		for _, u := range users {
+			if u.Role == RoleAdmin && !u.Disabled {
+				active++
+			}
+		}
+		if active != 1 || refused != 1 {
+			t.Fatalf("round %d: %d active admins, %d refused; want 1 and 1", round, active, refused)
+		}
+		for _, n := range []string{"a1", "a2"} { // both admins again
+			if err := s.EnableUser(ctx, "test", n); err != nil {
+				t.Fatal(err)
+			}
+			s.rdb.HSet(ctx, keyUser(n), "role", string(RoleAdmin))
+		}
+	}
+}
