@@ -108,9 +108,10 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   // Notifications granted by the browser and turned on for this device.
   const s = await newUser('supervisor', desktop, { permissions: ['notifications'] });
   await s.page.goto(base + '/supervisor');
-  assert.match(await s.page.textContent('#notify'), /开启本设备的紧急通知/);
+  assert.equal((await s.page.textContent('#notify')).trim(), '开启本设备的紧急通知');
   await s.page.click('#notify');
   await s.page.waitForFunction(() => document.getElementById('notify').getAttribute('aria-pressed') === 'true');
+  assert.equal((await s.page.textContent('#notify')).trim(), '关闭本设备的紧急通知');
   await s.page.evaluate(() => navigator.serviceWorker.ready);
   const waitingBefore = await s.page.$$eval('[data-waiting]', (els) => els.length);
   assert.equal(await s.page.title(), (waitingBefore > 0 ? `(${waitingBefore}) ` : '') + '督导 · 守望');

@@ -134,7 +134,7 @@
     var btn = document.getElementById('notify');
     if (!btn || !('Notification' in window)) return;
     var label = function () {
-      btn.textContent = btn.getAttribute(notifyOn() ? 'data-off' : 'data-on');
+      btn.textContent = btn.getAttribute(notifyOn() ? 'data-turn-off' : 'data-turn-on');
       btn.setAttribute('aria-pressed', notifyOn() ? 'true' : 'false');
     };
     btn.hidden = false;
