@@ -29,9 +29,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 		role Role
 	}{{"volunteer", RoleVolunteer}, {"volunteer2", RoleVolunteer}, {"supervisor", RoleSupervisor},
 		{"moderator", RoleModerator}, {"admin", RoleAdmin}, {"disabled", RoleAdmin}} {
-		if err := s.AddUser(ctxT(), "test", u.name, u.role, "password-"+u.name); err != nil {
-			t.Fatal(err)
-		}
+		addUser(t, s, u.name, u.role)
 		tok, _, err := s.Login(ctxT(), u.name, "password-"+u.name, "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)

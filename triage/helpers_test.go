@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"lookout/classifier"
@@ -74,4 +75,40 @@ func auditCount(t testing.TB, s *Store, caseID string, limit int, match func(Aud
 // isAction matches the audit events of one action.
 func isAction(action string) func(AuditEvent) bool {
 	return func(e AuditEvent) bool { return e.Action == action }
+}
+
+// addUser adds an account whose password is "password-" and its name.
+func addUser(t testing.TB, s *Store, name string, role Role) {
+	t.Helper()
+	if err := s.AddUser(context.Background(), "test", name, role, "password-"+name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gauges gathers the queue collector's figures, keyed by metric name and
+// label value, as in lookout_triage_pending_cases{8}.
+func gauges(t testing.TB, s *Store) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewQueueCollector(s))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				got[f.GetName()+"{"+l.GetValue()+"}"] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return got
+}
+
+// runOutLease makes a case's lease end in the past, in the case and in
+// the lease index, as if its holder had gone quiet.
+func runOutLease(rs *redistest.Server, id string) {
+	rs.Client.HSet(context.Background(), keyCase(id), "lease_ms", 1)
+	rs.Client.ZAdd(context.Background(), keyLeases, redisZ(1, id))
 }

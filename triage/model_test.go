@@ -81,9 +81,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 	}
 	for _, a := range actors {
 		m.held[a] = map[string]bool{}
-		if err := s.AddUser(ctx, "test", a, role(a), "password-"+a); err != nil {
-			t.Fatal(err)
-		}
+		addUser(t, s, a, role(a))
 	}
 	var posts []string
 	tokens := map[string]string{} // every token ever issued, case -> last seen (possibly stale)
@@ -266,8 +264,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			if c == nil || c.state != "claimed" {
 				continue
 			}
-			rs.Client.HSet(ctx, keyCase(c.id), "lease_ms", 1)
-			rs.Client.ZAdd(ctx, keyLeases, redisZ(1, c.id))
+			runOutLease(rs, c.id)
 			for i := 0; i < 2; i++ {
 				exp, _, err := s.Sweep(ctx)
 				if err != nil || exp != 1-i {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"lookout/classifier"
 )
 
@@ -635,8 +633,7 @@ func TestWatchCaseGoesBackToTheWatchList(t *testing.T) {
 		case "reassign":
 			_, err = s.Reassign(ctx, "supervisor", id)
 		case "expire":
-			rs.Client.HSet(ctx, keyCase(id), "lease_ms", 1)
-			rs.Client.ZAdd(ctx, keyLeases, redisZ(1, id))
+			runOutLease(rs, id)
 			_, _, err = s.Sweep(ctx)
 		}
 		if err != nil {
@@ -681,14 +678,9 @@ func TestWatchCaseGoesBackToTheWatchList(t *testing.T) {
 func TestEscalationGoesBackToTheSupervisors(t *testing.T) {
 	s, rs := newTestStore(t)
 	ctx := ctxT()
-	for _, u := range []struct {
-		name string
-		role Role
-	}{{"vol", RoleVolunteer}, {"vol2", RoleVolunteer}, {"sup", RoleSupervisor}} {
-		if err := s.AddUser(ctx, "test", u.name, u.role, "password-"+u.name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addUser(t, s, "vol", RoleVolunteer)
+	addUser(t, s, "vol2", RoleVolunteer)
+	addUser(t, s, "sup", RoleSupervisor)
 	id := seed(t, s, "escalated-author", 8)
 	l, err := s.Claim(ctx, "vol", RoleVolunteer, id)
 	if err != nil {
@@ -736,8 +728,7 @@ func TestEscalationGoesBackToTheSupervisors(t *testing.T) {
 		case "reassign":
 			back, err = s.Reassign(ctx, "sup", id)
 		case "expire":
-			rs.Client.HSet(ctx, keyCase(id), "lease_ms", 1)
-			rs.Client.ZAdd(ctx, keyLeases, redisZ(1, id))
+			runOutLease(rs, id)
 			back = "escalated"
 			_, _, err = s.Sweep(ctx)
 		}
@@ -766,9 +757,7 @@ func TestEscalationGoesBackToTheSupervisors(t *testing.T) {
 	if _, err := s.Claim(ctx, "vol2", RoleVolunteer, id); !errors.Is(err, ErrNotClaimable) {
 		t.Fatalf("a volunteer took over an escalation whose lease ran out: %v", err)
 	}
-	if err := s.AddUser(ctx, "test", "sup2", RoleSupervisor, "password-sup2"); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, s, "sup2", RoleSupervisor)
 	if l, err = s.Claim(ctx, "sup2", RoleSupervisor, id); err != nil {
 		t.Fatal(err)
 	}
@@ -833,20 +822,7 @@ func TestQueueStatsCountEveryCase(t *testing.T) {
 	if st.OldestPendingAge[6] <= 0 || st.OldestPendingAge[6] >= st.OldestPendingAge[7] || st.OldestPendingAge[5] != 0 {
 		t.Fatalf("oldest ages %v", st.OldestPendingAge)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewQueueCollector(s))
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				got[f.GetName()+"{"+l.GetValue()+"}"] = m.GetGauge().GetValue()
-			}
-		}
-	}
+	got := gauges(t, s)
 	if got["lookout_triage_pending_cases{8}"] != float64(want[8]) || got["lookout_triage_overdue_cases{7}"] != 1 {
 		t.Fatalf("pending at 8 %v (want %d), overdue at 7 %v (want 1)", got["lookout_triage_pending_cases{8}"], want[8], got["lookout_triage_overdue_cases{7}"])
 	}
@@ -887,13 +863,9 @@ func TestAssign(t *testing.T) {
 	s, _ := newTestStore(t)
 	ctx := ctxT()
 	for _, u := range []string{"vol", "vol2"} {
-		if err := s.AddUser(ctx, "test", u, RoleVolunteer, "password-"+u); err != nil {
-			t.Fatal(err)
-		}
+		addUser(t, s, u, RoleVolunteer)
 	}
-	if err := s.AddUser(ctx, "test", "gone", RoleVolunteer, "password-gone"); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, s, "gone", RoleVolunteer)
 	if _, err := s.DisableUser(ctx, "test", "gone"); err != nil {
 		t.Fatal(err)
 	}

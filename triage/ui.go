@@ -660,7 +660,6 @@ type teamMember struct {
 	OnDuty         bool
 }
 
-
 func (u *UI) supervisorPage(w http.ResponseWriter, r *http.Request, user User) {
 	if d, err := u.supervisorData(r, user, false); err != nil {
 		u.fail(w, r, err)
@@ -723,9 +722,9 @@ func (u *UI) supervisorData(r *http.Request, user User, refresh bool) (superviso
 		if a.Disabled {
 			continue
 		}
-		m := teamMember{Name: a.Name, Role: a.Role, Held: held[a.Name], HeldHigh: high[a.Name]}
+		m := teamMember{Name: a.Name, Role: a.Role, Held: held[a.Name], HeldHigh: high[a.Name], OnDuty: a.onDuty(time.Now())}
 		if a.LastSeen != nil {
-			m.LastSeen, m.OnDuty = *a.LastSeen, time.Since(*a.LastSeen) < onDutyWindow
+			m.LastSeen = *a.LastSeen
 		}
 		d.Users = append(d.Users, m)
 		if m.OnDuty {

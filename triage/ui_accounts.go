@@ -53,16 +53,16 @@ func (u *UI) renderUsers(w http.ResponseWriter, r *http.Request, user User, once
 		u.fail(w, r, err)
 		return
 	}
-	d := usersData{Users: users, Held: map[string]int{}, Roles: Roles, Once: once}
-	for _, a := range users {
-		ids, err := u.store.Held(r.Context(), a.Name)
-		if err != nil {
-			u.fail(w, r, err)
-			return
-		}
-		d.Held[a.Name] = len(ids)
+	names := make([]string, len(users))
+	for i, a := range users {
+		names[i] = a.Name
 	}
-	u.render(w, r, "users", user, T(langOf(r), "users"), d)
+	held, err := u.store.HeldCounts(r.Context(), names)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.render(w, r, "users", user, T(langOf(r), "users"), usersData{Users: users, Held: held, Roles: Roles, Once: once})
 }
 
 func (u *UI) userAddPost(w http.ResponseWriter, r *http.Request, user User) {

@@ -447,6 +447,9 @@ func TestAccountPages(t *testing.T) {
 	if !strings.Contains(page, `<option value="moderator" selected>`) || !strings.Contains(page, `action="/admin/users/night.owl/disable"`) {
 		t.Fatalf("the list does not show the new role or the disable button:\n%s", page)
 	}
+	if !strings.Contains(page, `<b class="holder">night.owl</b> · 启用 · 手上个案 1`) {
+		t.Fatalf("the list does not count the case night.owl holds:\n%s", page)
+	}
 	if resp, _ := do(admin, "POST", "/admin/users/night.owl/disable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_user_disabled&field=1" {
 		t.Fatalf("disable: %s", resp.Header.Get("Location"))
 	}

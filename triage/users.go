@@ -294,19 +294,44 @@ func (s *Store) endSessions(ctx context.Context, name string) error {
 	return nil
 }
 
-// Users lists the accounts by name.
+// Users lists the accounts by name, read in one round trip.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
 	names, err := s.rdb.SMembers(ctx, keyUsers).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	sort.Strings(names)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.HGetAll(ctx, keyUser(n))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
 	out := make([]User, 0, len(names))
-	for _, n := range names {
-		u, err := s.user(ctx, n)
-		if err == nil {
-			out = append(out, u)
+	for i, n := range names {
+		if m := cmds[i].Val(); len(m) > 0 {
+			out = append(out, userFrom(n, m))
 		}
+	}
+	return out, nil
+}
+
+// HeldCounts returns how many cases each named account holds, read in
+// one round trip.
+func (s *Store) HeldCounts(ctx context.Context, names []string) (map[string]int, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.SCard(ctx, keyHeld(n))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && len(names) > 0 {
+		return nil, fmt.Errorf("held counts: %w", err)
+	}
+	out := make(map[string]int, len(names))
+	for i, n := range names {
+		out[n] = int(cmds[i].Val())
 	}
 	return out, nil
 }
@@ -319,12 +344,23 @@ func (s *Store) user(ctx context.Context, name string) (User, error) {
 	if len(m) == 0 {
 		return User{}, ErrNoUser
 	}
+	return userFrom(name, m), nil
+}
+
+// userFrom reads an account from its hash.
+func userFrom(name string, m map[string]string) User {
 	u := User{Name: name, Role: Role(m["role"]), Disabled: m["disabled"] == "1", epoch: m["epoch"]}
 	if ms, err := strconv.ParseInt(m["seen_ms"], 10, 64); err == nil {
 		t := time.UnixMilli(ms).UTC()
 		u.LastSeen = &t
 	}
-	return u, nil
+	return u
+}
+
+// onDuty reports whether the account is active and made a request
+// within onDutyWindow of now.
+func (u User) onDuty(now time.Time) bool {
+	return !u.Disabled && u.LastSeen != nil && now.Sub(*u.LastSeen) < onDutyWindow
 }
 
 // loginLimit is the number of failed logins per user name and per client
@@ -444,29 +480,15 @@ const onDutyWindow = 15 * time.Minute
 // OnDuty counts the active accounts that made a request within
 // onDutyWindow, by role.
 func (s *Store) OnDuty(ctx context.Context) (map[Role]int, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	names, err := s.rdb.SMembers(ctx, keyUsers).Result()
+	users, err := s.Users(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("on duty: %w", err)
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(names))
-	for i, n := range names {
-		cmds[i] = pipe.HMGet(ctx, keyUser(n), "role", "disabled", "seen_ms")
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("on duty: %w", err)
+		return nil, err
 	}
 	out := map[Role]int{}
-	since := s.now().Add(-onDutyWindow).UnixMilli()
-	for _, c := range cmds {
-		v := c.Val()
-		role, _ := v[0].(string)
-		disabled, _ := v[1].(string)
-		seen, _ := v[2].(string)
-		if ms, err := strconv.ParseInt(seen, 10, 64); err == nil && ms >= since && disabled != "1" {
-			out[Role(role)]++
+	now := s.now()
+	for _, u := range users {
+		if u.onDuty(now) {
+			out[u.Role]++
 		}
 	}
 	return out, nil

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestAccountLifecycle: a user changes their own password (the current
@@ -21,14 +19,8 @@ import (
 func TestAccountLifecycle(t *testing.T) {
 	s, _ := newTestStore(t)
 	ctx := ctxT()
-	for _, u := range []struct {
-		name string
-		role Role
-	}{{"root", RoleAdmin}, {"vol", RoleVolunteer}} {
-		if err := s.AddUser(ctx, "test", u.name, u.role, "password-"+u.name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addUser(t, s, "root", RoleAdmin)
+	addUser(t, s, "vol", RoleVolunteer)
 	login := func(name, pw string) (string, error) {
 		t.Helper()
 		tok, _, err := s.Login(ctx, name, pw, "10.0.0.1")
@@ -377,9 +369,7 @@ func TestOnDutyCounted(t *testing.T) {
 		seen time.Duration // ago; 0: never
 	}{{"v1", RoleVolunteer, time.Minute}, {"v2", RoleVolunteer, 14 * time.Minute}, {"v3", RoleVolunteer, 16 * time.Minute},
 		{"gone", RoleVolunteer, time.Minute}, {"sup", RoleSupervisor, 0}, {"boss", RoleAdmin, 2 * time.Minute}} {
-		if err := s.AddUser(ctx, "test", u.name, u.role, "password-"+u.name); err != nil {
-			t.Fatal(err)
-		}
+		addUser(t, s, u.name, u.role)
 		if u.seen > 0 {
 			s.rdb.HSet(ctx, keyUser(u.name), "seen_ms", time.Now().Add(-u.seen).UnixMilli())
 		}
@@ -387,19 +377,11 @@ func TestOnDutyCounted(t *testing.T) {
 	if _, err := s.DisableUser(ctx, "test", "gone"); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewQueueCollector(s))
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := gauges(t, s)
 	got := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "lookout_triage_on_duty_users" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+	for k, v := range all {
+		if role, ok := strings.CutPrefix(k, "lookout_triage_on_duty_users{"); ok {
+			got[strings.TrimSuffix(role, "}")] = v
 		}
 	}
 	want := map[string]float64{"volunteer": 2, "supervisor": 0, "moderator": 0, "admin": 1}
@@ -419,9 +401,7 @@ func TestLastAdminUnderRace(t *testing.T) {
 		if n == "vol" {
 			role = RoleVolunteer
 		}
-		if err := s.AddUser(ctx, "test", n, role, "password-"+n); err != nil {
-			t.Fatal(err)
-		}
+		addUser(t, s, n, role)
 	}
 	for round := 0; round < 40; round++ {
 		errs := make(chan error, 2)
