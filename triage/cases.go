@@ -230,6 +230,15 @@ func (s *Store) auditEvent(ctx context.Context, caseID, actor, action, detail st
 	return nil
 }
 
+// auditIn queues an audit entry in a transaction (p from TxPipelined),
+// so that the change the transaction makes and its entry are written
+// together or not at all. The script is sent whole (EVAL, not EVALSHA):
+// a script missing from Redis's cache would fail inside the transaction
+// after the change was made.
+func (s *Store) auditIn(ctx context.Context, p redis.Pipeliner, caseID, actor, action, detail string) {
+	s.audit.Eval(ctx, p, []string{keyQueue}, tag, caseID, actor, action, detail)
+}
+
 // listedWindow is how often a list that a page refreshes in place (every
 // 10 s) is recorded as read by the same user: each page load, and then a
 // refresh once in this window. A tab left open all night would otherwise

@@ -30,19 +30,24 @@ func (s *Store) SetShadow(ctx context.Context, actor string, r Routing) error {
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, keyShadow, b, 0)
 		p.Set(ctx, keyShadowSince, now.UnixMilli(), 0)
+		s.auditIn(ctx, p, "", actor, "shadow_started", "")
 		return nil
 	}); err != nil {
 		return fmt.Errorf("set shadow: %w", err)
 	}
-	return s.auditEvent(ctx, "", actor, "shadow_started", "")
+	return nil
 }
 
 // ClearShadow ends the shadow test.
 func (s *Store) ClearShadow(ctx context.Context, actor string) error {
-	if err := s.rdb.Del(ctx, keyShadow, keyShadowSince).Err(); err != nil {
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keyShadow, keyShadowSince)
+		s.auditIn(ctx, p, "", actor, "shadow_stopped", "")
+		return nil
+	}); err != nil {
 		return fmt.Errorf("clear shadow: %w", err)
 	}
-	return s.auditEvent(ctx, "", actor, "shadow_stopped", "")
+	return nil
 }
 
 // ShadowReport compares the shadow candidate with the settings in force.

@@ -210,13 +210,11 @@ func (s *Store) SaveSettings(ctx context.Context, actor, why string, r Routing) 
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, keySettings, b, 0)
 		p.RPush(ctx, keySettingsHistory, b)
+		s.auditIn(ctx, p, "", actor, "settings_changed", "version="+strconv.FormatInt(v, 10))
 		return nil
 	})
 	if err != nil {
 		return SettingsVersion{}, fmt.Errorf("save settings: %w", err)
-	}
-	if err := s.auditEvent(ctx, "", actor, "settings_changed", "version="+strconv.FormatInt(v, 10)); err != nil {
-		return SettingsVersion{}, err
 	}
 	s.setRouting(r)
 	return sv, nil

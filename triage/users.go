@@ -67,7 +67,8 @@ var reUserName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,31}$`)
 // SessionTTL is how long a session lasts without use.
 const SessionTTL = 12 * time.Hour
 
-// AddUser creates an account.
+// AddUser creates an account. The account and its audit entry are
+// written in one transaction.
 func (s *Store) AddUser(ctx context.Context, actor, name string, role Role, password string) error {
 	switch {
 	case !reUserName.MatchString(name):
@@ -79,20 +80,23 @@ func (s *Store) AddUser(ctx context.Context, actor, name string, role Role, pass
 	if err != nil {
 		return err
 	}
-	ok, err := s.rdb.HSetNX(ctx, keyUser(name), "name", name).Result()
-	if err != nil {
-		return fmt.Errorf("add user: %w", err)
+	add := func(tx *redis.Tx) error {
+		n, err := tx.Exists(ctx, keyUser(name)).Result()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrUserExists
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, keyUser(name), "name", name, "role", string(role), "hash", hash, "disabled", "0")
+			p.SAdd(ctx, keyUsers, name)
+			s.auditIn(ctx, p, "", actor, "user_added", "user="+name+" role="+string(role))
+			return nil
+		})
+		return err
 	}
-	if !ok {
-		return ErrUserExists
-	}
-	if err := s.rdb.HSet(ctx, keyUser(name), "role", string(role), "hash", hash, "disabled", "0").Err(); err != nil {
-		return fmt.Errorf("add user: %w", err)
-	}
-	if err := s.rdb.SAdd(ctx, keyUsers, name).Err(); err != nil {
-		return fmt.Errorf("add user: %w", err)
-	}
-	return s.auditEvent(ctx, "", actor, "user_added", "user="+name+" role="+string(role))
+	return s.watch(ctx, "add user", add, keyUser(name))
 }
 
 // hashPassword checks a new password's length and hashes it; field
@@ -120,19 +124,21 @@ func GeneratePassword() string {
 // cases it holds go back to where they waited (the person has left or
 // the account is not theirs any more; an emergency must not wait out a
 // lease). It returns how many cases went back. The last active admin
-// cannot be disabled.
+// cannot be disabled. The flag, the end of the sessions and the audit
+// entry are one transaction; the cases go back after, each in its own
+// audited step, so a repeat after a failure finishes them and audits
+// the disable once.
 func (s *Store) DisableUser(ctx context.Context, actor, name string) (int, error) {
-	u, err := s.user(ctx, name)
+	err := s.changeAccount(ctx, name, func(u User) accountChange {
+		if u.Disabled {
+			return accountChange{}
+		}
+		return accountChange{
+			fields: []any{"disabled", "1"}, endSessions: true, guard: u.Role == RoleAdmin,
+			actor: actor, action: "user_disabled", detail: "user=" + name,
+		}
+	})
 	if err != nil {
-		return 0, err
-	}
-	if err := s.setAccount(ctx, name, u.Role == RoleAdmin && !u.Disabled, "disabled", "1"); err != nil {
-		return 0, err
-	}
-	if err := s.endSessions(ctx, name); err != nil {
-		return 0, err
-	}
-	if err := s.auditEvent(ctx, "", actor, "user_disabled", "user="+name); err != nil {
 		return 0, err
 	}
 	held, err := s.Held(ctx, name)
@@ -156,13 +162,12 @@ func (s *Store) DisableUser(ctx context.Context, actor, name string) (int, error
 
 // EnableUser lets a disabled account log in again.
 func (s *Store) EnableUser(ctx context.Context, actor, name string) error {
-	if _, err := s.user(ctx, name); err != nil {
-		return err
-	}
-	if err := s.rdb.HSet(ctx, keyUser(name), "disabled", "0").Err(); err != nil {
-		return fmt.Errorf("enable user: %w", err)
-	}
-	return s.auditEvent(ctx, "", actor, "user_enabled", "user="+name)
+	return s.changeAccount(ctx, name, func(u User) accountChange {
+		if !u.Disabled {
+			return accountChange{}
+		}
+		return accountChange{fields: []any{"disabled", "0"}, actor: actor, action: "user_enabled", detail: "user=" + name}
+	})
 }
 
 // SetRole gives an account another role, in force at its next request.
@@ -171,27 +176,36 @@ func (s *Store) SetRole(ctx context.Context, actor, name string, role Role) erro
 	if !role.Valid() {
 		return &ValidationError{Field: "role", Msg: "must be volunteer, supervisor, moderator or admin"}
 	}
-	u, err := s.user(ctx, name)
-	if err != nil {
-		return err
-	}
-	if u.Role == role {
-		return nil
-	}
-	if err := s.setAccount(ctx, name, u.Role == RoleAdmin && !u.Disabled, "role", string(role)); err != nil {
-		return err
-	}
-	return s.auditEvent(ctx, "", actor, "user_role_set", "user="+name+" role="+string(role)+" was="+string(u.Role))
+	return s.changeAccount(ctx, name, func(u User) accountChange {
+		if u.Role == role {
+			return accountChange{}
+		}
+		return accountChange{
+			fields: []any{"role", string(role)}, guard: u.Role == RoleAdmin && !u.Disabled,
+			actor: actor, action: "user_role_set", detail: "user=" + name + " role=" + string(role) + " was=" + string(u.Role),
+		}
+	})
 }
 
-// setAccount writes fields of an account's hash. guard says the change
-// takes an active admin away (disabled, or given another role): then it
-// is refused with ErrLastAdmin if no other active admin would be left
-// (nobody could add, enable or reset an account but from the command
-// line). The check and the write are one optimistic transaction over
-// every account, so two admins who disable each other at the same
-// moment cannot both succeed.
-func (s *Store) setAccount(ctx context.Context, name string, guard bool, fields ...any) error {
+// accountChange is what one change of an account writes, in one
+// transaction: fields of its hash, the end of its sessions, and its
+// audit entry. An empty action changes nothing (the account is as asked
+// already). guard says the change takes an active admin away (disabled,
+// or given another role): then it is refused with ErrLastAdmin if no
+// other active admin would be left (nobody could add, enable or reset
+// an account but from the command line).
+type accountChange struct {
+	fields                []any
+	endSessions, guard    bool
+	actor, action, detail string
+}
+
+// changeAccount reads an account and writes what decide makes of it,
+// with its audit entry, in one optimistic transaction over every
+// account: two admins who disable each other at the same moment cannot
+// both succeed, and no change is made without its audit entry or
+// audited without being made.
+func (s *Store) changeAccount(ctx context.Context, name string, decide func(User) accountChange) error {
 	names, err := s.rdb.SMembers(ctx, keyUsers).Result()
 	if err != nil {
 		return fmt.Errorf("change account: %w", err)
@@ -201,7 +215,18 @@ func (s *Store) setAccount(ctx context.Context, name string, guard bool, fields 
 		keys = append(keys, keyUser(n))
 	}
 	change := func(tx *redis.Tx) error {
-		if guard {
+		m, err := tx.HGetAll(ctx, keyUser(name)).Result()
+		if err != nil {
+			return err
+		}
+		if len(m) == 0 {
+			return ErrNoUser
+		}
+		c := decide(userFrom(name, m))
+		if c.action == "" {
+			return nil
+		}
+		if c.guard {
 			left := false
 			for _, n := range names {
 				if n == name {
@@ -220,41 +245,50 @@ func (s *Store) setAccount(ctx context.Context, name string, guard bool, fields 
 				return ErrLastAdmin
 			}
 		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, keyUser(name), fields...)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if len(c.fields) > 0 {
+				p.HSet(ctx, keyUser(name), c.fields...)
+			}
+			if c.endSessions {
+				// Every session was opened under the epoch this changes.
+				p.HIncrBy(ctx, keyUser(name), "epoch", 1)
+			}
+			s.auditIn(ctx, p, "", c.actor, c.action, c.detail)
 			return nil
 		})
 		return err
 	}
+	return s.watch(ctx, "change account", change, keys...)
+}
+
+// watch runs an optimistic transaction, again while the watched keys
+// change under it. ErrNoUser, ErrUserExists and ErrLastAdmin come back
+// as they are; other errors are wrapped with what was being done.
+func (s *Store) watch(ctx context.Context, what string, fn func(*redis.Tx) error, keys ...string) error {
 	for range 20 {
-		err := s.rdb.Watch(ctx, change, keys...)
-		if !errors.Is(err, redis.TxFailedErr) {
-			if err != nil && !errors.Is(err, ErrLastAdmin) {
-				return fmt.Errorf("change account: %w", err)
-			}
+		err := s.rdb.Watch(ctx, fn, keys...)
+		switch {
+		case errors.Is(err, redis.TxFailedErr):
+			continue
+		case err == nil || errors.Is(err, ErrNoUser) || errors.Is(err, ErrUserExists) || errors.Is(err, ErrLastAdmin):
 			return err
+		default:
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	return errors.New("change account: accounts kept changing; try again")
+	return fmt.Errorf("%s: accounts kept changing; try again", what)
 }
 
 // SetPassword gives an account a new password (an admin's reset, or the
 // command line) and ends its sessions.
 func (s *Store) SetPassword(ctx context.Context, actor, name, password string) error {
-	if _, err := s.user(ctx, name); err != nil {
-		return err
-	}
 	hash, err := hashPassword("password", password)
 	if err != nil {
 		return err
 	}
-	if err := s.rdb.HSet(ctx, keyUser(name), "hash", hash).Err(); err != nil {
-		return fmt.Errorf("set password: %w", err)
-	}
-	if err := s.endSessions(ctx, name); err != nil {
-		return err
-	}
-	return s.auditEvent(ctx, "", actor, "password_reset", "user="+name)
+	return s.changeAccount(ctx, name, func(User) accountChange {
+		return accountChange{fields: []any{"hash", hash}, endSessions: true, actor: actor, action: "password_reset", detail: "user=" + name}
+	})
 }
 
 // ChangePassword is a user's change of their own password: the current
@@ -269,29 +303,17 @@ func (s *Store) ChangePassword(ctx context.Context, name, current, next, client 
 	if _, err := s.checkPassword(ctx, name, current, client); err != nil {
 		return "", err
 	}
-	if err := s.rdb.HSet(ctx, keyUser(name), "hash", hash).Err(); err != nil {
-		return "", fmt.Errorf("change password: %w", err)
-	}
-	if err := s.endSessions(ctx, name); err != nil {
+	err = s.changeAccount(ctx, name, func(User) accountChange {
+		return accountChange{fields: []any{"hash", hash}, endSessions: true, actor: name, action: "password_changed"}
+	})
+	if err != nil {
 		return "", err
 	}
 	u, err := s.user(ctx, name) // under the new epoch
 	if err != nil {
 		return "", err
 	}
-	if err := s.auditEvent(ctx, "", name, "password_changed", ""); err != nil {
-		return "", err
-	}
 	return s.openSession(ctx, u)
-}
-
-// endSessions voids every session of an account: they were opened under
-// the epoch this changes.
-func (s *Store) endSessions(ctx context.Context, name string) error {
-	if err := s.rdb.HIncrBy(ctx, keyUser(name), "epoch", 1).Err(); err != nil {
-		return fmt.Errorf("end sessions: %w", err)
-	}
-	return nil
 }
 
 // Users lists the accounts by name, read in one round trip.
@@ -381,7 +403,7 @@ func (s *Store) Login(ctx context.Context, name, password, client string) (strin
 	if err != nil {
 		return "", User{}, err
 	}
-	return token, u, s.auditEvent(ctx, "", name, "login", "")
+	return token, u, nil
 }
 
 // checkPassword checks an active account's password, throttled per user
@@ -422,17 +444,22 @@ func (s *Store) checkPassword(ctx context.Context, name, password, client string
 	return u, nil
 }
 
-// openSession opens a session for u under its current epoch.
+// openSession opens a session for u under its current epoch, audited as
+// a login in the same transaction.
 func (s *Store) openSession(ctx context.Context, u User) (string, error) {
 	token, err := newToken()
 	if err != nil {
 		return "", err
 	}
 	k := keySession(tokenHash(token))
-	if err := s.rdb.HSet(ctx, k, "user", u.Name, "epoch", u.epoch).Err(); err != nil {
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k, "user", u.Name, "epoch", u.epoch)
+		p.Expire(ctx, k, SessionTTL)
+		s.auditIn(ctx, p, "", u.Name, "login", "")
+		return nil
+	}); err != nil {
 		return "", fmt.Errorf("login: %w", err)
 	}
-	s.rdb.Expire(ctx, k, SessionTTL)
 	return token, nil
 }
 
@@ -496,10 +523,14 @@ func (s *Store) OnDuty(ctx context.Context) (map[Role]int, error) {
 
 // Logout ends a session.
 func (s *Store) Logout(ctx context.Context, token string, actor string) error {
-	if err := s.rdb.Del(ctx, keySession(tokenHash(token))).Err(); err != nil {
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keySession(tokenHash(token)))
+		s.auditIn(ctx, p, "", actor, "logout", "")
+		return nil
+	}); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
-	return s.auditEvent(ctx, "", actor, "logout", "")
+	return nil
 }
 
 func newToken() (string, error) {
