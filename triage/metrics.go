@@ -114,7 +114,7 @@ func NewQueueCollector(s *Store) *QueueCollector {
 		memMax:    d("redis_maxmemory_bytes", "Redis maxmemory (0: no limit)."),
 		precision: d("outcome_precision_ratio", "Share of resolved cases at a level that were not false positives, last 28 days.", "level"),
 		resolved:  d("outcome_resolved_cases", "Resolved cases at a level, last 28 days (duplicates excluded).", "level"),
-		onDuty:    d("on_duty_users", "Active accounts that made a request in the last 15 minutes, by role.", "role"),
+		onDuty:    d("on_duty_users", "Active accounts that made a request by hand (not a page refreshing itself or a lease renewing) in the last 15 minutes, by role.", "role"),
 	}
 }
 

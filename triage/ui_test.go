@@ -579,8 +579,22 @@ func TestSupervisorSeesWhoIsOnDuty(t *testing.T) {
 	if first == "" || seen("volunteer2") != first {
 		t.Fatalf("last seen %q, then %q: want one write a minute", first, seen("volunteer2"))
 	}
-	// volunteer was last active 20 minutes ago.
-	e.s.rdb.HSet(ctxT(), keyUser("volunteer"), "seen_ms", time.Now().Add(-20*time.Minute).UnixMilli())
+	// volunteer was last active 20 minutes ago, and left the queue and a
+	// case open: their refreshes and renewals are not requests by hand.
+	long := strconv.FormatInt(time.Now().Add(-20*time.Minute).UnixMilli(), 10)
+	e.s.rdb.HSet(ctxT(), keyUser("volunteer"), "seen_ms", long)
+	get("volunteer", "/queue/rows")
+	open := seed(t, e.s, "duty-open", 6)
+	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.do(t, "volunteer", "POST", "/api/v1/cases/"+open+"/renew", map[string]any{"token": l.Token}); code != 200 {
+		t.Fatalf("renew: %d %v", code, body)
+	}
+	if seen("volunteer") != long {
+		t.Fatalf("a refresh or a renewal counted as a request by hand: last seen %s, want %s", seen("volunteer"), long)
+	}
 	page := get("supervisor", "/supervisor")
 	_, duty, _ := strings.Cut(page, `id="on-duty"`)
 	duty, _, _ = strings.Cut(duty, "</section>")
@@ -590,7 +604,7 @@ func TestSupervisorSeesWhoIsOnDuty(t *testing.T) {
 	}
 	_, options, _ := strings.Cut(page, `<select name="to"`)
 	options, _, _ = strings.Cut(options, "</select>")
-	if i, j := strings.Index(options, `value="volunteer2">volunteer2 · 在岗 · 持有 2`), strings.Index(options, `value="volunteer">volunteer · 持有 0`); i < 0 || j < 0 || i > j {
+	if i, j := strings.Index(options, `value="volunteer2">volunteer2 · 在岗 · 持有 2`), strings.Index(options, `value="volunteer">volunteer · 持有 1`); i < 0 || j < 0 || i > j {
 		t.Fatalf("the hand-over list does not put who is on duty first:\n%s", options)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -490,19 +491,34 @@ func (s *Store) Session(ctx context.Context, token string) (User, error) {
 		return User{}, err
 	}
 	s.rdb.Expire(ctx, k, SessionTTL)
-	if now := s.now(); u.LastSeen == nil || now.Sub(*u.LastSeen) >= seenEvery {
-		s.rdb.HSet(ctx, keyUser(u.Name), "seen_ms", now.UnixMilli())
-	}
 	return u, nil
 }
 
 // seenEvery is how often a user's last request is recorded: at most one
-// write a minute per user, however often their pages refresh.
+// write a minute per user.
 const seenEvery = time.Minute
 
-// onDutyWindow is how recently an account must have made a request to
-// count as on duty (an open queue page refreshes every 10 s).
+// onDutyWindow is how recently an account must have made a request by
+// hand to count as on duty.
 const onDutyWindow = 15 * time.Minute
+
+// byHand reports whether a request to route is one a person made: not
+// the in-place refresh of a page's lists (…/rows, every 10 s) nor the
+// renewal of a lease (every minute while a case is open), which a tab
+// left open on a desk all night goes on sending. Only requests made by
+// hand count towards being on duty, so that such a tab does not keep
+// the "nobody on duty" page from firing.
+func byHand(route string) bool {
+	return !strings.HasSuffix(route, "/rows") && !strings.HasSuffix(route, "/renew")
+}
+
+// markSeen records that u made a request by hand, at most once every
+// seenEvery.
+func (s *Store) markSeen(ctx context.Context, u User) {
+	if now := s.now(); u.LastSeen == nil || now.Sub(*u.LastSeen) >= seenEvery {
+		s.rdb.HSet(ctx, keyUser(u.Name), "seen_ms", now.UnixMilli())
+	}
+}
 
 // OnDuty counts the active accounts that made a request within
 // onDutyWindow, by role.
@@ -553,11 +569,15 @@ var ErrForbidden = errors.New("your role may not do this")
 
 // authorize resolves a session token to its user and checks that the
 // user's role is at least min; a denial is audited. route names what was
-// asked for, in the audit entry.
+// asked for ("GET /queue/rows"), in the audit entry; a request made by
+// hand (byHand) is recorded as the user's last.
 func (s *Store) authorize(ctx context.Context, token string, min Role, route string) (User, error) {
 	u, err := s.Session(ctx, token)
 	if err != nil {
 		return User{}, err
+	}
+	if byHand(route) {
+		s.markSeen(ctx, u)
 	}
 	if !u.Role.AtLeast(min) {
 		_ = s.auditEvent(ctx, "", u.Name, "denied", route)
