@@ -70,6 +70,8 @@ var messages = map[string][2]string{ // zh, en
 	"lease_until":               {"租约到", "Lease until"},
 	"lease_lost":                {"你对此个案的租约已失效：", "You no longer hold this case: "},
 	"lease_renewed":             {"租约已自动续期", "Lease renewed"},
+	"idle_text":                 {"你已经 30 分钟没有操作此个案，租约不再自动续期。还在处理吗？如不确认，租约到期时个案回到原处，到期时间：", "You have not touched this case for 30 minutes, so its lease is no longer renewed. Still on it? If not, the case goes back where it waited when the lease ends at"},
+	"idle_keep":                 {"我还在处理", "I'm still on it"},
 	"safety_title":              {"如有生命危险", "If a life is in immediate danger"},
 	"safety_text":               {"立即升级给督导，并拨打紧急电话。不要独自承担。", "Escalate to a supervisor now and call emergency services. Do not carry it alone."},
 	"hotline":                   {"心理援助热线", "Crisis hotline"},

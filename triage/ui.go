@@ -506,7 +506,15 @@ type caseData struct {
 	Outcomes []string
 	Reasons  []string
 	Now      int64
+	IdleMs   int64 // caseIdle, for the page
 }
+
+// caseIdle is how long the holder's case page renews the lease without
+// a touch, a key or a scroll before it stops and asks whether they are
+// still on the case; unanswered, the lease runs out by itself and the
+// case goes back where it waited. A tab left open on a desk must not
+// hold an emergency all night.
+const caseIdle = 30 * time.Minute
 
 func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
 	id := r.PathValue("id")
@@ -538,7 +546,8 @@ func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
 	}
 	canClaim := c.State == "pending" || c.State == "watch" || (c.State == "escalated" && user.Role.AtLeast(RoleSupervisor))
 	u.render(w, r, "case", user, T(langOf(r), "case"), caseData{Levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, D: d, Activity: caseActivity(events), Holder: holder, CanClaim: canClaim,
-		Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, Now: time.Now().UnixMilli()})
+		Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, Now: time.Now().UnixMilli(),
+		IdleMs: caseIdle.Milliseconds()})
 }
 
 // okMessages are the flash messages that report a success (shown calm,

@@ -334,3 +334,39 @@ test('an admin adds a volunteer on a phone; the volunteer logs in with the passw
   await wp.waitForURL(base + '/');
   await w.close();
 });
+
+test('a case page left untouched stops renewing its lease and asks', async () => {
+  const { ctx, page } = await newUser('volunteer2');
+  await page.clock.install();
+  let renewals = 0;
+  page.on('request', (r) => { if (r.url().endsWith('/renew')) renewals++; });
+  await page.click('button.primary.big');
+  await page.waitForURL(/\/cases\//);
+  await page.waitForResponse((r) => r.url().endsWith('/renew'));
+  assert.ok(await page.isHidden('#idle'), 'no question while the holder is there');
+
+  // 29 minutes on: still renewed. 31: the page asks and renews no more.
+  renewals = 0;
+  await page.clock.fastForward('29:00');
+  await page.waitForResponse((r) => r.url().endsWith('/renew'));
+  assert.ok(await page.isHidden('#idle'));
+  renewals = 0;
+  await page.clock.fastForward('02:00');
+  await page.waitForSelector('#idle', { state: 'visible' });
+  assert.match(await page.textContent('#idle'), /30 分钟没有操作.*租约到期时个案回到原处/s);
+  assert.match(await page.textContent('#idle .deadline'), /\d/);
+  await page.screenshot({ path: join(shots, 'case-idle-phone.png'), fullPage: false });
+  await page.clock.fastForward('05:00');
+  await page.waitForTimeout(300);
+  assert.equal(renewals, 0, 'no renewal while the question waits');
+
+  // The answer renews at once and the question goes.
+  const renewed = page.waitForResponse((r) => r.url().endsWith('/renew') && r.ok());
+  await page.click('#idle-keep');
+  await renewed;
+  assert.ok(await page.isHidden('#idle'));
+  await page.click('form[action$="/release"] button');
+  await page.waitForURL(/msg=msg_released/);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});

@@ -153,10 +153,28 @@
   }
 
   // While the case page is open, the lease is renewed every minute; when
-  // it is lost, the page says so plainly and disables the actions.
+  // it is lost, the page says so plainly and disables the actions. Only
+  // while someone is there: after data-idle ms with no touch, key or
+  // scroll, renewals stop and the page asks (#idle); unanswered, the
+  // lease runs out by itself and the case goes back where it waited. The
+  // answer renews at once.
+  var lastTouch = Date.now();
+  ['pointerdown', 'keydown', 'scroll', 'touchstart'].forEach(function (ev) {
+    document.addEventListener(ev, function () { lastTouch = Date.now(); }, { passive: true, capture: true });
+  });
   function renewLease() {
     var el = document.getElementById('lease');
     if (!el) return;
+    var ask = document.getElementById('idle');
+    var idleMs = +el.getAttribute('data-idle');
+    if (ask && idleMs > 0 && Date.now() - lastTouch >= idleMs) {
+      if (ask.hidden) {
+        ask.querySelector('.deadline').textContent = el.querySelector('.deadline').textContent;
+        ask.hidden = false;
+      }
+      return;
+    }
+    if (ask) ask.hidden = true;
     fetch('/api/v1/cases/' + encodeURIComponent(el.getAttribute('data-case')) + '/renew', {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json' },
@@ -177,6 +195,7 @@
         lost.textContent = el.getAttribute('data-lost') + (res.status === 409 ? el.getAttribute('data-stale') : String(res.status));
         lost.hidden = false;
         el.hidden = true;
+        if (ask) ask.hidden = true;
         document.querySelectorAll('.actions button, .actions select, .actions textarea, .actions input').forEach(function (b) { b.disabled = true; });
         clearInterval(renewTimer);
       }
@@ -195,6 +214,10 @@
     if (document.getElementById('lease')) {
       renewLease();
       renewTimer = setInterval(renewLease, 60000);
+      document.getElementById('idle-keep').addEventListener('click', function () {
+        lastTouch = Date.now();
+        renewLease();
+      });
     }
   });
 })();
