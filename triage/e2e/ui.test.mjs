@@ -365,6 +365,25 @@ test('a case page left untouched stops renewing its lease and asks', async () =>
   await page.click('#idle-keep');
   await renewed;
   assert.ok(await page.isHidden('#idle'));
+  // Back on the page from another app: renewed at once.
+  const onReturn = page.waitForResponse((r) => r.url().endsWith('/renew') && r.ok());
+  await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await onReturn;
+
+  // Taken back by a supervisor meanwhile: the next renewal says the lease
+  // is lost, and the page leads back to the case, to take it again.
+  const s = await newUser('supervisor', desktop);
+  const id = new URL(page.url()).pathname.split('/')[2];
+  const back = await s.page.request.post(base + '/cases/' + id + '/reassign', { maxRedirects: 0 });
+  assert.equal(back.status(), 303);
+  await s.ctx.close();
+  await page.clock.fastForward('01:00');
+  await page.waitForSelector('#lease-lost', { state: 'visible' });
+  assert.match(await page.textContent('#lease-lost'), /租约已失效/);
+  await page.click('#lease-lost-next a');
+  await page.waitForSelector('form[action$="/claim"] button');
+  await page.click('form[action$="/claim"] button');
+  await page.waitForSelector('#lease');
   await page.click('form[action$="/release"] button');
   await page.waitForURL(/msg=msg_released/);
   assert.deepEqual(page.errors, []);

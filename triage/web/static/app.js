@@ -194,6 +194,7 @@
         // released or went to someone else; other codes are shown as is.
         lost.textContent = el.getAttribute('data-lost') + (res.status === 409 ? el.getAttribute('data-stale') : String(res.status));
         lost.hidden = false;
+        document.getElementById('lease-lost-next').hidden = false;
         el.hidden = true;
         if (ask) ask.hidden = true;
         document.querySelectorAll('.actions button, .actions select, .actions textarea, .actions input').forEach(function (b) { b.disabled = true; });
@@ -217,6 +218,11 @@
       document.getElementById('idle-keep').addEventListener('click', function () {
         lastTouch = Date.now();
         renewLease();
+      });
+      // Back from another app (a phone's message to the person): renew at
+      // once, not at the next minute, and learn at once if it was lost.
+      document.addEventListener('visibilitychange', function () {
+        if (document.visibilityState === 'visible' && !document.getElementById('lease').hidden) renewLease();
       });
     }
   });
