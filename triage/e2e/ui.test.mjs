@@ -372,6 +372,7 @@ test('a case page left untouched stops renewing its lease and asks', async () =>
 
   // Taken back by a supervisor meanwhile: the next renewal says the lease
   // is lost, and the page leads back to the case, to take it again.
+  await page.fill('form[action$="/notes"] textarea[name=text]', '正在私信');
   const s = await newUser('supervisor', desktop);
   const id = new URL(page.url()).pathname.split('/')[2];
   const back = await s.page.request.post(base + '/cases/' + id + '/reassign', { maxRedirects: 0 });
@@ -380,6 +381,9 @@ test('a case page left untouched stops renewing its lease and asks', async () =>
   await page.clock.fastForward('01:00');
   await page.waitForSelector('#lease-lost', { state: 'visible' });
   assert.match(await page.textContent('#lease-lost'), /租约已失效/);
+  assert.ok(await page.isDisabled('form[action$="/notes"] button'), 'actions disabled');
+  assert.equal(await page.inputValue('form[action$="/notes"] textarea[name=text]'), '正在私信', 'the draft note is kept');
+  assert.ok(!(await page.isEditable('form[action$="/notes"] textarea[name=text]')), 'and read-only');
   await page.click('#lease-lost-next a');
   await page.waitForSelector('form[action$="/claim"] button');
   await page.click('form[action$="/claim"] button');

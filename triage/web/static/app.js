@@ -171,6 +171,7 @@
       if (ask.hidden) {
         ask.querySelector('.deadline').textContent = el.querySelector('.deadline').textContent;
         ask.hidden = false;
+        document.getElementById('idle-keep').focus({ preventScroll: true }); // a scroll would count as a touch
       }
       return;
     }
@@ -197,7 +198,10 @@
         document.getElementById('lease-lost-next').hidden = false;
         el.hidden = true;
         if (ask) ask.hidden = true;
-        document.querySelectorAll('.actions button, .actions select, .actions textarea, .actions input').forEach(function (b) { b.disabled = true; });
+        // The holder's forms (.held: the note, resolve, escalate, release)
+        // stop; a note being written stays readable and can be copied.
+        document.querySelectorAll('.held button, .held select, .held input').forEach(function (b) { b.disabled = true; });
+        document.querySelectorAll('.held textarea').forEach(function (b) { b.readOnly = true; });
         clearInterval(renewTimer);
       }
     }).catch(function () { /* network blip: try again next minute */ });
