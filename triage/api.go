@@ -419,12 +419,12 @@ func (a *API) renew(w http.ResponseWriter, r *http.Request, u User) {
 	if !decode(w, r, &req) {
 		return
 	}
-	d, err := a.store.Renew(r.Context(), u.Name, r.PathValue("id"), req.Token)
+	renewal, err := a.store.Renew(r.Context(), u.Name, r.PathValue("id"), req.Token)
 	if err != nil {
 		a.caseError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadline": d})
+	writeJSON(w, http.StatusOK, renewal)
 }
 
 func (a *API) release(w http.ResponseWriter, r *http.Request, u User) {

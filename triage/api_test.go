@@ -306,3 +306,32 @@ func TestReleaseSaysWhereTheCaseWent(t *testing.T) {
 		t.Errorf("an escalation a supervisor let go went back to %q", got)
 	}
 }
+
+// TestRenewSaysThePersonPostedAgain: the renewal answers the case's
+// level and number of posts now, so the holder's page can say that the
+// person has posted again since it was loaded.
+func TestRenewSaysThePersonPostedAgain(t *testing.T) {
+	e := newAPIEnv(t)
+	id := seed(t, e.s, "posted-again", 7)
+	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renew := func() map[string]any {
+		t.Helper()
+		code, body := e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/renew", map[string]any{"token": l.Token})
+		if code != 200 {
+			t.Fatalf("renew: %d %v", code, body)
+		}
+		return body
+	}
+	if b := renew(); b["level"] != 7.0 || b["posts"] != 1.0 || b["deadline"] == nil {
+		t.Fatalf("first renewal: %v", b)
+	}
+	if again := seed(t, e.s, "posted-again", 10); again != id {
+		t.Fatalf("the new post opened case %s, not joined %s", again, id)
+	}
+	if b := renew(); b["level"] != 10.0 || b["posts"] != 2.0 {
+		t.Fatalf("after a new post at level 10: %v, want level 10 and 2 posts", b)
+	}
+}

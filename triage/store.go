@@ -483,14 +483,27 @@ func (s *Store) run(ctx context.Context, actor, caseID, token, action string, ar
 	return out, nil
 }
 
-// Renew extends a lease and returns its new deadline.
-func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (time.Time, error) {
+// Renew extends a lease. The renewal carries its new deadline and the
+// case's level and number of posts now.
+func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (Renewal, error) {
 	out, err := s.run(ctx, actor, caseID, token, "renew")
 	if err != nil {
-		return time.Time{}, err
+		return Renewal{}, err
 	}
 	ms, _ := strconv.ParseInt(out[1], 10, 64)
-	return time.UnixMilli(ms), nil
+	r := Renewal{Deadline: time.UnixMilli(ms)}
+	r.Level, _ = strconv.Atoi(out[2])
+	r.Posts, _ = strconv.Atoi(out[3])
+	return r, nil
+}
+
+// Renewal is a renewed lease, with the case's level and number of posts
+// now: the holder's page compares them with what it shows, to say that
+// the person has posted again since it was loaded.
+type Renewal struct {
+	Deadline time.Time `json:"deadline"`
+	Level    int       `json:"level"`
+	Posts    int       `json:"posts"`
 }
 
 // Release lets go of a held case. It goes back where it waited: the

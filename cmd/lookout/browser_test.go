@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +83,30 @@ func TestBrowserUI(t *testing.T) {
 	})
 	waitCommitted(t, brokers, "browser", 30*time.Second)
 
+	// The browser tests post as a person whose case is open (the person
+	// posts again) through this feed: POST {"author","text"} puts a post on
+	// the topic.
+	feedWriter := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: "posts", Balancer: &kafka.Hash{},
+		BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	t.Cleanup(func() { _ = feedWriter.Close() })
+	feedSeq := 0
+	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct{ Author, Text string }
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil || p.Author == "" || p.Text == "" {
+			http.Error(w, "want {author, text}", http.StatusBadRequest)
+			return
+		}
+		feedSeq++
+		v, _ := json.Marshal(map[string]any{"v": 1, "id": fmt.Sprintf("feed-%d", feedSeq), "author_id": p.Author, "text": p.Text,
+			"created_at": time.Now().UTC().Format(time.RFC3339), "thread_id": "tree-hole"})
+		if err := feedWriter.WriteMessages(r.Context(), kafka.Message{Key: []byte(p.Author), Value: v}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(feed.Close)
+
 	shots := os.Getenv("LOOKOUT_ARTIFACTS")
 	if shots == "" {
 		shots = filepath.Join(e2e, "screenshots")
@@ -90,7 +116,7 @@ func TestBrowserUI(t *testing.T) {
 	cmd := exec.CommandContext(tctx, "node", "--test", "--test-reporter=spec", "ui.test.mjs")
 	cmd.Dir = e2e
 	cmd.Env = append(os.Environ(), "LOOKOUT_URL="+fmt.Sprintf("http://127.0.0.1:%d", port),
-		"LOOKOUT_PASSWORD="+password, "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium)
+		"LOOKOUT_PASSWORD="+password, "LOOKOUT_FEED="+feed.URL, "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium)
 	out, err := cmd.CombinedOutput()
 	t.Logf("playwright:\n%s", out)
 	if err != nil {

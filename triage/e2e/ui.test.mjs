@@ -4,6 +4,7 @@
 //   LOOKOUT_URL        base URL of the service
 //   LOOKOUT_PASSWORD   password of the users volunteer, volunteer2, supervisor,
 //                      moderator and admin
+//   LOOKOUT_FEED       POST {"author","text"} here puts a post on the topic
 //   SCREENSHOT_DIR     where to save the screenshots
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -388,6 +389,39 @@ test('a case page left untouched stops renewing its lease and asks', async () =>
   await page.waitForSelector('form[action$="/claim"] button');
   await page.click('form[action$="/claim"] button');
   await page.waitForSelector('#lease');
+  await page.click('form[action$="/release"] button');
+  await page.waitForURL(/msg=msg_released/);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('the holder learns that the person has posted again', async () => {
+  const { ctx, page } = await newUser('volunteer2');
+  await page.click('button.primary.big');
+  await page.waitForURL(/\/cases\//);
+  await page.waitForResponse((r) => r.url().endsWith('/renew'));
+  assert.ok(await page.isHidden('#case-news'));
+  const author = (await page.textContent('.author')).trim();
+  const fed = await fetch(process.env.LOOKOUT_FEED, {
+    method: 'POST', body: JSON.stringify({ author, text: '我已经吃了一整瓶安眠药，再见了' }),
+  });
+  assert.equal(fed.status, 204);
+  // Each look renews at once (as when the page is shown again) until the
+  // post has gone through Kafka, the model and Redis.
+  for (let i = 0; i < 60 && await page.isHidden('#case-news'); i++) {
+    const renewed = page.waitForResponse((r) => r.url().endsWith('/renew'));
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await renewed;
+    await page.waitForTimeout(500);
+  }
+  assert.match(await page.textContent('#case-news'), /又发了新帖子/);
+  assert.equal(await page.textContent('#case-news .lvl'), '10');
+  assert.match(await page.title(), /^\(!\) /);
+  await page.screenshot({ path: join(shots, 'case-news-phone.png'), fullPage: false });
+  await page.click('#case-news a');
+  await page.waitForSelector('#lease');
+  assert.match(await page.textContent('article.post'), /吃了一整瓶/, 'the new post first');
+  assert.ok(await page.isHidden('#case-news'), 'read: no news');
   await page.click('form[action$="/release"] button');
   await page.waitForURL(/msg=msg_released/);
   assert.deepEqual(page.errors, []);

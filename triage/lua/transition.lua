@@ -4,7 +4,8 @@
 -- KEYS[1] queue
 -- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms,
 --       emergency_level, arg4
---   action 'renew':    extend the lease by lease_ms.
+--   action 'renew':    extend the lease by lease_ms; returns {'ok',
+--                      deadline_ms, level, posts}.
 --   action 'release':  back where it waited (the queue, the watch list or
 --                      the escalations); returns {'ok', '0', new_state}.
 --   action 'escalate': hand to supervisors; arg1 = reason code.
@@ -53,7 +54,8 @@ if action == 'renew' then
   local deadline = now + lease
   redis.call('HSET', c, 'lease_ms', deadline)
   redis.call('ZADD', P .. 'leases', deadline, cid)
-  return {'ok', tostring(deadline)}
+  local f = redis.call('HMGET', c, 'level', 'posts')
+  return {'ok', tostring(deadline), f[1] or '0', f[2] or '0'}
 elseif action == 'note' then
   redis.call('RPUSH', c .. ':notes', a1)
   redis.call('HSET', c, 'updated_ms', now)

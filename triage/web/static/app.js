@@ -187,6 +187,16 @@
         var d = new Date(res.body.deadline);
         var span = el.querySelector('.deadline');
         if (span) span.textContent = d.toLocaleTimeString();
+        // The person posted again since the page was loaded: say so, with
+        // the level now, and flash the title (the text is on a reload).
+        var news = document.getElementById('case-news');
+        if (news && res.body.posts > +el.getAttribute('data-posts')) {
+          news.querySelector('.lvl').textContent = String(res.body.level);
+          if (news.hidden) {
+            news.hidden = false;
+            document.title = '(!) ' + baseTitle;
+          }
+        }
         return;
       }
       if (res.status === 409 || res.status === 401 || res.status === 404) {
