@@ -71,6 +71,8 @@ var messages = map[string][2]string{ // zh, en
 	"lease_lost":                {"你对此个案的租约已失效：", "You no longer hold this case: "},
 	"lease_lost_next":           {"查看个案现在的状态（仍在等待时可以重新领取）", "See where the case is now (take it again if it still waits)"},
 	"case_news":                 {"此人又发了新帖子。现在的等级：", "This person has posted again. Level now:"},
+	"case_news_note_title":      {"你处理的个案有新帖子", "A case you hold has a new post"},
+	"case_news_note_body":       {"现在的等级：%d。打开页面查看。", "Level now: %d. Open the page to read it."},
 	"case_news_reload":          {"重新载入，阅读新帖子", "Reload to read the new post"},
 	"lease_renewed":             {"租约已自动续期", "Lease renewed"},
 	"idle_text":                 {"你已经 30 分钟没有操作此个案，租约不再自动续期。还在处理吗？如不确认，租约到期时个案回到原处，到期时间：", "You have not touched this case for 30 minutes, so its lease is no longer renewed. Still on it? If not, the case goes back where it waited when the lease ends at"},

@@ -396,11 +396,19 @@ test('a case page left untouched stops renewing its lease and asks', async () =>
 });
 
 test('the holder learns that the person has posted again', async () => {
-  const { ctx, page } = await newUser('volunteer2');
+  const { ctx, page } = await newUser('volunteer2', phone, { permissions: ['notifications'] });
+  // Notifications on for this device, as with the queue's switch.
+  await page.evaluate(async () => {
+    localStorage.setItem('lookout-notify', '1');
+    await navigator.serviceWorker.register('/sw.js');
+    await navigator.serviceWorker.ready;
+  });
   await page.click('button.primary.big');
   await page.waitForURL(/\/cases\//);
   await page.waitForResponse((r) => r.url().endsWith('/renew'));
   assert.ok(await page.isHidden('#case-news'));
+  // The page is in the background (the volunteer is writing to the person).
+  await page.evaluate(() => Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }));
   const author = (await page.textContent('.author')).trim();
   const fed = await fetch(process.env.LOOKOUT_FEED, {
     method: 'POST', body: JSON.stringify({ author, text: '我已经吃了一整瓶安眠药，再见了' }),
@@ -417,6 +425,16 @@ test('the holder learns that the person has posted again', async () => {
   assert.match(await page.textContent('#case-news'), /又发了新帖子/);
   assert.equal(await page.textContent('#case-news .lvl'), '10');
   assert.match(await page.title(), /^\(!\) /);
+  const shown = await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    for (let i = 0; i < 50; i++) {
+      const ns = await reg.getNotifications({ tag: 'lookout-case-news' });
+      if (ns.length) return ns.map((n) => ({ title: n.title, body: n.body }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return [];
+  });
+  assert.deepEqual(shown, [{ title: '你处理的个案有新帖子', body: '现在的等级：10。打开页面查看。' }], 'one notification, the level only');
   await page.screenshot({ path: join(shots, 'case-news-phone.png'), fullPage: false });
   await page.click('#case-news a');
   await page.waitForSelector('#lease');

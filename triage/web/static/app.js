@@ -118,8 +118,12 @@
     alerted = ids;
     var btn = document.getElementById('notify');
     if (!fresh.length || !btn || !notifyOn()) return;
-    var title = btn.getAttribute('data-title');
-    var opts = { body: btn.getAttribute('data-body').replace('%d', ids.length), tag: 'lookout-waiting', renotify: true };
+    notify(btn.getAttribute('data-title'), btn.getAttribute('data-body').replace('%d', ids.length), 'lookout-waiting');
+  }
+  // notify raises a system notification through the service worker
+  // (phones' browsers show none from a page), or from the page.
+  function notify(title, body, tag) {
+    var opts = { body: body, tag: tag, renotify: true };
     var direct = function () { try { new Notification(title, opts); } catch (e) { /* not allowed here */ } };
     if (navigator.serviceWorker) {
       navigator.serviceWorker.getRegistration('/').then(function (reg) {
@@ -195,6 +199,12 @@
           if (news.hidden) {
             news.hidden = false;
             document.title = '(!) ' + baseTitle;
+            // In a background tab, and on a device with notifications on:
+            // a notification too, with the level only (never the text).
+            if (document.hidden && notifyOn()) {
+              notify(news.getAttribute('data-note-title'),
+                news.getAttribute('data-note-body').replace('%d', res.body.level), 'lookout-case-news');
+            }
           }
         }
         return;
