@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -479,6 +480,42 @@ func (s *Store) Held(ctx context.Context, actor string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	return s.rdb.SMembers(ctx, keyHeld(actor)).Result()
+}
+
+// HeldCase is a case its holder holds, with the lease token for the
+// holder's own pages.
+type HeldCase struct {
+	Case
+	Token string
+}
+
+// HeldCases returns the cases actor holds now, by id, read in one round
+// trip; an entry of the held set whose case has since gone to someone
+// else is left out.
+func (s *Store) HeldCases(ctx context.Context, actor string) ([]HeldCase, error) {
+	ids, err := s.Held(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ids)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, keyCase(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && len(ids) > 0 {
+		return nil, fmt.Errorf("held cases: %w", err)
+	}
+	out := []HeldCase{}
+	for _, cmd := range cmds {
+		m := cmd.Val()
+		if m["state"] == "claimed" && m["owner"] == actor {
+			out = append(out, HeldCase{Case: s.parseCase(m), Token: m["token"]})
+		}
+	}
+	return out, nil
 }
 
 // peek reads a case's summary without its content (and so without an

@@ -627,23 +627,20 @@ func (u *UI) releaseAllPost(w http.ResponseWriter, r *http.Request, user User) {
 }
 
 type mineData struct {
-	Held    []Case
+	Held    []HeldCase
 	History []AuditEvent
+	IdleMs  int64 // caseIdle: the page keeps every lease it lists, while someone is there
 }
 
 func (u *UI) minePage(w http.ResponseWriter, r *http.Request, user User) {
-	ids, err := u.store.Held(r.Context(), user.Name)
+	var d mineData
+	var err error
+	d.Held, err = u.store.HeldCases(r.Context(), user.Name)
 	if err != nil {
 		u.fail(w, r, err)
 		return
 	}
-	var d mineData
-	sort.Strings(ids)
-	for _, id := range ids {
-		if c, err := u.store.peek(r.Context(), id); err == nil {
-			d.Held = append(d.Held, c)
-		}
-	}
+	d.IdleMs = caseIdle.Milliseconds()
 	d.History, err = u.store.History(r.Context(), user.Name, 30, 5000)
 	if err != nil {
 		u.fail(w, r, err)

@@ -653,10 +653,13 @@ func TestReleaseAll(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
 	queued, watch, other := seed(t, e.s, "shift-1", 8), seed(t, e.s, "shift-2", 5), seed(t, e.s, "shift-3", 7)
+	tokens := map[string]string{}
 	for _, id := range []string{queued, watch} {
-		if _, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id); err != nil {
+		l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
+		if err != nil {
 			t.Fatal(err)
 		}
+		tokens[id] = l.Token
 	}
 	if _, err := e.s.Claim(ctxT(), "volunteer2", RoleVolunteer, other); err != nil {
 		t.Fatal(err)
@@ -665,6 +668,16 @@ func TestReleaseAll(t *testing.T) {
 	_, page := uiDo(t, srv, e.tokens["volunteer"], "GET", "/mine", nil)
 	if !strings.Contains(page, `action="/mine/release-all"`) {
 		t.Fatalf("no end-of-shift button:\n%s", page)
+	}
+	// The page keeps the leases of the cases listed: each row carries its
+	// case and token; the stale entry is not listed.
+	for id, token := range tokens {
+		if !strings.Contains(page, `<p data-lease data-case="`+id+`" data-token="`+token+`"`) {
+			t.Errorf("My cases does not keep the lease of %s:\n%s", id, page)
+		}
+	}
+	if strings.Contains(page, other) || !strings.Contains(page, `id="idle"`) {
+		t.Errorf("want the stale entry left out and the idle question present:\n%s", page)
 	}
 	resp, _ := uiDo(t, srv, e.tokens["volunteer"], "POST", "/mine/release-all", nil)
 	if loc := resp.Header.Get("Location"); loc != "/mine?msg=msg_released_all&field=2" {

@@ -445,3 +445,48 @@ test('the holder learns that the person has posted again', async () => {
   assert.deepEqual(page.errors, []);
   await ctx.close();
 });
+
+test('My cases keeps every lease it lists and says what changed', async () => {
+  const { ctx, page } = await newUser('volunteer2');
+  const held = [];
+  for (let i = 0; i < 2; i++) {
+    await page.goto(base + '/');
+    await page.click('button.primary.big');
+    await page.waitForURL(/\/cases\//);
+    held.push({ id: new URL(page.url()).pathname.split('/')[2], author: (await page.textContent('.author')).trim() });
+  }
+  const renewed = new Set();
+  page.on('request', (r) => {
+    const m = r.url().match(/\/api\/v1\/cases\/([^/]+)\/renew$/);
+    if (m) renewed.add(decodeURIComponent(m[1]));
+  });
+  await page.goto(base + '/mine');
+  const rows = await page.$$eval('p[data-lease]', (els) => els.map((e) => e.getAttribute('data-case')));
+  for (const h of held) assert.ok(rows.includes(h.id), 'listed: ' + h.id);
+  for (let i = 0; i < 50 && renewed.size < rows.length; i++) await page.waitForTimeout(100);
+  assert.deepEqual([...renewed].sort(), rows.sort(), 'every listed lease renewed');
+
+  // The first person posts again; a supervisor takes the second case back.
+  const fed = await fetch(process.env.LOOKOUT_FEED, {
+    method: 'POST', body: JSON.stringify({ author: held[0].author, text: '药已经吃下去了，再见了' }),
+  });
+  assert.equal(fed.status, 204);
+  const s = await newUser('supervisor', desktop);
+  assert.equal((await s.page.request.post(base + '/cases/' + held[1].id + '/reassign', { maxRedirects: 0 })).status(), 303);
+  await s.ctx.close();
+  const news = `p[data-case="${held[0].id}"] .news`, lost = `p[data-case="${held[1].id}"] .lost`;
+  for (let i = 0; i < 60 && (await page.isHidden(news) || await page.isHidden(lost)); i++) {
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await page.waitForTimeout(500);
+  }
+  assert.match(await page.textContent(news), /有新帖子 · 等级 \d+/);
+  assert.match(await page.textContent(lost), /已不在你手上/);
+  assert.ok(await page.isHidden(`p[data-case="${held[0].id}"] .lost`), 'the first is still held');
+  assert.ok(await page.isHidden(`p[data-case="${held[1].id}"] .news`));
+  await page.screenshot({ path: join(shots, 'mine-phone.png'), fullPage: true });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'fits 360 px');
+  await page.click('form[action="/mine/release-all"] button');
+  await page.waitForURL(/msg=msg_released_all/);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});

@@ -156,30 +156,35 @@
     if (notifyOn() && navigator.serviceWorker) navigator.serviceWorker.register('/sw.js').catch(function () {});
   }
 
-  // While the case page is open, the lease is renewed every minute; when
-  // it is lost, the page says so plainly and disables the actions. Only
-  // while someone is there: after data-idle ms with no touch, key or
-  // scroll, renewals stop and the page asks (#idle); unanswered, the
-  // lease runs out by itself and the case goes back where it waited. The
-  // answer renews at once.
+  // Leases the page keeps: the case page's own (#lease) and, on My cases,
+  // each held case's; every element marked data-lease is renewed every
+  // minute. When a lease is lost, the page says so plainly: the case page
+  // stops its forms, My cases marks the row. Only while someone is there:
+  // after data-idle ms with no touch, key or scroll, renewals stop and the
+  // page asks (#idle); unanswered, the leases run out by themselves and
+  // the cases go back where they waited. The answer renews at once.
   var lastTouch = Date.now();
   ['pointerdown', 'keydown', 'scroll', 'touchstart'].forEach(function (ev) {
     document.addEventListener(ev, function () { lastTouch = Date.now(); }, { passive: true, capture: true });
   });
-  function renewLease() {
-    var el = document.getElementById('lease');
-    if (!el) return;
+  function renewLeases() {
+    var els = document.querySelectorAll('[data-lease]');
+    if (!els.length) return;
     var ask = document.getElementById('idle');
-    var idleMs = +el.getAttribute('data-idle');
+    var idleMs = +els[0].getAttribute('data-idle');
     if (ask && idleMs > 0 && Date.now() - lastTouch >= idleMs) {
       if (ask.hidden) {
-        ask.querySelector('.deadline').textContent = el.querySelector('.deadline').textContent;
+        ask.querySelector('.deadline').textContent = els[0].querySelector('.deadline').textContent;
         ask.hidden = false;
         document.getElementById('idle-keep').focus({ preventScroll: true }); // a scroll would count as a touch
       }
       return;
     }
     if (ask) ask.hidden = true;
+    els.forEach(renewLease);
+  }
+  function renewLease(el) {
+    var onCasePage = el.id === 'lease';
     fetch('/api/v1/cases/' + encodeURIComponent(el.getAttribute('data-case')) + '/renew', {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json' },
@@ -193,7 +198,7 @@
         if (span) span.textContent = d.toLocaleTimeString();
         // The person posted again since the page was loaded: say so, with
         // the level now, and flash the title (the text is on a reload).
-        var news = document.getElementById('case-news');
+        var news = onCasePage ? document.getElementById('case-news') : el.querySelector('.news');
         if (news && res.body.posts > +el.getAttribute('data-posts')) {
           news.querySelector('.lvl').textContent = String(res.body.level);
           if (news.hidden) {
@@ -210,6 +215,11 @@
         return;
       }
       if (res.status === 409 || res.status === 401 || res.status === 404) {
+        el.removeAttribute('data-lease'); // renewed no more
+        if (!onCasePage) {
+          el.querySelector('.lost').hidden = false;
+          return;
+        }
         var lost = document.getElementById('lease-lost');
         // Say why in the page's language: a 409 means the lease expired, was
         // released or went to someone else; other codes are shown as is.
@@ -217,17 +227,15 @@
         lost.hidden = false;
         document.getElementById('lease-lost-next').hidden = false;
         el.hidden = true;
-        if (ask) ask.hidden = true;
+        document.getElementById('idle').hidden = true;
         // The holder's forms (.held: the note, resolve, escalate, release)
         // stop; a note being written stays readable and can be copied.
         document.querySelectorAll('.held button, .held select, .held input').forEach(function (b) { b.disabled = true; });
         document.querySelectorAll('.held textarea').forEach(function (b) { b.readOnly = true; });
-        clearInterval(renewTimer);
       }
     }).catch(function () { /* network blip: try again next minute */ });
   }
 
-  var renewTimer;
   document.addEventListener('DOMContentLoaded', function () {
     tick();
     setInterval(tick, 1000);
@@ -236,17 +244,17 @@
     checkAlerts();
     notifyButton();
     if (document.querySelector('[data-refresh]')) refreshTimer = setInterval(refreshParts, 10000);
-    if (document.getElementById('lease')) {
-      renewLease();
-      renewTimer = setInterval(renewLease, 60000);
+    if (document.querySelector('[data-lease]')) {
+      renewLeases();
+      setInterval(renewLeases, 60000);
       document.getElementById('idle-keep').addEventListener('click', function () {
         lastTouch = Date.now();
-        renewLease();
+        renewLeases();
       });
       // Back from another app (a phone's message to the person): renew at
       // once, not at the next minute, and learn at once if it was lost.
       document.addEventListener('visibilitychange', function () {
-        if (document.visibilityState === 'visible' && !document.getElementById('lease').hidden) renewLease();
+        if (document.visibilityState === 'visible') renewLeases();
       });
     }
   });
