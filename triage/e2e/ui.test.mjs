@@ -49,6 +49,13 @@ async function newUser(name, device = phone, options = {}) {
 
 let caseURL; // the case volunteer takes with "next"
 
+// letGoOfAll ends the user's shift: a test that takes cases starts with
+// none held, whatever an earlier test left behind.
+async function letGoOfAll(page) {
+  const r = await page.request.post(base + '/mine/release-all', { maxRedirects: 0 });
+  assert.equal(r.status(), 303);
+}
+
 test('volunteer takes the next case, reads the evidence, adds a note, resolves', async () => {
   const { ctx, page } = await newUser('volunteer');
   // The queue, in Chinese, most urgent first, with countdowns.
@@ -338,18 +345,23 @@ test('an admin adds a volunteer on a phone; the volunteer logs in with the passw
 
 test('a case page left untouched stops renewing its lease and asks', async () => {
   const { ctx, page } = await newUser('volunteer2');
+  await letGoOfAll(page);
   await page.clock.install();
   let renewals = 0;
   page.on('request', (r) => { if (r.url().endsWith('/renew')) renewals++; });
+  // Each wait for a renewal starts before what causes it (its answer can
+  // come back before the next line runs).
+  const first = page.waitForResponse((r) => r.url().endsWith('/renew'));
   await page.click('button.primary.big');
   await page.waitForURL(/\/cases\//);
-  await page.waitForResponse((r) => r.url().endsWith('/renew'));
+  await first;
   assert.ok(await page.isHidden('#idle'), 'no question while the holder is there');
 
   // 29 minutes on: still renewed. 31: the page asks and renews no more.
   renewals = 0;
+  const at29 = page.waitForResponse((r) => r.url().endsWith('/renew'));
   await page.clock.fastForward('29:00');
-  await page.waitForResponse((r) => r.url().endsWith('/renew'));
+  await at29;
   assert.ok(await page.isHidden('#idle'));
   renewals = 0;
   await page.clock.fastForward('02:00');
@@ -397,15 +409,17 @@ test('a case page left untouched stops renewing its lease and asks', async () =>
 
 test('the holder learns that the person has posted again', async () => {
   const { ctx, page } = await newUser('volunteer2', phone, { permissions: ['notifications'] });
+  await letGoOfAll(page);
   // Notifications on for this device, as with the queue's switch.
   await page.evaluate(async () => {
     localStorage.setItem('lookout-notify', '1');
     await navigator.serviceWorker.register('/sw.js');
     await navigator.serviceWorker.ready;
   });
+  const first = page.waitForResponse((r) => r.url().endsWith('/renew'));
   await page.click('button.primary.big');
   await page.waitForURL(/\/cases\//);
-  await page.waitForResponse((r) => r.url().endsWith('/renew'));
+  await first;
   assert.ok(await page.isHidden('#case-news'));
   // The page is in the background (the volunteer is writing to the person).
   await page.evaluate(() => Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }));
@@ -448,6 +462,7 @@ test('the holder learns that the person has posted again', async () => {
 
 test('My cases keeps every lease it lists and says what changed', async () => {
   const { ctx, page } = await newUser('volunteer2');
+  await letGoOfAll(page);
   const held = [];
   for (let i = 0; i < 2; i++) {
     await page.goto(base + '/');
@@ -485,6 +500,7 @@ test('My cases keeps every lease it lists and says what changed', async () => {
   assert.ok(await page.isHidden(`p[data-case="${held[1].id}"] .news`));
   await page.screenshot({ path: join(shots, 'mine-phone.png'), fullPage: true });
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'fits 360 px');
+  assert.ok(await page.isVisible('table.history tbody tr:first-child td:nth-child(3)'), 'the history says what was done');
   await page.click('form[action="/mine/release-all"] button');
   await page.waitForURL(/msg=msg_released_all/);
   assert.deepEqual(page.errors, []);
