@@ -111,7 +111,7 @@ func TestBrowserUI(t *testing.T) {
 	if shots == "" {
 		shots = filepath.Join(e2e, "screenshots")
 	}
-	tctx, tcancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer tcancel()
 	cmd := exec.CommandContext(tctx, "node", "--test", "--test-reporter=spec", "ui.test.mjs")
 	cmd.Dir = e2e
