@@ -77,7 +77,6 @@ var messages = map[string][2]string{ // zh, en
 	"row_lost":                  {"已不在你手上", "no longer yours"},
 	"mine_keeps":                {"此页面开着时，这里列出的个案的租约会自动续期。", "While this page is open, the leases of the cases listed here are renewed."},
 	"case_news_reload":          {"重新载入，阅读新帖子", "Reload to read the new post"},
-	"lease_renewed":             {"租约已自动续期", "Lease renewed"},
 	"idle_text":                 {"你已经 30 分钟没有操作此个案，租约不再自动续期。还在处理吗？如不确认，租约到期时个案回到原处，到期时间：", "You have not touched this case for 30 minutes, so its lease is no longer renewed. Still on it? If not, the case goes back where it waited when the lease ends at"},
 	"idle_keep":                 {"我还在处理", "I'm still on it"},
 	"safety_title":              {"如有生命危险", "If a life is in immediate danger"},
