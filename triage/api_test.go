@@ -313,10 +313,7 @@ func TestReleaseSaysWhereTheCaseWent(t *testing.T) {
 func TestRenewSaysThePersonPostedAgain(t *testing.T) {
 	e := newAPIEnv(t)
 	id := seed(t, e.s, "posted-again", 7)
-	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
 	renew := func() map[string]any {
 		t.Helper()
 		code, body := e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/renew", map[string]any{"token": l.Token})

@@ -77,6 +77,17 @@ func isAction(action string) func(AuditEvent) bool {
 	return func(e AuditEvent) bool { return e.Action == action }
 }
 
+// claim takes case id for who (acting with role), failing the test if
+// it cannot.
+func claim(t testing.TB, s *Store, who string, role Role, id string) Lease {
+	t.Helper()
+	l, err := s.Claim(context.Background(), who, role, id)
+	if err != nil {
+		t.Fatalf("%s claims %s: %v", who, id, err)
+	}
+	return l
+}
+
 // addUser adds an account whose password is "password-" and its name.
 func addUser(t testing.TB, s *Store, name string, role Role) {
 	t.Helper()

@@ -178,10 +178,7 @@ func TestCasePageListsActivity(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "activity-author", 7)
-	lease, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lease := claim(t, e.s, "volunteer", RoleVolunteer, id)
 	if err := e.s.Escalate(ctxT(), "volunteer", id, lease.Token, "imminent_danger"); err != nil {
 		t.Fatal(err)
 	}
@@ -270,9 +267,7 @@ func TestSupervisorAssigns(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "assign-ui", 8)
-	if _, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id); err != nil {
-		t.Fatal(err)
-	}
+	claim(t, e.s, "volunteer", RoleVolunteer, id)
 	do := func(method, path string, form url.Values) (*http.Response, string) {
 		return uiDo(t, srv, e.tokens["supervisor"], method, path, form)
 	}
@@ -304,16 +299,11 @@ func TestSupervisorReleasesAnEscalation(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "release-escalated-ui", 9)
-	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
 	if err := e.s.Escalate(ctxT(), "volunteer", id, l.Token, "beyond_my_training"); err != nil {
 		t.Fatal(err)
 	}
-	if l, err = e.s.Claim(ctxT(), "supervisor", RoleSupervisor, id); err != nil {
-		t.Fatal(err)
-	}
+	l = claim(t, e.s, "supervisor", RoleSupervisor, id)
 	do := func(method, path string, form url.Values) (*http.Response, string) {
 		return uiDo(t, srv, e.tokens["supervisor"], method, path, form)
 	}
@@ -440,9 +430,7 @@ func TestAccountPages(t *testing.T) {
 		t.Fatalf("role: %s", resp.Header.Get("Location"))
 	}
 	id := seed(t, e.s, "held-by-night-owl", 9)
-	if _, err := e.s.Claim(ctxT(), "night.owl", RoleModerator, id); err != nil {
-		t.Fatal(err)
-	}
+	claim(t, e.s, "night.owl", RoleModerator, id)
 	_, page = do(admin, "GET", "/admin/users", nil)
 	if !strings.Contains(page, `<option value="moderator" selected>`) || !strings.Contains(page, `action="/admin/users/night.owl/disable"`) {
 		t.Fatalf("the list does not show the new role or the disable button:\n%s", page)
@@ -482,10 +470,7 @@ func TestNoResponseCountsTries(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "tries-author", 7)
-	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
 	do := func(who, method, path string, form url.Values) (*http.Response, string) {
 		return uiDo(t, srv, e.tokens[who], method, path, form)
 	}
@@ -521,9 +506,7 @@ func TestAuditPage(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "audit-page", 8)
-	if _, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id); err != nil {
-		t.Fatal(err)
-	}
+	claim(t, e.s, "volunteer", RoleVolunteer, id)
 	for i := 0; i < 250; i++ {
 		if err := e.s.auditEvent(ctxT(), "", "volunteer2", "login", ""); err != nil {
 			t.Fatal(err)
@@ -569,9 +552,7 @@ func TestSupervisorSeesWhoIsOnDuty(t *testing.T) {
 	}
 	get("volunteer2", "/") // on duty
 	for _, level := range []int{9, 7} {
-		if _, err := e.s.Claim(ctxT(), "volunteer2", RoleVolunteer, seed(t, e.s, fmt.Sprintf("duty-%d", level), level)); err != nil {
-			t.Fatal(err)
-		}
+		claim(t, e.s, "volunteer2", RoleVolunteer, seed(t, e.s, fmt.Sprintf("duty-%d", level), level))
 	}
 	seen := func(who string) string { return e.s.rdb.HGet(ctxT(), keyUser(who), "seen_ms").Val() }
 	first := seen("volunteer2")
@@ -585,10 +566,7 @@ func TestSupervisorSeesWhoIsOnDuty(t *testing.T) {
 	e.s.rdb.HSet(ctxT(), keyUser("volunteer"), "seen_ms", long)
 	get("volunteer", "/queue/rows")
 	open := seed(t, e.s, "duty-open", 6)
-	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, open)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := claim(t, e.s, "volunteer", RoleVolunteer, open)
 	if code, body := e.do(t, "volunteer", "POST", "/api/v1/cases/"+open+"/renew", map[string]any{"token": l.Token}); code != 200 {
 		t.Fatalf("renew: %d %v", code, body)
 	}
@@ -621,10 +599,7 @@ func TestNotificationHooks(t *testing.T) {
 	if !strings.Contains(rows, `data-alert="`+urgent+`"`) || strings.Contains(rows, `data-alert="`+other+`"`) {
 		t.Fatalf("want the level 9 row marked and the level 7 row not:\n%s", rows)
 	}
-	l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, other)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := claim(t, e.s, "volunteer", RoleVolunteer, other)
 	if err := e.s.Escalate(ctxT(), "volunteer", other, l.Token, "needs_handover"); err != nil {
 		t.Fatal(err)
 	}
@@ -655,15 +630,10 @@ func TestReleaseAll(t *testing.T) {
 	queued, watch, other := seed(t, e.s, "shift-1", 8), seed(t, e.s, "shift-2", 5), seed(t, e.s, "shift-3", 7)
 	tokens := map[string]string{}
 	for _, id := range []string{queued, watch} {
-		l, err := e.s.Claim(ctxT(), "volunteer", RoleVolunteer, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := claim(t, e.s, "volunteer", RoleVolunteer, id)
 		tokens[id] = l.Token
 	}
-	if _, err := e.s.Claim(ctxT(), "volunteer2", RoleVolunteer, other); err != nil {
-		t.Fatal(err)
-	}
+	claim(t, e.s, "volunteer2", RoleVolunteer, other)
 	e.s.rdb.SAdd(ctxT(), keyHeld("volunteer"), other) // a stale entry: volunteer2 holds it
 	_, page := uiDo(t, srv, e.tokens["volunteer"], "GET", "/mine", nil)
 	if !strings.Contains(page, `action="/mine/release-all"`) {

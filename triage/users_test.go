@@ -202,9 +202,7 @@ func TestAccountsOverTheAPI(t *testing.T) {
 		}
 	}
 	id := seed(t, e.s, "api-held", 8)
-	if _, err := e.s.Claim(ctxT(), "volunteer2", RoleSupervisor, id); err != nil {
-		t.Fatal(err)
-	}
+	claim(t, e.s, "volunteer2", RoleSupervisor, id)
 	code, body = e.do(t, "admin", "PATCH", "/api/v1/users/volunteer2", map[string]any{"disabled": true})
 	if code != 200 || body["cases_returned"] != float64(1) || body["user"].(map[string]any)["disabled"] != true {
 		t.Fatalf("disable: %d %v", code, body)

@@ -47,6 +47,21 @@ async function newUser(name, device = phone, options = {}) {
   return { ctx, page };
 }
 
+// notifications reads back, through the page's service worker, the
+// system notifications shown (of one tag, if given), waiting up to 5 s
+// for the first.
+async function notifications(page, tag) {
+  return page.evaluate(async (tag) => {
+    const reg = await navigator.serviceWorker.ready;
+    for (let i = 0; i < 50; i++) {
+      const ns = await reg.getNotifications(tag ? { tag } : {});
+      if (ns.length) return ns.map((n) => ({ title: n.title, body: n.body }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return [];
+  }, tag);
+}
+
 let caseURL; // the case volunteer takes with "next"
 
 // letGoOfAll ends the user's shift: a test that takes cases starts with
@@ -135,15 +150,7 @@ test('another volunteer cannot see a held case; a supervisor sees the escalation
   assert.ok(waiting >= 1, 'the escalation waits');
   assert.equal(await s.page.title(), `(${waiting}) 督导 · 守望`);
   // A system notification says so: a count, no text of the post.
-  const shown = await s.page.evaluate(async () => {
-    const reg = await navigator.serviceWorker.ready;
-    for (let i = 0; i < 50; i++) {
-      const ns = await reg.getNotifications();
-      if (ns.length) return ns.map((n) => ({ title: n.title, body: n.body }));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return [];
-  });
+  const shown = await notifications(s.page);
   assert.equal(shown.length, 1, 'one notification');
   assert.match(shown[0].title, /有新的紧急个案/);
   assert.match(shown[0].body, new RegExp(`等待中的紧急或升级个案：${waiting}`));
@@ -439,15 +446,7 @@ test('the holder learns that the person has posted again', async () => {
   assert.match(await page.textContent('#case-news'), /又发了新帖子/);
   assert.equal(await page.textContent('#case-news .lvl'), '10');
   assert.match(await page.title(), /^\(!\) /);
-  const shown = await page.evaluate(async () => {
-    const reg = await navigator.serviceWorker.ready;
-    for (let i = 0; i < 50; i++) {
-      const ns = await reg.getNotifications({ tag: 'lookout-case-news' });
-      if (ns.length) return ns.map((n) => ({ title: n.title, body: n.body }));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return [];
-  });
+  const shown = await notifications(page, 'lookout-case-news');
   assert.deepEqual(shown, [{ title: '你处理的个案有新帖子', body: '现在的等级：10。打开页面查看。' }], 'one notification, the level only');
   await page.screenshot({ path: join(shots, 'case-news-phone.png'), fullPage: false });
   await page.click('#case-news a');
