@@ -449,14 +449,7 @@ func (a *API) escalate(w http.ResponseWriter, r *http.Request, u User) {
 	if !decode(w, r, &req) {
 		return
 	}
-	id := r.PathValue("id")
-	if req.Note != "" {
-		if err := a.store.AddNote(r.Context(), u.Name, id, req.Token, req.Note); err != nil {
-			a.caseError(w, err)
-			return
-		}
-	}
-	if err := a.store.Escalate(r.Context(), u.Name, id, req.Token, req.Reason); err != nil {
+	if err := a.store.Escalate(r.Context(), u.Name, r.PathValue("id"), req.Token, req.Reason, req.Note); err != nil {
 		a.caseError(w, err)
 		return
 	}
@@ -486,7 +479,7 @@ func (a *API) addNote(w http.ResponseWriter, r *http.Request, u User) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := a.store.AddNote(r.Context(), u.Name, r.PathValue("id"), req.Token, req.Text); err != nil {
+	if err := a.store.AddNote(r.Context(), u.Name, u.Role, r.PathValue("id"), req.Token, req.Text); err != nil {
 		a.caseError(w, err)
 		return
 	}

@@ -308,8 +308,9 @@ func TestReleaseSaysWhereTheCaseWent(t *testing.T) {
 }
 
 // TestRenewSaysThePersonPostedAgain: the renewal answers the case's
-// level and number of posts now, so the holder's page can say that the
-// person has posted again since it was loaded.
+// level and numbers of posts and notes now, so the holder's page can say
+// that the person has posted again, or that someone added a note, since
+// it was loaded.
 func TestRenewSaysThePersonPostedAgain(t *testing.T) {
 	e := newAPIEnv(t)
 	id := seed(t, e.s, "posted-again", 7)
@@ -328,7 +329,18 @@ func TestRenewSaysThePersonPostedAgain(t *testing.T) {
 	if again := seed(t, e.s, "posted-again", 10); again != id {
 		t.Fatalf("the new post opened case %s, not joined %s", again, id)
 	}
-	if b := renew(); b["level"] != 10.0 || b["posts"] != 2.0 {
-		t.Fatalf("after a new post at level 10: %v, want level 10 and 2 posts", b)
+	if b := renew(); b["level"] != 10.0 || b["posts"] != 2.0 || b["notes"] != 0.0 {
+		t.Fatalf("after a new post at level 10: %v, want level 10, 2 posts and no note", b)
+	}
+	// A supervisor notes the case without holding it: the holder's next
+	// renewal counts the note.
+	if code, body := e.do(t, "supervisor", "POST", "/api/v1/cases/"+id+"/notes", map[string]any{"text": "已联系家人"}); code != 201 {
+		t.Fatalf("a supervisor's note: %d %v", code, body)
+	}
+	if code, body := e.do(t, "volunteer2", "POST", "/api/v1/cases/"+id+"/notes", map[string]any{"text": "我来"}); code != 409 {
+		t.Fatalf("a note by a volunteer who never held the case: %d %v", code, body)
+	}
+	if b := renew(); b["notes"] != 1.0 {
+		t.Fatalf("after a supervisor's note: %v, want 1 note", b)
 	}
 }

@@ -51,6 +51,9 @@ type Detail struct {
 	// Token is the holder's lease token, for the holder's own forms; never
 	// serialised.
 	Token string `json:"-"`
+	// HeldBefore says that the reader has held the case (they may add a
+	// note while it is open); never serialised.
+	HeldBefore bool `json:"-"`
 }
 
 // AuditEvent is one entry of the audit log: ids and codes only.
@@ -210,6 +213,9 @@ func (s *Store) Get(ctx context.Context, actor, id string, reveal bool) (Detail,
 	for _, n := range notes.Val() {
 		var note Note
 		if json.Unmarshal([]byte(n), &note) == nil {
+			if !reveal {
+				note.Text = redactText(note.Text) // a handle or link written down while talking to the person
+			}
 			d.Notes = append(d.Notes, note)
 		}
 	}
@@ -219,6 +225,7 @@ func (s *Store) Get(ctx context.Context, actor, id string, reveal bool) (Detail,
 	if d.State == "claimed" && d.Owner == actor {
 		d.Token = h.Val()["token"]
 	}
+	d.HeldBefore = h.Val()["held_by:"+actor] != ""
 	return d, nil
 }
 

@@ -229,7 +229,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			case "release":
 				back, err = s.Release(ctx, actor, c.id, token)
 			case "escalate":
-				err = s.Escalate(ctx, actor, c.id, token, "needs_handover")
+				err = s.Escalate(ctx, actor, c.id, token, "needs_handover", "")
 			case "resolve":
 				err = s.Resolve(ctx, actor, c.id, token, Resolution{Outcome: "reached_safe"})
 			}

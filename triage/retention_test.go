@@ -43,7 +43,7 @@ func TestRetentionReleasesContent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.AddNote(ctx, actor, id, l.Token, "note "+text[:30]); err != nil {
+		if err := s.AddNote(ctx, actor, RoleVolunteer, id, l.Token, "note "+text[:30]); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Resolve(ctx, actor, id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {

@@ -494,16 +494,19 @@ func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (Renewal
 	r := Renewal{Deadline: time.UnixMilli(ms)}
 	r.Level, _ = strconv.Atoi(out[2])
 	r.Posts, _ = strconv.Atoi(out[3])
+	r.Notes, _ = strconv.Atoi(out[4])
 	return r, nil
 }
 
-// Renewal is a renewed lease, with the case's level and number of posts
-// now: the holder's page compares them with what it shows, to say that
-// the person has posted again since it was loaded.
+// Renewal is a renewed lease, with the case's level and numbers of posts
+// and notes now: the holder's page compares them with what it shows, to
+// say that the person has posted again, or that someone (a volunteer who
+// held the case before, a supervisor) added a note, since it was loaded.
 type Renewal struct {
 	Deadline time.Time `json:"deadline"`
 	Level    int       `json:"level"`
 	Posts    int       `json:"posts"`
+	Notes    int       `json:"notes"`
 }
 
 // Release lets go of a held case. It goes back where it waited: the
@@ -568,14 +571,20 @@ func backState(out []string, err error) (string, error) {
 // EscalateReasons are the reasons a volunteer may give for escalating.
 var EscalateReasons = []string{"imminent_danger", "needs_emergency", "beyond_my_training", "needs_handover", "other"}
 
-// Escalate hands a held case to the supervisors.
-func (s *Store) Escalate(ctx context.Context, actor, caseID, token, reason string) error {
+// Escalate hands a held case to the supervisors, with the holder's note
+// for them when note is not empty.
+func (s *Store) Escalate(ctx context.Context, actor, caseID, token, reason, note string) error {
 	ok := false
 	for _, r := range EscalateReasons {
 		ok = ok || r == reason
 	}
 	if !ok {
 		return &ValidationError{Field: "reason", Msg: "must be one of " + strings.Join(EscalateReasons, ", ")}
+	}
+	if strings.TrimSpace(note) != "" {
+		if err := s.note(ctx, actor, caseID, token, note, noteByHolder); err != nil {
+			return err
+		}
 	}
 	_, err := s.run(ctx, actor, caseID, token, "escalate", reason)
 	return err
@@ -593,7 +602,7 @@ func (s *Store) Resolve(ctx context.Context, actor, caseID, token string, r Reso
 		return &ValidationError{Field: field, Msg: msg}
 	}
 	if r.Note != "" {
-		if err := s.AddNote(ctx, actor, caseID, token, r.Note); err != nil {
+		if err := s.note(ctx, actor, caseID, token, r.Note, noteByHolder); err != nil {
 			return err
 		}
 	}
@@ -618,8 +627,27 @@ type Note struct {
 	Text string    `json:"text"`
 }
 
-// AddNote adds an attributed, timestamped note to a held case.
-func (s *Store) AddNote(ctx context.Context, actor, caseID, token, text string) error {
+// AddNote adds an attributed, timestamped note to a case: by its holder
+// (with the lease token) or, while the case is open, by whoever held it
+// before (their lease ran out while they wrote to the person) or by a
+// supervisor and up. A resolved or erased case takes no note.
+func (s *Store) AddNote(ctx context.Context, actor string, role Role, caseID, token, text string) error {
+	if role.AtLeast(RoleSupervisor) {
+		return s.note(ctx, actor, caseID, token, text, noteBySupervisor)
+	}
+	return s.note(ctx, actor, caseID, token, text, noteByFormerHolder)
+}
+
+// Who may add a note (transition.lua): the holder only (a note that goes
+// with the holder's resolve or escalation), also whoever held the case
+// before, or also a supervisor on any open case.
+const (
+	noteByHolder       = "holder"
+	noteByFormerHolder = "former_holder"
+	noteBySupervisor   = "supervisor"
+)
+
+func (s *Store) note(ctx context.Context, actor, caseID, token, text, may string) error {
 	if strings.TrimSpace(text) == "" {
 		return &ValidationError{Field: "text", Msg: "required"}
 	}
@@ -627,7 +655,7 @@ func (s *Store) AddNote(ctx context.Context, actor, caseID, token, text string) 
 		return &ValidationError{Field: "text", Msg: fmt.Sprintf("at most %d bytes", maxNoteBytes)}
 	}
 	b, _ := json.Marshal(Note{By: actor, At: s.now().UTC(), Text: text})
-	_, err := s.run(ctx, actor, caseID, token, "note", string(b))
+	_, err := s.run(ctx, actor, caseID, token, "note", string(b), may)
 	return err
 }
 

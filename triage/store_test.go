@@ -75,7 +75,7 @@ func TestResolveLinksHistoryAndExpiresText(t *testing.T) {
 	if err != nil || l.CaseID != c1 {
 		t.Fatalf("claim: %+v %v", l, err)
 	}
-	if err := s.AddNote(ctx, "vol", c1, l.Token, "打了电话，她说还好"); err != nil {
+	if err := s.AddNote(ctx, "vol", RoleVolunteer, c1, l.Token, "打了电话，她说还好"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Resolve(ctx, "vol", c1, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
@@ -187,7 +187,7 @@ func TestClockSkew(t *testing.T) {
 		if exp, _, _ := s.Sweep(ctx); exp != 0 {
 			t.Fatalf("skew %v: sweep expired a fresh lease", skew)
 		}
-		if err := s.AddNote(ctx, "vol", c, l.Token, "note"); err != nil {
+		if err := s.AddNote(ctx, "vol", RoleVolunteer, c, l.Token, "note"); err != nil {
 			t.Fatal(err)
 		}
 		tries := 4
@@ -474,7 +474,7 @@ func TestForgetAuthor(t *testing.T) {
 	const author = "weibo-uid-FORGETME"
 	old := seed(t, s, author, 7)
 	l, _ := s.Claim(ctx, "vol", RoleVolunteer, old)
-	if err := s.AddNote(ctx, "vol", old, l.Token, "called FORGETME"); err != nil {
+	if err := s.AddNote(ctx, "vol", RoleVolunteer, old, l.Token, "called FORGETME"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Resolve(ctx, "vol", old, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
@@ -686,7 +686,7 @@ func TestEscalationGoesBackToTheSupervisors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Escalate(ctx, "vol", id, l.Token, "imminent_danger"); err != nil {
+	if err := s.Escalate(ctx, "vol", id, l.Token, "imminent_danger", ""); err != nil {
 		t.Fatal(err)
 	}
 	escalatedAt, err := s.rdb.ZScore(ctx, keyEscalated, id).Result()
@@ -909,7 +909,7 @@ func TestAssign(t *testing.T) {
 	// From the escalated cases, to a volunteer.
 	esc := seed(t, s, "assign-esc", 9)
 	l, _ = s.Claim(ctx, "vol", RoleVolunteer, esc)
-	if err := s.Escalate(ctx, "vol", esc, l.Token, "needs_handover"); err != nil {
+	if err := s.Escalate(ctx, "vol", esc, l.Token, "needs_handover", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Assign(ctx, "sup", esc, "vol2"); err != nil {
@@ -983,5 +983,104 @@ func TestOverdueMarkedBeyondTheFirstThousand(t *testing.T) {
 	ids, _ := s.rdb.ZRange(ctx, keyQueue, 480, 480).Result()
 	if c, _ := s.peek(ctx, ids[0]); c.Level != 6 || !c.Overdue {
 		t.Fatalf("the first case after the emergencies: %+v", c)
+	}
+}
+
+// TestNotesFromWhoeverHeldTheCase: a volunteer whose lease ran out while
+// they wrote to the person must still be able to write down what they
+// learned, and a supervisor may note any open case, while a volunteer who
+// never held the case may not; the holder hears of the note at their next
+// renewal. A note that goes with an escalation is the holder's alone,
+// and a resolved case takes no note (its text expires).
+func TestNotesFromWhoeverHeldTheCase(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	for _, name := range []string{"vol", "vol2", "vol3"} {
+		addUser(t, s, name, RoleVolunteer)
+	}
+	addUser(t, s, "sup", RoleSupervisor)
+	id := seed(t, s, "noted-author", 8)
+	notes := func() int {
+		t.Helper()
+		n, err := s.rdb.LLen(ctx, keyCaseNotes(id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(n)
+	}
+	l := claim(t, s, "vol", RoleVolunteer, id)
+	if err := s.AddNote(ctx, "vol", RoleVolunteer, id, l.Token, "私信了"); err != nil {
+		t.Fatalf("the holder's note: %v", err)
+	}
+	// The lease is lost (taken back by a supervisor); the case waits again.
+	if _, err := s.Reassign(ctx, "sup", id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddNote(ctx, "vol", RoleVolunteer, id, l.Token, "她回复了，在@江边 https://map.example/1"); err != nil {
+		t.Fatalf("a note by whoever held the case, with its old token: %v", err)
+	}
+	if err := s.AddNote(ctx, "vol3", RoleVolunteer, id, "", "我也想说一句"); !errors.Is(err, ErrNotClaimed) {
+		t.Fatalf("a volunteer who never held the case: %v, want %v", err, ErrNotClaimed)
+	}
+	// Another volunteer reading the waiting case sees the notes without
+	// the handle and the link written in them.
+	d, err := s.Get(ctx, "vol3", id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Notes) != 2 || strings.Contains(d.Notes[1].Text, "江边") || strings.Contains(d.Notes[1].Text, "map.example") ||
+		!strings.HasPrefix(d.Notes[1].Text, "她回复了") || d.HeldBefore {
+		t.Fatalf("notes read by a volunteer who does not hold the case: %+v, held before %v", d.Notes, d.HeldBefore)
+	}
+	if d, err = s.Get(ctx, "vol", id, false); err != nil || !d.HeldBefore {
+		t.Fatalf("the former holder's read: held before %v, %v", d.HeldBefore, err)
+	}
+
+	l2 := claim(t, s, "vol2", RoleVolunteer, id)
+	if err := s.AddNote(ctx, "vol", RoleVolunteer, id, "", "她说她在桥上"); err != nil {
+		t.Fatalf("a former holder's note while someone else holds the case: %v", err)
+	}
+	if err := s.AddNote(ctx, "sup", RoleSupervisor, id, "", "已报警"); err != nil {
+		t.Fatalf("a supervisor's note on a case they do not hold: %v", err)
+	}
+	r, err := s.Renew(ctx, "vol2", id, l2.Token)
+	if err != nil || r.Notes != 4 || r.Posts != 1 {
+		t.Fatalf("the holder's renewal: %+v, %v; want 4 notes and 1 post", r, err)
+	}
+	// A note that goes with an escalation is the holder's: the former
+	// holder's escalation is refused, note and all.
+	if err := s.Escalate(ctx, "vol", id, l.Token, "imminent_danger", "快"); !errors.Is(err, ErrStaleToken) || notes() != 4 {
+		t.Fatalf("an escalation with a note by a former holder: %v, %d notes", err, notes())
+	}
+	if err := s.Resolve(ctx, "vol2", id, l2.Token, Resolution{Outcome: "reached_safe"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []struct {
+		name string
+		role Role
+	}{{"vol", RoleVolunteer}, {"sup", RoleSupervisor}} {
+		if err := s.AddNote(ctx, who.name, who.role, id, "", "之后"); !errors.Is(err, ErrNotClaimed) {
+			t.Fatalf("%s notes a resolved case: %v", who.name, err)
+		}
+	}
+	if ttl := s.rdb.PTTL(ctx, keyCaseNotes(id)).Val(); ttl <= 0 || notes() != 4 {
+		t.Fatalf("a resolved case's notes: %d, expiring in %v", notes(), ttl)
+	}
+	added := map[string]int{}
+	events, err := s.Audit(ctx, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Action == "note_added" {
+			added[e.Actor+" "+e.Detail]++
+		}
+		if e.Action == "rejected" && strings.HasPrefix(e.Detail, "note") {
+			added[e.Actor+" rejected"]++
+		}
+	}
+	want := map[string]int{"vol ": 1, "vol as=former_holder": 2, "sup as=supervisor": 1, "vol3 rejected": 1, "vol rejected": 2, "sup rejected": 1}
+	if fmt.Sprint(added) != fmt.Sprint(want) {
+		t.Fatalf("audited notes: %v, want %v", added, want)
 	}
 }

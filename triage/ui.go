@@ -314,14 +314,13 @@ type queueData struct {
 	Cases        []Case
 	LevelMin     int
 	State        string
-	Now          int64
 	LevelOptions []int
 	Emergency    int // the emergency level: its rows raise notifications
 }
 
 func (u *UI) queueData(r *http.Request, user User, refresh bool) (queueData, error) {
 	q := r.URL.Query()
-	d := queueData{State: q.Get("state"), Now: time.Now().UnixMilli(), LevelOptions: []int{5, 6, 7, 8, 9, 10},
+	d := queueData{State: q.Get("state"), LevelOptions: []int{5, 6, 7, 8, 9, 10},
 		Emergency: u.store.Routing().EmergencyLevel}
 	if d.State != "watch" {
 		d.State = "pending"
@@ -436,15 +435,10 @@ func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
 		to, err = u.store.Release(r.Context(), user.Name, id, token)
 		ok = "msg_released_" + to
 	case "escalate":
-		if note := strings.TrimSpace(r.PostFormValue("note")); note != "" {
-			err = u.store.AddNote(r.Context(), user.Name, id, token, note)
-		}
-		if err == nil {
-			err = u.store.Escalate(r.Context(), user.Name, id, token, r.PostFormValue("reason"))
-		}
+		err = u.store.Escalate(r.Context(), user.Name, id, token, r.PostFormValue("reason"), r.PostFormValue("note"))
 		ok = "msg_escalated"
 	case "notes":
-		err, ok = u.store.AddNote(r.Context(), user.Name, id, token, r.PostFormValue("text")), "msg_noted"
+		err, ok = u.store.AddNote(r.Context(), user.Name, user.Role, id, token, r.PostFormValue("text")), "msg_noted"
 	case "resolve":
 		res := Resolution{Outcome: r.PostFormValue("outcome"), Note: strings.TrimSpace(r.PostFormValue("note"))}
 		if v := r.PostFormValue("corrected_level"); v != "" {
@@ -502,10 +496,10 @@ type caseData struct {
 	Activity []activity
 	Holder   bool
 	CanClaim bool
+	CanNote  bool // the holder; while the case is open, whoever held it before, and supervisors
 	Previous string
 	Outcomes []string
 	Reasons  []string
-	Now      int64
 	IdleMs   int64 // caseIdle, for the page
 }
 
@@ -545,9 +539,10 @@ func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
 		return
 	}
 	canClaim := c.State == "pending" || c.State == "watch" || (c.State == "escalated" && user.Role.AtLeast(RoleSupervisor))
+	open := c.State == "pending" || c.State == "watch" || c.State == "claimed" || c.State == "escalated"
+	canNote := holder || (open && (d.HeldBefore || user.Role.AtLeast(RoleSupervisor)))
 	u.render(w, r, "case", user, T(langOf(r), "case"), caseData{Levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, D: d, Activity: caseActivity(events), Holder: holder, CanClaim: canClaim,
-		Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, Now: time.Now().UnixMilli(),
-		IdleMs: caseIdle.Milliseconds()})
+		CanNote: canNote, Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, IdleMs: caseIdle.Milliseconds()})
 }
 
 // okMessages are the flash messages that report a success (shown calm,
@@ -653,7 +648,6 @@ type supervisorData struct {
 	Escalated, Claimed, Overdue, Emergency []Case
 	Users                                  []teamMember // active accounts, to hand a case to: on duty first
 	OnDuty                                 []teamMember // those seen within onDutyWindow
-	Now                                    int64
 }
 
 // teamMember is an active account as supervisors see it: whether they are
@@ -739,7 +733,6 @@ func (u *UI) supervisorData(r *http.Request, user User, refresh bool) (superviso
 	}
 	// On duty first, then by name (Users are sorted by name).
 	sort.SliceStable(d.Users, func(i, j int) bool { return d.Users[i].OnDuty && !d.Users[j].OnDuty })
-	d.Now = time.Now().UnixMilli()
 	_ = u.store.auditListed(r.Context(), user.Name, "supervisor", refresh)
 	return d, nil
 }

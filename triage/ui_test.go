@@ -179,7 +179,7 @@ func TestCasePageListsActivity(t *testing.T) {
 	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "activity-author", 7)
 	lease := claim(t, e.s, "volunteer", RoleVolunteer, id)
-	if err := e.s.Escalate(ctxT(), "volunteer", id, lease.Token, "imminent_danger"); err != nil {
+	if err := e.s.Escalate(ctxT(), "volunteer", id, lease.Token, "imminent_danger", ""); err != nil {
 		t.Fatal(err)
 	}
 	if again := seed(t, e.s, "activity-author", 9); again != id {
@@ -300,7 +300,7 @@ func TestSupervisorReleasesAnEscalation(t *testing.T) {
 	_, srv := newUIServer(t, e.s)
 	id := seed(t, e.s, "release-escalated-ui", 9)
 	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
-	if err := e.s.Escalate(ctxT(), "volunteer", id, l.Token, "beyond_my_training"); err != nil {
+	if err := e.s.Escalate(ctxT(), "volunteer", id, l.Token, "beyond_my_training", ""); err != nil {
 		t.Fatal(err)
 	}
 	l = claim(t, e.s, "supervisor", RoleSupervisor, id)
@@ -600,7 +600,7 @@ func TestNotificationHooks(t *testing.T) {
 		t.Fatalf("want the level 9 row marked and the level 7 row not:\n%s", rows)
 	}
 	l := claim(t, e.s, "volunteer", RoleVolunteer, other)
-	if err := e.s.Escalate(ctxT(), "volunteer", other, l.Token, "needs_handover"); err != nil {
+	if err := e.s.Escalate(ctxT(), "volunteer", other, l.Token, "needs_handover", ""); err != nil {
 		t.Fatal(err)
 	}
 	_, page := uiDo(t, srv, e.tokens["supervisor"], "GET", "/supervisor", nil)
@@ -666,5 +666,60 @@ func TestReleaseAll(t *testing.T) {
 	}
 	if _, page = uiDo(t, srv, e.tokens["volunteer"], "GET", "/mine", nil); strings.Contains(page, `action="/mine/release-all"`) {
 		t.Fatal("the button shows with nothing held")
+	}
+}
+
+// TestCasePageNoteForm: the case page offers a note to its holder (with
+// the lease token), to whoever held the case before (their lease was lost
+// while they wrote to the person) and to supervisors, not to a volunteer
+// who never held it; the form works without a lease.
+func TestCasePageNoteForm(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	id := seed(t, e.s, "note-form-author", 8)
+	page := func(who string) string {
+		t.Helper()
+		resp, body := uiDo(t, srv, e.tokens[who], "GET", "/cases/"+id, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s's case page: %d", who, resp.StatusCode)
+		}
+		return body
+	}
+	form := func(body string) (shown, token bool) {
+		_, f, ok := strings.Cut(body, `id="add-note"`)
+		f, _, _ = strings.Cut(f, "</form>")
+		return ok, strings.Contains(f, `name="token"`)
+	}
+	if shown, _ := form(page("volunteer2")); shown {
+		t.Fatal("a volunteer who never held the case is offered a note")
+	}
+	claim(t, e.s, "volunteer", RoleVolunteer, id)
+	if shown, token := form(page("volunteer")); !shown || !token {
+		t.Fatalf("the holder's note form: shown %v, with the token %v", shown, token)
+	}
+	if _, err := e.s.Reassign(ctxT(), "supervisor", id); err != nil {
+		t.Fatal(err)
+	}
+	claim(t, e.s, "volunteer2", RoleVolunteer, id)
+	if shown, token := form(page("supervisor")); !shown || token {
+		t.Fatalf("a supervisor's note form on a case held by another: shown %v, with a token %v", shown, token)
+	}
+	for _, who := range []string{"volunteer", "supervisor"} {
+		resp, _ := uiDo(t, srv, e.tokens[who], "POST", "/cases/"+id+"/notes", url.Values{"text": {who + " 联系上了"}})
+		if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || loc != "/cases/"+id+"?msg=msg_noted" {
+			t.Fatalf("%s's note without the lease: %d %s", who, resp.StatusCode, loc)
+		}
+	}
+	d, err := e.s.Get(ctxT(), "volunteer2", id, true)
+	if err != nil || len(d.Notes) != 2 || d.Notes[0].By != "volunteer" || d.Notes[1].By != "supervisor" {
+		t.Fatalf("the notes the holder reads: %+v, %v", d.Notes, err)
+	}
+	if _, err := e.s.Release(ctxT(), "volunteer2", id, d.Token); err != nil {
+		t.Fatal(err)
+	}
+	// Back in the queue: the former holder, who may read it again, may
+	// note it from a fresh page.
+	if shown, token := form(page("volunteer")); !shown || token {
+		t.Fatalf("the former holder's note form on the waiting case: shown %v, with a token %v", shown, token)
 	}
 }

@@ -108,7 +108,7 @@ func TestCanariesNeverLeak(t *testing.T) {
 	}
 	call("POST", "/api/v1/cases/"+caseID+"/notes", token, map[string]any{"token": lease["token"], "text": "打过电话 " + noteCanary})
 	// Requests that fail, each carrying canaries.
-	call("POST", "/api/v1/cases/"+caseID+"/notes", token, map[string]any{"token": "stale", "text": noteCanary})
+	call("POST", "/api/v1/cases/"+caseID+"/notes", token, map[string]any{"token": lease["token"], "text": strings.Repeat(noteCanary, 600)}) // over 8 KiB
 	call("POST", "/api/v1/cases/"+caseID+"/resolve", token, map[string]any{"token": lease["token"], "outcome": noteCanary})
 	call("POST", "/api/v1/cases/"+caseID+"/resolve", token, map[string]any{"token": lease["token"], "outcome": "other", noteCanary: 1})
 	call("POST", "/api/v1/login", "", map[string]string{"name": authorCanary, "password": textCanary})

@@ -216,7 +216,7 @@ func TestDashboardAndAlertMetricsExported(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			err = store.Escalate(bg, "vol", lease.CaseID, lease.Token, "needs_handover")
+			err = store.Escalate(bg, "vol", lease.CaseID, lease.Token, "needs_handover", "")
 		} else {
 			err = store.Resolve(bg, "vol", lease.CaseID, lease.Token, triage.Resolution{Outcome: outcome})
 		}

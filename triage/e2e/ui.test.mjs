@@ -401,10 +401,14 @@ test('a case page left untouched stops renewing its lease and asks', async () =>
   await page.clock.fastForward('01:00');
   await page.waitForSelector('#lease-lost', { state: 'visible' });
   assert.match(await page.textContent('#lease-lost'), /租约已失效/);
-  assert.ok(await page.isDisabled('form[action$="/notes"] button'), 'actions disabled');
+  assert.ok(await page.isDisabled('form[action$="/resolve"] button'), 'the holder\'s actions stop');
   assert.equal(await page.inputValue('form[action$="/notes"] textarea[name=text]'), '正在私信', 'the draft note is kept');
-  assert.ok(!(await page.isEditable('form[action$="/notes"] textarea[name=text]')), 'and read-only');
-  await page.click('#lease-lost-next a');
+  assert.equal(await page.getAttribute('#lease-lost-next a[href^="/cases/"]', 'href'), '/cases/' + id, 'a way back to the case');
+  // What the volunteer learned is not lost with the lease: the note goes
+  // in, as one who held the case.
+  await page.click('form[action$="/notes"] button');
+  await page.waitForURL(/msg=msg_noted/);
+  assert.match(await page.textContent('section.card:has(#add-note)'), /volunteer2.*正在私信/s);
   await page.waitForSelector('form[action$="/claim"] button');
   await page.click('form[action$="/claim"] button');
   await page.waitForSelector('#lease');
@@ -453,6 +457,23 @@ test('the holder learns that the person has posted again', async () => {
   await page.waitForSelector('#lease');
   assert.match(await page.textContent('article.post'), /吃了一整瓶/, 'the new post first');
   assert.ok(await page.isHidden('#case-news'), 'read: no news');
+  // A supervisor notes the case (police called): the holder hears of it at
+  // the next renewal, with a notification in the background (no text).
+  await page.evaluate(() => Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }));
+  const s = await newUser('supervisor', desktop);
+  const noted = await s.page.request.post(page.url().split('?')[0] + '/notes', { form: { text: '已报警，警方在路上' }, maxRedirects: 0 });
+  assert.equal(noted.status(), 303);
+  await s.ctx.close();
+  const afterNote = page.waitForResponse((r) => r.url().endsWith('/renew'));
+  await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await afterNote;
+  await page.waitForSelector('#case-note-news', { state: 'visible' });
+  assert.match(await page.textContent('#case-note-news'), /添加了备注/);
+  assert.doesNotMatch(await page.textContent('#case-note-news'), /警方/, 'the notice has no text');
+  assert.deepEqual(await notifications(page, 'lookout-case-note'), [{ title: '你处理的个案有新备注', body: '打开页面阅读。' }]);
+  await page.click('#case-note-news a');
+  await page.waitForSelector('#lease');
+  assert.match(await page.textContent('section.card:has(#add-note)'), /supervisor.*已报警/s, 'the note on the reload');
   await page.click('form[action$="/release"] button');
   await page.waitForURL(/msg=msg_released/);
   assert.deepEqual(page.errors, []);

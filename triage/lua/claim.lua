@@ -33,7 +33,8 @@ local function take(cid, from_state)
   local token = tostring(redis.call('INCR', P .. 'fence'))
   local deadline = now + lease
   redis.call('HSET', c, 'state', 'claimed', 'owner', actor, 'token', token, 'lease_ms', deadline,
-    'claimed_ms', now, 'updated_ms', now, 'overdue', 0, 'claimed_from', from_state)
+    'claimed_ms', now, 'updated_ms', now, 'overdue', 0, 'claimed_from', from_state,
+    'held_by:' .. actor, now) -- whoever held it may still add a note (transition.lua)
   redis.call('HINCRBY', c, 'claims', 1)
   redis.call('ZREM', P .. 'queue', cid)
   redis.call('ZREM', P .. 'escalated', cid)

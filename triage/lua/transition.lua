@@ -5,14 +5,19 @@
 -- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms,
 --       emergency_level, arg4
 --   action 'renew':    extend the lease by lease_ms; returns {'ok',
---                      deadline_ms, level, posts}.
+--                      deadline_ms, level, posts, notes}.
 --   action 'release':  back where it waited (the queue, the watch list or
 --                      the escalations); returns {'ok', '0', new_state}.
 --   action 'escalate': hand to supervisors; arg1 = reason code.
 --   action 'resolve':  arg1 = outcome code, arg2 = corrected level or '',
 --                      arg3 = follow-up time ms or '', arg4 = tries to reach
 --                      the person or ''; text expires after retention_ms.
---   action 'note':     arg1 = note JSON; the lease is not changed.
+--   action 'note':     arg1 = note JSON, arg2 = who may add it: 'holder'
+--                      (a note that goes with the holder's resolve or
+--                      escalation), 'former_holder' (also whoever held the
+--                      case before) or 'supervisor' (also anyone, on an open
+--                      case; the role is checked in Go). The lease is not
+--                      changed.
 --   action 'reassign': a supervisor (actor) returns a claimed case to where
 --                      it waited; no token (the caller's role is checked in Go);
 --                      returns {'ok', '0', new_state}.
@@ -38,6 +43,30 @@ if action == 'reassign' then
   return {'ok', '0', to}
 end
 
+-- A note changes no hands, so the lease is not the only key to it: a
+-- volunteer whose lease ran out while they wrote to the person must still
+-- be able to record what they learned, and a supervisor may note any open
+-- case. A resolved or erased case takes no note (its text expires or is
+-- gone).
+if action == 'note' then
+  local f = redis.call('HMGET', c, 'state', 'owner', 'token', 'held_by:' .. actor)
+  local open = f[1] == 'pending' or f[1] == 'watch' or f[1] == 'claimed' or f[1] == 'escalated'
+  local as = ''
+  if not (f[1] == 'claimed' and f[2] == actor and f[3] == token) then
+    if open and a2 ~= 'holder' and f[4] then as = 'as=former_holder'
+    elseif open and a2 == 'supervisor' then as = 'as=supervisor'
+    else
+      local bad = holder_check(c, actor, token)
+      if bad ~= 'not_found' then audit(now, cid, actor, 'rejected', 'note: ' .. bad) end
+      return {bad}
+    end
+  end
+  redis.call('RPUSH', c .. ':notes', a1)
+  redis.call('HSET', c, 'updated_ms', now)
+  audit(now, cid, actor, 'note_added', as)
+  return {'ok', redis.call('HGET', c, 'lease_ms')}
+end
+
 local bad = holder_check(c, actor, token)
 if bad then
   if bad ~= 'not_found' then audit(now, cid, actor, 'rejected', action .. ': ' .. bad) end
@@ -55,12 +84,7 @@ if action == 'renew' then
   redis.call('HSET', c, 'lease_ms', deadline)
   redis.call('ZADD', P .. 'leases', deadline, cid)
   local f = redis.call('HMGET', c, 'level', 'posts')
-  return {'ok', tostring(deadline), f[1] or '0', f[2] or '0'}
-elseif action == 'note' then
-  redis.call('RPUSH', c .. ':notes', a1)
-  redis.call('HSET', c, 'updated_ms', now)
-  audit(now, cid, actor, 'note_added', '')
-  return {'ok', redis.call('HGET', c, 'lease_ms')}
+  return {'ok', tostring(deadline), f[1] or '0', f[2] or '0', tostring(redis.call('LLEN', c .. ':notes'))}
 elseif action == 'release' then
   unhold()
   local to = back_to_waiting(c, cid, emergency)

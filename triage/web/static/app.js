@@ -183,6 +183,17 @@
     if (ask) ask.hidden = true;
     els.forEach(renewLease);
   }
+  // announce shows a hidden notice once and flashes the title; in a
+  // background tab, on a device with notifications on, a notification
+  // says the same (a level at most, never text).
+  function announce(el, level, tag) {
+    if (!el.hidden) return;
+    el.hidden = false;
+    document.title = '(!) ' + baseTitle;
+    if (document.hidden && notifyOn()) {
+      notify(el.getAttribute('data-note-title'), el.getAttribute('data-note-body').replace('%d', level), tag);
+    }
+  }
   function renewLease(el) {
     var onCasePage = el.id === 'lease';
     fetch('/api/v1/cases/' + encodeURIComponent(el.getAttribute('data-case')) + '/renew', {
@@ -197,20 +208,16 @@
         var span = el.querySelector('.deadline');
         if (span) span.textContent = d.toLocaleTimeString();
         // The person posted again since the page was loaded: say so, with
-        // the level now, and flash the title (the text is on a reload).
+        // the level now (the text is on a reload).
         var news = onCasePage ? document.getElementById('case-news') : el.querySelector('.news');
         if (news && res.body.posts > +el.getAttribute('data-posts')) {
           news.querySelector('.lvl').textContent = String(res.body.level);
-          if (news.hidden) {
-            news.hidden = false;
-            document.title = '(!) ' + baseTitle;
-            // In a background tab, and on a device with notifications on:
-            // a notification too, with the level only (never the text).
-            if (document.hidden && notifyOn()) {
-              notify(news.getAttribute('data-note-title'),
-                news.getAttribute('data-note-body').replace('%d', res.body.level), 'lookout-case-news');
-            }
-          }
+          announce(news, String(res.body.level), 'lookout-case-news');
+        }
+        // Someone else added a note (a volunteer who held the case before,
+        // a supervisor): say so; the note is on a reload.
+        if (onCasePage && res.body.notes > +el.getAttribute('data-notes')) {
+          announce(document.getElementById('case-note-news'), '', 'lookout-case-note');
         }
         return;
       }
@@ -228,8 +235,8 @@
         document.getElementById('lease-lost-next').hidden = false;
         el.hidden = true;
         document.getElementById('idle').hidden = true;
-        // The holder's forms (.held: the note, resolve, escalate, release)
-        // stop; a note being written stays readable and can be copied.
+        // The holder's forms (.held: resolve, escalate, release) stop; a
+        // note can still be added, as one who held the case.
         document.querySelectorAll('.held button, .held select, .held input').forEach(function (b) { b.disabled = true; });
         document.querySelectorAll('.held textarea').forEach(function (b) { b.readOnly = true; });
       }
