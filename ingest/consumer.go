@@ -52,7 +52,10 @@ type Options struct {
 	SessionTimeout  time.Duration // consumer group session timeout; default 10s
 	// StallTimeout: when nothing is fetched for this long while the last
 	// fetch left messages behind (lag > 0), the watchdog restarts the
-	// reader. Default 60s.
+	// reader. Default 60s. A new reader first joins the group, which can
+	// take a rebalance: after each restart without progress the watchdog
+	// waits twice as long (up to 8x), so that a slow join is not taken
+	// for a stall again and again.
 	StallTimeout time.Duration
 	Dialer       *kafka.Dialer // TLS and SASL; nil for plain TCP
 	Transport    *kafka.Transport
@@ -147,15 +150,22 @@ func New(opts Options) (*Consumer, error) {
 func (c *Consumer) Run(ctx context.Context) error {
 	o := c.opts
 	readerConfig := kafka.ReaderConfig{
-		Brokers:           o.Brokers,
-		GroupID:           o.GroupID,
-		Topic:             o.Topic,
-		Dialer:            o.Dialer,
-		StartOffset:       kafka.FirstOffset, // a new group reads the topic from its start
-		CommitInterval:    0,                 // synchronous commits, only of done prefixes
-		MinBytes:          1,
-		MaxBytes:          8 << 20,
-		MaxWait:           200 * time.Millisecond,
+		Brokers:        o.Brokers,
+		GroupID:        o.GroupID,
+		Topic:          o.Topic,
+		Dialer:         o.Dialer,
+		StartOffset:    kafka.FirstOffset, // a new group reads the topic from its start
+		CommitInterval: 0,                 // synchronous commits, only of done prefixes
+		MinBytes:       1,
+		MaxBytes:       8 << 20,
+		// MaxWait is also kafka-go's deadline for the answer's first
+		// bytes: with data waiting, a broker answers at once (MinBytes 1),
+		// but building an 8 MB answer can take longer than a short wait
+		// on a loaded machine, and a fetch that times out is retried at
+		// the same offset, forever ("i/o timeout", no progress). Idle, the
+		// broker answers when a post arrives, so a longer wait adds no
+		// latency.
+		MaxWait:           2 * time.Second,
 		ReadBatchTimeout:  2 * time.Second,
 		HeartbeatInterval: time.Second,
 		SessionTimeout:    o.SessionTimeout,
@@ -250,8 +260,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var fetchErr error
 	backoff := 50 * time.Millisecond
 	lagGauges := map[int]prometheus.Gauge{}
+	stall := o.StallTimeout
 	for ctx.Err() == nil {
-		fetchCtx, cancelFetch := context.WithTimeout(ctx, o.StallTimeout)
+		fetchCtx, cancelFetch := context.WithTimeout(ctx, stall)
 		msg, err := reader.FetchMessage(fetchCtx)
 		cancelFetch()
 		if err != nil {
@@ -263,7 +274,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 				// a stall when the last fetches left messages behind.
 				if c.lagging() {
 					c.metrics.readerRestarts.Inc()
-					c.log.Warn("no progress while lagging; restarting the Kafka reader", "after", o.StallTimeout)
+					c.log.Warn("no progress while lagging; restarting the Kafka reader", "after", stall)
+					stall = min(2*stall, 8*o.StallTimeout)
 					old := reader
 					readerMu.Lock()
 					reader = kafka.NewReader(readerConfig)
@@ -287,7 +299,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		backoff, stall = 50*time.Millisecond, o.StallTimeout
 		c.metrics.consumed.Inc()
 		behind := msg.HighWaterMark - msg.Offset - 1
 		gauge := lagGauges[msg.Partition]
