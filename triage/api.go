@@ -64,6 +64,7 @@ func NewAPI(o APIOptions) *API {
 		{"GET", "/api/v1/cases/{id}", RoleVolunteer, a.getCase},
 		{"POST", "/api/v1/cases/{id}/claim", RoleVolunteer, a.claimCase},
 		{"POST", "/api/v1/cases/{id}/renew", RoleVolunteer, a.renew},
+		{"POST", "/api/v1/cases/{id}/await", RoleVolunteer, a.awaitReply},
 		{"POST", "/api/v1/cases/{id}/release", RoleVolunteer, a.release},
 		{"POST", "/api/v1/cases/{id}/escalate", RoleVolunteer, a.escalate},
 		{"POST", "/api/v1/cases/{id}/resolve", RoleVolunteer, a.resolve},
@@ -425,6 +426,21 @@ func (a *API) renew(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	writeJSON(w, http.StatusOK, renewal)
+}
+
+// awaitReply keeps the holder's case while they wait for the person's
+// reply elsewhere (the routing's hold).
+func (a *API) awaitReply(w http.ResponseWriter, r *http.Request, u User) {
+	var req tokenReq
+	if !decode(w, r, &req) {
+		return
+	}
+	deadline, err := a.store.AwaitReply(r.Context(), u.Name, r.PathValue("id"), req.Token)
+	if err != nil {
+		a.caseError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]time.Time{"deadline": deadline})
 }
 
 func (a *API) release(w http.ResponseWriter, r *http.Request, u User) {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 type apiEnv struct {
@@ -78,6 +79,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"GET /api/v1/cases/{id}":             "volunteer",
 		"POST /api/v1/cases/{id}/claim":      "volunteer",
 		"POST /api/v1/cases/{id}/renew":      "volunteer",
+		"POST /api/v1/cases/{id}/await":      "volunteer",
 		"POST /api/v1/cases/{id}/release":    "volunteer",
 		"POST /api/v1/cases/{id}/escalate":   "volunteer",
 		"POST /api/v1/cases/{id}/resolve":    "volunteer",
@@ -342,5 +344,25 @@ func TestRenewSaysThePersonPostedAgain(t *testing.T) {
 	}
 	if b := renew(); b["notes"] != 1.0 {
 		t.Fatalf("after a supervisor's note: %v, want 1 note", b)
+	}
+}
+
+// TestAwaitReplyOverTheAPI: the holder asks to keep the case while
+// awaiting the person's reply and gets the lease's new end; a stale
+// token is refused.
+func TestAwaitReplyOverTheAPI(t *testing.T) {
+	e := newAPIEnv(t)
+	id := seed(t, e.s, "awaiting-api", 8)
+	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
+	code, body := e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/await", map[string]any{"token": l.Token})
+	if code != 200 {
+		t.Fatalf("await: %d %v", code, body)
+	}
+	until, err := time.Parse(time.RFC3339Nano, body["deadline"].(string))
+	if err != nil || time.Until(until) < 59*time.Minute {
+		t.Fatalf("await: the lease ends %v (%v), want an hour on", body["deadline"], err)
+	}
+	if code, body = e.do(t, "volunteer", "POST", "/api/v1/cases/"+id+"/await", map[string]any{"token": "999999"}); code != 409 {
+		t.Fatalf("await with a stale token: %d %v", code, body)
 	}
 }

@@ -63,8 +63,8 @@ func (m *refModel) unclaim(c *refCase) string {
 }
 
 // TestRandomOperationsMatchModel (R17): seeded random sequences of
-// ingest, claim, renew, release, escalate, resolve, expire, sweep, a
-// supervisor's hand-over and a supervisor's take-back
+// ingest, claim, renew, await a reply, release, escalate, resolve,
+// expire, sweep, a supervisor's hand-over and a supervisor's take-back
 // against the real scripts give the same results as an in-memory model,
 // and every index agrees with the cases after every step.
 func TestRandomOperationsMatchModel(t *testing.T) {
@@ -223,9 +223,14 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			var err error
 			var back string // where a released case went
 			action := []string{"renew", "release", "escalate", "resolve"}[op-4]
+			if action == "renew" && rng.IntN(2) == 0 {
+				action = "await" // a longer lease, no other change
+			}
 			switch action {
 			case "renew":
 				_, err = s.Renew(ctx, actor, c.id, token)
+			case "await":
+				_, err = s.AwaitReply(ctx, actor, c.id, token)
 			case "release":
 				back, err = s.Release(ctx, actor, c.id, token)
 			case "escalate":

@@ -35,11 +35,11 @@ func TestSettingsDurationsReadAndWrittenPlainly(t *testing.T) {
 			t.Errorf("parseSpan(%q) = %v, want an error", bad, d)
 		}
 	}
-	r, err := ParseRouting([]byte(`{"retention": "30d", "lease": "1200s", "claim_targets": {"6": "1d", "7": "1h30m"}}`), DefaultRouting())
+	r, err := ParseRouting([]byte(`{"retention": "30d", "lease": "1200s", "hold": "2h", "claim_targets": {"6": "1d", "7": "1h30m"}}`), DefaultRouting())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Retention != 720*time.Hour || r.Lease != 20*time.Minute || r.ClaimTargets[6] != 24*time.Hour || r.ClaimTargets[7] != 90*time.Minute {
+	if r.Retention != 720*time.Hour || r.Lease != 20*time.Minute || r.Hold != 2*time.Hour || r.ClaimTargets[6] != 24*time.Hour || r.ClaimTargets[7] != 90*time.Minute {
 		t.Fatalf("read %+v", r)
 	}
 	b, err := json.Marshal(r)
@@ -47,13 +47,13 @@ func TestSettingsDurationsReadAndWrittenPlainly(t *testing.T) {
 		t.Fatal(err)
 	}
 	var j struct {
-		Lease, Retention string
-		ClaimTargets     map[string]string `json:"claim_targets"`
+		Lease, Hold, Retention string
+		ClaimTargets           map[string]string `json:"claim_targets"`
 	}
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatal(err)
 	}
-	if j.Lease != "20m" || j.Retention != "720h" || j.ClaimTargets["6"] != "24h" || j.ClaimTargets["7"] != "1h30m" {
+	if j.Lease != "20m" || j.Hold != "2h" || j.Retention != "720h" || j.ClaimTargets["6"] != "24h" || j.ClaimTargets["7"] != "1h30m" {
 		t.Fatalf("written as %s", b)
 	}
 	for _, v := range []string{j.Lease, j.Retention, j.ClaimTargets["6"], j.ClaimTargets["7"]} {
@@ -81,6 +81,8 @@ func TestSettingsValidationNamesTheField(t *testing.T) {
 		{`{"p_high": 1.5}`, "p_high"},
 		{`{"lease": "forever"}`, "lease"},
 		{`{"lease": "10s"}`, "lease"},
+		{`{"hold": "25h"}`, "hold"},
+		{`{"hold": "-1h"}`, "hold"},
 		{`{"cap_high": 9}`, "cap_high"},
 		{`{"retention": "5m"}`, "retention"},
 		{`{"claim_targets": {"12": "5m"}}`, "claim_targets"},

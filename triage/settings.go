@@ -23,6 +23,7 @@ type routingJSON struct {
 	Emergency    *int              `json:"emergency_level,omitempty"`
 	PHigh        *float64          `json:"p_high,omitempty"`
 	Lease        string            `json:"lease,omitempty"`
+	Hold         string            `json:"hold,omitempty"`
 	CapTotal     *int              `json:"cap_total,omitempty"`
 	CapHigh      *int              `json:"cap_high,omitempty"`
 	Retention    string            `json:"retention,omitempty"`
@@ -32,7 +33,7 @@ type routingJSON struct {
 // MarshalJSON writes every setting.
 func (r Routing) MarshalJSON() ([]byte, error) {
 	j := routingJSON{WatchLevel: &r.WatchLevel, QueueLevel: &r.QueueLevel, Emergency: &r.EmergencyLevel, PHigh: &r.PHigh,
-		Lease: durationText(r.Lease), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: durationText(r.Retention),
+		Lease: durationText(r.Lease), Hold: durationText(r.Hold), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: durationText(r.Retention),
 		ClaimTargets: map[string]string{}}
 	for l, d := range r.ClaimTargets {
 		if d > 0 {
@@ -132,6 +133,9 @@ func ParseRouting(b []byte, base Routing) (Routing, error) {
 		return nil
 	}
 	if err := dur("lease", j.Lease, &r.Lease); err != nil {
+		return r, err
+	}
+	if err := dur("hold", j.Hold, &r.Hold); err != nil {
 		return r, err
 	}
 	if err := dur("retention", j.Retention, &r.Retention); err != nil {

@@ -71,9 +71,13 @@ type Routing struct {
 	EmergencyLevel int
 	PHigh          float64       // a post with p_high at or above this is queued even at a lower level; default 0.9
 	Lease          time.Duration // claim lease; default 15 min
-	CapTotal       int           // cases one volunteer may hold; default 3
-	CapHigh        int           // cases at level 9-10 one volunteer may hold; default 2
-	Retention      time.Duration // how long a resolved case keeps its text; default 30 days
+	// Hold is how long a holder may keep a case while they wait for the
+	// person's reply in another app, where the page cannot renew the lease
+	// (a phone suspends it); default 1 h. Under Lease it adds nothing.
+	Hold      time.Duration
+	CapTotal  int           // cases one volunteer may hold; default 3
+	CapHigh   int           // cases at level 9-10 one volunteer may hold; default 2
+	Retention time.Duration // how long a resolved case keeps its text; default 30 days
 	// ClaimTargets is the time from post to claim per level (index 0-10); zero: none.
 	ClaimTargets [11]time.Duration
 }
@@ -81,7 +85,7 @@ type Routing struct {
 // DefaultRouting is TRIAGE.md's default routing.
 func DefaultRouting() Routing {
 	r := Routing{WatchLevel: 5, QueueLevel: 6, EmergencyLevel: 9, PHigh: 0.9, Lease: 15 * time.Minute,
-		CapTotal: 3, CapHigh: 2, Retention: 30 * 24 * time.Hour}
+		Hold: time.Hour, CapTotal: 3, CapHigh: 2, Retention: 30 * 24 * time.Hour}
 	r.ClaimTargets[10] = 5 * time.Minute
 	r.ClaimTargets[9] = 10 * time.Minute
 	r.ClaimTargets[8] = 30 * time.Minute
@@ -104,6 +108,8 @@ func (r Routing) Validate() error {
 		return fmt.Errorf("p_high: %v is outside (0, 1]", r.PHigh)
 	case r.Lease < time.Minute || r.Lease > 24*time.Hour:
 		return fmt.Errorf("lease: %v is outside 1m-24h", r.Lease)
+	case r.Hold < 0 || r.Hold > 24*time.Hour:
+		return fmt.Errorf("hold: %v is outside 0-24h", r.Hold)
 	case r.CapTotal < 1 || r.CapTotal > 50:
 		return fmt.Errorf("cap_total: %d is outside 1-50", r.CapTotal)
 	case r.CapHigh < 1 || r.CapHigh > r.CapTotal:
@@ -496,6 +502,20 @@ func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (Renewal
 	r.Posts, _ = strconv.Atoi(out[3])
 	r.Notes, _ = strconv.Atoi(out[4])
 	return r, nil
+}
+
+// AwaitReply keeps a held case for the routing's Hold from now (never
+// shortening its lease): the holder has written to the person and waits
+// for the reply in another app, where their page cannot renew the lease.
+// It returns the lease's new end.
+func (s *Store) AwaitReply(ctx context.Context, actor, caseID, token string) (time.Time, error) {
+	rt := s.Routing()
+	out, err := s.run(ctx, actor, caseID, token, "await", strconv.FormatInt(max(rt.Hold, rt.Lease).Milliseconds(), 10))
+	if err != nil {
+		return time.Time{}, err
+	}
+	ms, _ := strconv.ParseInt(out[1], 10, 64)
+	return time.UnixMilli(ms), nil
 }
 
 // Renewal is a renewed lease, with the case's level and numbers of posts

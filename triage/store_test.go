@@ -1084,3 +1084,64 @@ func TestNotesFromWhoeverHeldTheCase(t *testing.T) {
 		t.Fatalf("audited notes: %v, want %v", added, want)
 	}
 }
+
+// TestAwaitingAReplyKeepsTheCase: a volunteer who has written to the
+// person and waits for the reply in another app (where a phone suspends
+// the page, and nothing renews the lease) keeps the case for the hold, not
+// the lease; the page's renewals afterwards never shorten it, a lapsed
+// hold still returns the case, and a hold under the lease adds nothing.
+func TestAwaitingAReplyKeepsTheCase(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	addUser(t, s, "vol", RoleVolunteer)
+	id := seed(t, s, "awaiting-author", 9)
+	l := claim(t, s, "vol", RoleVolunteer, id)
+	redisNow := func() time.Time { return rs.Client.Time(ctx).Val() }
+	lease := func() time.Time {
+		t.Helper()
+		score, err := s.rdb.ZScore(ctx, keyLeases, id).Result()
+		c, perr := s.peek(ctx, id)
+		if err != nil || perr != nil || c.LeaseDeadline == nil || c.LeaseDeadline.UnixMilli() != int64(score) {
+			t.Fatalf("lease index %v (%v) and case %+v (%v) disagree", score, err, c.LeaseDeadline, perr)
+		}
+		return *c.LeaseDeadline
+	}
+	until, err := s.AwaitReply(ctx, "vol", id, l.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(until); left < 59*time.Minute || left > 61*time.Minute || !until.Equal(lease()) {
+		t.Fatalf("awaiting a reply: the lease ends in %v (case: %v), want the hour of the hold", left, lease())
+	}
+	r, err := s.Renew(ctx, "vol", id, l.Token)
+	if err != nil || !r.Deadline.Equal(until) || !lease().Equal(until) {
+		t.Fatalf("a renewal during the hold: %v, %v; want the hold's end %v kept", r.Deadline, err, until)
+	}
+	// The sweeper leaves the case where it is: the lease index holds the
+	// hold's end.
+	if exp, _, err := s.Sweep(ctx); err != nil || exp != 0 {
+		t.Fatalf("sweep during the hold: %d expired, %v", exp, err)
+	}
+	if _, err := s.AwaitReply(ctx, "vol", id, "999999"); !errors.Is(err, ErrStaleToken) {
+		t.Fatalf("a stale token: %v", err)
+	}
+	// The hold runs out unanswered: the case goes back to the queue.
+	runOutLease(rs, id)
+	if exp, _, err := s.Sweep(ctx); err != nil || exp != 1 {
+		t.Fatalf("sweep after the hold: %d expired, %v", exp, err)
+	}
+	if c, _ := s.peek(ctx, id); c.State != "pending" {
+		t.Fatalf("after the hold ran out: %s", c.State)
+	}
+	// A hold shorter than the lease gives the lease.
+	r2 := s.Routing()
+	r2.Hold = 5 * time.Minute
+	s.setRouting(r2)
+	l = claim(t, s, "vol", RoleVolunteer, id)
+	if until, err = s.AwaitReply(ctx, "vol", id, l.Token); err != nil || until.Sub(redisNow()) < 14*time.Minute {
+		t.Fatalf("a hold under the lease: ends in %v, %v; want the lease's 15 minutes", until.Sub(redisNow()), err)
+	}
+	if n := auditCount(t, s, id, 0, isAction("awaiting_reply")); n != 2 {
+		t.Fatalf("%d holds audited, want 2", n)
+	}
+}

@@ -112,6 +112,7 @@ func NewUI(o UIOptions) (*UI, error) {
 		{"POST", "/cases/{id}/escalate", RoleVolunteer, u.actionPost},
 		{"POST", "/cases/{id}/resolve", RoleVolunteer, u.actionPost},
 		{"POST", "/cases/{id}/notes", RoleVolunteer, u.actionPost},
+		{"POST", "/cases/{id}/await", RoleVolunteer, u.actionPost},
 		{"POST", "/cases/{id}/reassign", RoleSupervisor, u.reassignPost},
 		{"POST", "/cases/{id}/assign", RoleSupervisor, u.assignPost},
 		{"GET", "/mine", RoleVolunteer, u.minePage},
@@ -421,7 +422,8 @@ func (u *UI) claimPost(w http.ResponseWriter, r *http.Request, user User) {
 	u.back(w, r, "/cases/"+id, err, "msg_claimed")
 }
 
-// actionPost handles the holder's forms: release, escalate, resolve, note.
+// actionPost handles the holder's forms: release, escalate, resolve,
+// await a reply, note.
 // The form carries the lease token rendered with the page, so a page left
 // open after the lease was lost cannot act.
 func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
@@ -437,6 +439,9 @@ func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
 	case "escalate":
 		err = u.store.Escalate(r.Context(), user.Name, id, token, r.PostFormValue("reason"), r.PostFormValue("note"))
 		ok = "msg_escalated"
+	case "await":
+		_, err = u.store.AwaitReply(r.Context(), user.Name, id, token)
+		ok = "msg_awaiting"
 	case "notes":
 		err, ok = u.store.AddNote(r.Context(), user.Name, user.Role, id, token, r.PostFormValue("text")), "msg_noted"
 	case "resolve":
@@ -469,7 +474,7 @@ func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
 	}
 	// After letting go of the case, the volunteer goes back to the queue:
 	// they may no longer see the case.
-	if err == nil && ok != "msg_noted" {
+	if err == nil && ok != "msg_noted" && ok != "msg_awaiting" {
 		http.Redirect(w, r, "/?msg="+ok, http.StatusSeeOther)
 		return
 	}
@@ -501,6 +506,8 @@ type caseData struct {
 	Outcomes []string
 	Reasons  []string
 	IdleMs   int64 // caseIdle, for the page
+	HoldMin  int   // minutes the holder may keep the case while awaiting a reply; 0 when the hold adds nothing to the lease
+	Urgent   bool  // the case is at the emergency level
 }
 
 // caseIdle is how long the holder's case page renews the lease without
@@ -541,14 +548,19 @@ func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
 	canClaim := c.State == "pending" || c.State == "watch" || (c.State == "escalated" && user.Role.AtLeast(RoleSupervisor))
 	open := c.State == "pending" || c.State == "watch" || c.State == "claimed" || c.State == "escalated"
 	canNote := holder || (open && (d.HeldBefore || user.Role.AtLeast(RoleSupervisor)))
+	rt, holdMin := u.store.Routing(), 0
+	if rt.Hold > rt.Lease {
+		holdMin = int(rt.Hold.Minutes())
+	}
 	u.render(w, r, "case", user, T(langOf(r), "case"), caseData{Levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, D: d, Activity: caseActivity(events), Holder: holder, CanClaim: canClaim,
-		CanNote: canNote, Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, IdleMs: caseIdle.Milliseconds()})
+		CanNote: canNote, Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, IdleMs: caseIdle.Milliseconds(), HoldMin: holdMin,
+		Urgent: d.Level >= rt.EmergencyLevel})
 }
 
 // okMessages are the flash messages that report a success (shown calm,
 // not as a warning).
 var okMessages = map[string]bool{
-	"msg_claimed": true, "msg_assigned": true, "msg_escalated": true, "msg_resolved": true, "msg_noted": true,
+	"msg_claimed": true, "msg_assigned": true, "msg_awaiting": true, "msg_escalated": true, "msg_resolved": true, "msg_noted": true,
 	"msg_released_pending": true, "msg_released_watch": true, "msg_released_escalated": true,
 	"msg_reassigned_pending": true, "msg_reassigned_watch": true, "msg_reassigned_escalated": true,
 	"msg_settings_saved": true, "msg_shadow_started": true, "msg_shadow_stopped": true,
@@ -571,7 +583,7 @@ type activity struct {
 // activityActions are the audit actions a case page lists: what changed
 // the case, not who read it.
 var activityActions = map[string]bool{
-	"created": true, "post_added": true, "claimed": true, "released": true, "lease_expired": true, "escalated": true,
+	"created": true, "post_added": true, "claimed": true, "awaiting_reply": true, "released": true, "lease_expired": true, "escalated": true,
 	"reassigned": true, "assigned": true, "overdue": true, "resolved": true, "follow_up_due": true, "author_erased": true,
 }
 

@@ -104,7 +104,7 @@ func TestUIAccess(t *testing.T) {
 		"GET /login": "", "POST /login": "", "POST /lang": "", "POST /logout": "volunteer",
 		"GET /{$}": "volunteer", "GET /queue/rows": "volunteer", "POST /next": "volunteer",
 		"GET /cases/{id}": "volunteer", "POST /cases/{id}/claim": "volunteer", "POST /cases/{id}/release": "volunteer",
-		"POST /cases/{id}/escalate": "volunteer", "POST /cases/{id}/resolve": "volunteer", "POST /cases/{id}/notes": "volunteer",
+		"POST /cases/{id}/escalate": "volunteer", "POST /cases/{id}/resolve": "volunteer", "POST /cases/{id}/notes": "volunteer", "POST /cases/{id}/await": "volunteer",
 		"POST /cases/{id}/reassign": "supervisor", "POST /cases/{id}/assign": "supervisor", "GET /mine": "volunteer", "GET /supervisor": "supervisor", "GET /supervisor/rows": "supervisor",
 		"GET /moderator": "moderator", "POST /moderator/preview": "moderator", "POST /moderator/settings": "moderator",
 		"POST /moderator/shadow": "moderator", "POST /moderator/stop-shadow": "moderator", "POST /moderator/rollback": "moderator",
@@ -721,5 +721,43 @@ func TestCasePageNoteForm(t *testing.T) {
 	// note it from a fresh page.
 	if shown, token := form(page("volunteer")); !shown || token {
 		t.Fatalf("the former holder's note form on the waiting case: shown %v, with a token %v", shown, token)
+	}
+}
+
+// TestCasePageAwaitsAReply: the holder's case page offers to keep the
+// case while they await the person's reply, says for how long (and, at
+// the emergency level, to escalate if no reply comes within minutes), and
+// stays on the case; the case's activity lists it. With a hold no longer than
+// the lease the offer is not made.
+func TestCasePageAwaitsAReply(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	id := seed(t, e.s, "awaiting-ui", 9)
+	claim(t, e.s, "volunteer", RoleVolunteer, id)
+	_, page := uiDo(t, srv, e.tokens["volunteer"], "GET", "/cases/"+id, nil)
+	if !strings.Contains(page, `action="/cases/`+id+`/await"`) || !strings.Contains(page, "个案为你保留 60 分钟") ||
+		!strings.Contains(page, "如果对方几分钟内没有回复，请立即升级给督导") {
+		t.Fatalf("no offer to keep the case while awaiting a reply:\n%s", page)
+	}
+	d, err := e.s.Get(ctxT(), "volunteer", id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := uiDo(t, srv, e.tokens["volunteer"], "POST", "/cases/"+id+"/await", url.Values{"token": {d.Token}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || loc != "/cases/"+id+"?msg=msg_awaiting" {
+		t.Fatalf("await: %d %s", resp.StatusCode, loc)
+	}
+	if c, _ := e.s.peek(ctxT(), id); c.LeaseDeadline == nil || time.Until(*c.LeaseDeadline) < 59*time.Minute {
+		t.Fatalf("the lease after awaiting a reply: %v", c.LeaseDeadline)
+	}
+	_, page = uiDo(t, srv, e.tokens["volunteer"], "GET", "/cases/"+id, nil)
+	if !strings.Contains(page, "等待对方回复") {
+		t.Fatalf("the activity does not list the wait:\n%s", page)
+	}
+	r := e.s.Routing()
+	r.Hold = r.Lease
+	e.s.setRouting(r)
+	if _, page = uiDo(t, srv, e.tokens["volunteer"], "GET", "/cases/"+id, nil); strings.Contains(page, `action="/cases/`+id+`/await"`) {
+		t.Fatal("offered a hold that adds nothing to the lease")
 	}
 }

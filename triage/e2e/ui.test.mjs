@@ -103,6 +103,18 @@ test('volunteer takes the next case, reads the evidence, adds a note, resolves',
   assert.match(await page.textContent('.flash'), /备注已添加/);
   assert.match(await page.textContent('.note'), /已私信，等待回复/);
 
+  // Off to Weibo to wait for the reply: the case is kept for the hold
+  // (an hour), not the lease, and the lease line says until when.
+  const before = await page.textContent('#lease .deadline');
+  assert.match(await page.textContent('form.await'), /保留 60 分钟/);
+  await page.click('form.await button');
+  await page.waitForURL(/msg=msg_awaiting/);
+  assert.match(await page.textContent('.flash'), /个案已为你保留/);
+  assert.notEqual(await page.textContent('#lease .deadline'), before, 'the lease ends later');
+  assert.match(await page.textContent('#activity'), /等待对方回复/);
+  await page.screenshot({ path: join(shots, 'case-awaiting-phone.png'), fullPage: false });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'fits 360 px');
+
   // Resolve needs an outcome: the browser refuses the empty form.
   await page.click('#resolve-form button[type=submit]');
   assert.ok(page.url().includes('/cases/'), 'empty outcome not submitted');

@@ -4,8 +4,12 @@
 -- KEYS[1] queue
 -- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms,
 --       emergency_level, arg4
---   action 'renew':    extend the lease by lease_ms; returns {'ok',
---                      deadline_ms, level, posts, notes}.
+--   action 'renew':    extend the lease to lease_ms from now (never
+--                      shortening it); returns {'ok', deadline_ms, level,
+--                      posts, notes}.
+--   action 'await':    the holder waits for the person's reply: the lease
+--                      extends to arg1 ms from now (never shortening it);
+--                      returns {'ok', deadline_ms}.
 --   action 'release':  back where it waited (the queue, the watch list or
 --                      the escalations); returns {'ok', '0', new_state}.
 --   action 'escalate': hand to supervisors; arg1 = reason code.
@@ -79,12 +83,23 @@ local function unhold()
   redis.call('HSET', c, 'owner', '', 'lease_ms', 0, 'updated_ms', now)
 end
 
-if action == 'renew' then
-  local deadline = now + lease
+-- extend moves the lease's end to ms from now, unless it ends later
+-- already (a hold while awaiting a reply outlasts the renewals).
+local function extend(ms)
+  local deadline = math.max(now + ms, tonumber(redis.call('HGET', c, 'lease_ms')) or 0)
   redis.call('HSET', c, 'lease_ms', deadline)
   redis.call('ZADD', P .. 'leases', deadline, cid)
+  return deadline
+end
+
+if action == 'renew' then
+  local deadline = extend(lease)
   local f = redis.call('HMGET', c, 'level', 'posts')
   return {'ok', tostring(deadline), f[1] or '0', f[2] or '0', tostring(redis.call('LLEN', c .. ':notes'))}
+elseif action == 'await' then
+  local deadline = extend(tonumber(a1))
+  audit(now, cid, actor, 'awaiting_reply', 'until=' .. deadline)
+  return {'ok', tostring(deadline)}
 elseif action == 'release' then
   unhold()
   local to = back_to_waiting(c, cid, emergency)
