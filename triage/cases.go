@@ -16,16 +16,19 @@ import (
 
 // Case is one person's case: the summary every role may list.
 type Case struct {
-	ID             string     `json:"id"`
-	State          string     `json:"state"` // watch, pending, claimed, escalated, resolved
-	Level          int        `json:"level"`
-	PHigh          float64    `json:"p_high"`
-	Posts          int        `json:"posts"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	PendingSince   time.Time  `json:"pending_since"`
-	ClaimTarget    *time.Time `json:"claim_target,omitempty"` // when the case should be held by then
-	ClaimedAt      *time.Time `json:"claimed_at,omitempty"`
+	ID           string     `json:"id"`
+	State        string     `json:"state"` // watch, pending, claimed, escalated, resolved
+	Level        int        `json:"level"`
+	PHigh        float64    `json:"p_high"`
+	Posts        int        `json:"posts"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	PendingSince time.Time  `json:"pending_since"`
+	ClaimTarget  *time.Time `json:"claim_target,omitempty"` // when the case should be held by then
+	ClaimedAt    *time.Time `json:"claimed_at,omitempty"`
+	// AwaitingReply says that the holder waits for the person's reply
+	// elsewhere (they asked to keep the case since they claimed it).
+	AwaitingReply  bool       `json:"awaiting_reply,omitempty"`
 	Overdue        bool       `json:"overdue"`
 	Owner          string     `json:"owner,omitempty"`
 	LeaseDeadline  *time.Time `json:"lease_deadline,omitempty"`
@@ -78,6 +81,7 @@ func (s *Store) parseCase(m map[string]string) Case {
 	if c.State == "claimed" {
 		d, at := ms("lease_ms"), ms("claimed_ms")
 		c.LeaseDeadline, c.ClaimedAt = &d, &at
+		c.AwaitingReply = !ms("awaiting_ms").Before(at) && m["awaiting_ms"] != ""
 	}
 	if v, err := strconv.Atoi(m["corrected_level"]); err == nil {
 		c.CorrectedLevel = &v

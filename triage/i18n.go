@@ -218,6 +218,7 @@ var messages = map[string][2]string{ // zh, en
 	"esc_other":                 {"其他", "Other"},
 	"act_created":               {"创建", "created"},
 	"act_post_added":            {"新帖子", "post added"},
+	"awaiting_reply":            {"等待对方回复", "awaiting a reply"},
 	"act_awaiting_reply":        {"等待对方回复", "awaiting a reply"},
 	"act_claimed":               {"领取", "claimed"},
 	"act_released":              {"放回", "released"},

@@ -1113,6 +1113,9 @@ func TestAwaitingAReplyKeepsTheCase(t *testing.T) {
 	if left := time.Until(until); left < 59*time.Minute || left > 61*time.Minute || !until.Equal(lease()) {
 		t.Fatalf("awaiting a reply: the lease ends in %v (case: %v), want the hour of the hold", left, lease())
 	}
+	if c, _ := s.peek(ctx, id); !c.AwaitingReply {
+		t.Fatal("the case does not say that its holder awaits a reply")
+	}
 	r, err := s.Renew(ctx, "vol", id, l.Token)
 	if err != nil || !r.Deadline.Equal(until) || !lease().Equal(until) {
 		t.Fatalf("a renewal during the hold: %v, %v; want the hold's end %v kept", r.Deadline, err, until)
@@ -1138,6 +1141,9 @@ func TestAwaitingAReplyKeepsTheCase(t *testing.T) {
 	r2.Hold = 5 * time.Minute
 	s.setRouting(r2)
 	l = claim(t, s, "vol", RoleVolunteer, id)
+	if c, _ := s.peek(ctx, id); c.AwaitingReply {
+		t.Fatal("claimed again, the case still says its holder awaits a reply")
+	}
 	if until, err = s.AwaitReply(ctx, "vol", id, l.Token); err != nil || until.Sub(redisNow()) < 14*time.Minute {
 		t.Fatalf("a hold under the lease: ends in %v, %v; want the lease's 15 minutes", until.Sub(redisNow()), err)
 	}

@@ -754,6 +754,9 @@ func TestCasePageAwaitsAReply(t *testing.T) {
 	if !strings.Contains(page, "等待对方回复") {
 		t.Fatalf("the activity does not list the wait:\n%s", page)
 	}
+	if _, rows := uiDo(t, srv, e.tokens["supervisor"], "GET", "/supervisor/rows", nil); !strings.Contains(rows, "· 等待对方回复") {
+		t.Fatalf("the supervisors do not see that the holder awaits a reply:\n%s", rows)
+	}
 	r := e.s.Routing()
 	r.Hold = r.Lease
 	e.s.setRouting(r)

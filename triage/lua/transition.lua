@@ -98,6 +98,7 @@ if action == 'renew' then
   return {'ok', tostring(deadline), f[1] or '0', f[2] or '0', tostring(redis.call('LLEN', c .. ':notes'))}
 elseif action == 'await' then
   local deadline = extend(tonumber(a1))
+  redis.call('HSET', c, 'awaiting_ms', now)
   audit(now, cid, actor, 'awaiting_reply', 'until=' .. deadline)
   return {'ok', tostring(deadline)}
 elseif action == 'release' then
