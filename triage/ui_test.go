@@ -727,8 +727,9 @@ func TestCasePageNoteForm(t *testing.T) {
 // TestCasePageAwaitsAReply: the holder's case page offers to keep the
 // case while they await the person's reply, says for how long (and, at
 // the emergency level, to escalate if no reply comes within minutes), and
-// stays on the case; the case's activity lists it. With a hold no longer than
-// the lease the offer is not made.
+// stays on the case; the case's activity and the supervisors' list of who
+// holds what show the wait. With a hold no longer than the lease the
+// offer is not made.
 func TestCasePageAwaitsAReply(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
