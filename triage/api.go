@@ -735,7 +735,7 @@ func (a *API) previewSettings(w http.ResponseWriter, r *http.Request, u User) {
 		writeError(w, http.StatusBadRequest, "hours: 1-168")
 		return
 	}
-	pv, err := a.store.Preview(r.Context(), rt, a.store.now().Add(-time.Duration(hours)*time.Hour))
+	pv, err := a.store.Preview(r.Context(), rt, a.store.clock().Add(-time.Duration(hours)*time.Hour))
 	if err != nil {
 		a.caseError(w, err)
 		return
@@ -799,7 +799,7 @@ func (a *API) precision(w http.ResponseWriter, r *http.Request, u User) {
 		}
 		days = n
 	}
-	p, err := a.store.Precision(r.Context(), a.store.now().AddDate(0, 0, -days))
+	p, err := a.store.Precision(r.Context(), a.store.clock().AddDate(0, 0, -days))
 	if err != nil {
 		a.internal(w, err)
 		return

@@ -95,7 +95,7 @@ func (s *Store) parseCase(m map[string]string) Case {
 		if t := s.Routing().ClaimTargets[c.Level]; t > 0 && (c.State == "pending" || c.State == "watch") {
 			d := c.PendingSince.Add(t)
 			c.ClaimTarget = &d
-			c.Overdue = s.now().After(d)
+			c.Overdue = s.clock().After(d)
 		}
 	}
 	return c
@@ -465,7 +465,7 @@ func (s *Store) Stats(ctx context.Context) (QueueStats, error) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}
-	now := s.now()
+	now := s.clock()
 	for _, b := range bands {
 		n := int(b.count.Val())
 		st.PendingByLevel[b.level] += n

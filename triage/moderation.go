@@ -162,7 +162,7 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 	if err != nil {
 		return pv, fmt.Errorf("preview: %w", err)
 	}
-	for t := since.UTC().Truncate(time.Hour); !t.After(s.now().UTC()); t = t.Add(time.Hour) {
+	for t := since.UTC().Truncate(time.Hour); !t.After(s.clock().UTC()); t = t.Add(time.Hour) {
 		if ph := hours[t.Unix()]; ph != nil {
 			pv.Hours = append(pv.Hours, *ph)
 		} else {

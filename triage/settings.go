@@ -206,7 +206,7 @@ func (s *Store) SaveSettings(ctx context.Context, actor, why string, r Routing) 
 	if err != nil {
 		return SettingsVersion{}, fmt.Errorf("save settings: %w", err)
 	}
-	sv := SettingsVersion{Version: v, By: actor, At: s.now().UTC(), Why: why, Routing: r}
+	sv := SettingsVersion{Version: v, By: actor, At: s.clock().UTC(), Why: why, Routing: r}
 	b, err := json.Marshal(sv)
 	if err != nil {
 		return SettingsVersion{}, err

@@ -133,11 +133,18 @@ type Store struct {
 	forget     *redis.Script
 	timeout    time.Duration
 	metrics    *storeMetrics
-	// now is the app clock: note timestamps and input checks only. Leases
-	// and every state change use Redis TIME, so app clock skew cannot
-	// shorten or lengthen a lease.
-	now func() time.Time
+	// now is the app clock. Leases and every state change use Redis
+	// TIME, so app clock skew cannot shorten or lengthen a lease; what the
+	// app compares with their times reads clock, the app clock corrected
+	// by skew (Redis's clock less the app's, as the last sweep measured).
+	now  func() time.Time
+	skew atomic.Int64 // nanoseconds
 }
+
+// clock is the time by Redis's clock, as the last sweep measured it
+// against the app's (the app's clock until the first sweep): the time to
+// compare with case times (claim targets, waits), which Redis stamps.
+func (s *Store) clock() time.Time { return s.now().Add(time.Duration(s.skew.Load())) }
 
 // NewStore returns a Store on rdb.
 func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
@@ -617,7 +624,7 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
 
 // Resolve closes a held case with an outcome.
 func (s *Store) Resolve(ctx context.Context, actor, caseID, token string, r Resolution) error {
-	if err := r.validate(s.now()); err != nil {
+	if err := r.validate(s.clock()); err != nil {
 		field, msg, _ := strings.Cut(err.Error(), ": ")
 		return &ValidationError{Field: field, Msg: msg}
 	}
@@ -674,7 +681,7 @@ func (s *Store) note(ctx context.Context, actor, caseID, token, text, may string
 	if len(text) > maxNoteBytes {
 		return &ValidationError{Field: "text", Msg: fmt.Sprintf("at most %d bytes", maxNoteBytes)}
 	}
-	b, _ := json.Marshal(Note{By: actor, At: s.now().UTC(), Text: text})
+	b, _ := json.Marshal(Note{By: actor, At: s.clock().UTC(), Text: text})
 	_, err := s.run(ctx, actor, caseID, token, "note", string(b), may)
 	return err
 }
@@ -693,9 +700,15 @@ func (s *Store) Sweep(ctx context.Context) (expired, followups int, err error) {
 		args = append(args, t.Milliseconds())
 	}
 	args = append(args, routing.EmergencyLevel)
+	sent := s.now()
 	out, err := s.sweep.Run(ctx, s.rdb, []string{keyQueue}, args...).Int64Slice()
 	if err != nil {
 		return 0, 0, fmt.Errorf("sweep script: %w", err)
+	}
+	if len(out) > 3 { // Redis's time, against the middle of the round trip
+		back := s.now()
+		mid := sent.Add(back.Sub(sent) / 2)
+		s.skew.Store(int64(time.UnixMilli(out[3]).Sub(mid)))
 	}
 	if out[2] > 0 {
 		s.metrics.overdueEscalated.Add(float64(out[2]))

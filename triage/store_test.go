@@ -194,6 +194,28 @@ func TestClockSkew(t *testing.T) {
 		if err := s.Resolve(ctx, "vol", c, l.Token, Resolution{Outcome: "no_response", Tries: &tries}); err != nil {
 			t.Fatalf("skew %v: resolve: %v", skew, err)
 		}
+		// What the app compares with Redis's times reads Redis's clock, as
+		// the sweep measured it: a level-10 case (claim target 5 minutes)
+		// that has just come is not overdue, one that has waited 6 minutes
+		// is, and each waited as long as it did.
+		fresh, late := seed(t, s, "fresh-10", 10), seed(t, s, "late-10", 10)
+		redisNow, _ = rs.Client.Time(ctx).Result()
+		rs.Client.HSet(ctx, keyCase(late), "pending_ms", redisNow.Add(-6*time.Minute).UnixMilli())
+		if _, _, err := s.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := s.clock().Sub(redisNow); d < -time.Second || d > time.Second {
+			t.Fatalf("skew %v: the store's clock is %v off Redis's", skew, d)
+		}
+		for id, want := range map[string]bool{fresh: false, late: true} {
+			c, err := s.peek(ctx, id)
+			if err != nil || c.Overdue != want {
+				t.Fatalf("skew %v: case %s overdue %v (%v), want %v", skew, id, c.Overdue, err, want)
+			}
+			if waited := sinceText(LangEN, s.clock().Sub(c.PendingSince)); (id == fresh) != (waited == "0 min") || (id == late) != (waited == "6 min") {
+				t.Fatalf("skew %v: case %s waited %s", skew, id, waited)
+			}
+		}
 	}
 }
 

@@ -78,7 +78,7 @@ func NewUI(o UIOptions) (*UI, error) {
 			}
 			return t.Local().Format("01-02 15:04")
 		},
-		"since":    sinceText,
+		"since":    func(l Lang, t time.Time) string { return sinceText(l, u.store.clock().Sub(t)) },
 		"band":     levelBand,
 		"segments": segmentsOf,
 		"ts":       func(ms int64) string { return time.UnixMilli(ms).Local().Format("01-02 15:04:05") },
@@ -734,7 +734,7 @@ func (u *UI) supervisorData(r *http.Request, user User, refresh bool) (superviso
 		if a.Disabled {
 			continue
 		}
-		m := teamMember{Name: a.Name, Role: a.Role, Held: held[a.Name], HeldHigh: high[a.Name], OnDuty: a.onDuty(time.Now())}
+		m := teamMember{Name: a.Name, Role: a.Role, Held: held[a.Name], HeldHigh: high[a.Name], OnDuty: a.onDuty(u.store.clock())}
 		if a.LastSeen != nil {
 			m.LastSeen = *a.LastSeen
 		}
@@ -765,8 +765,10 @@ func levelBand(l int) string {
 	return "low"
 }
 
-func sinceText(l Lang, t time.Time) string {
-	d := time.Since(t).Round(time.Minute)
+// sinceText says how long d is, to the minute: how long a case has waited
+// (by Redis's clock, which stamped when it began to).
+func sinceText(l Lang, d time.Duration) string {
+	d = d.Round(time.Minute)
 	h, m := int(d.Hours()), int(d.Minutes())%60
 	if l == LangEN {
 		if h > 0 {

@@ -66,7 +66,7 @@ func (u *UI) moderatorData(r *http.Request) (moderatorData, error) {
 	if d.Shadow, err = u.store.Shadow(r.Context()); err != nil {
 		return d, err
 	}
-	if d.Precision, err = u.store.Precision(r.Context(), u.store.now().AddDate(0, 0, -28)); err != nil {
+	if d.Precision, err = u.store.Precision(r.Context(), u.store.clock().AddDate(0, 0, -28)); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -112,7 +112,7 @@ func (u *UI) moderatorPost(w http.ResponseWriter, r *http.Request, user User) {
 		switch action {
 		case "preview":
 			var pv Preview
-			pv, err = u.store.Preview(r.Context(), rt, u.store.now().Add(-24*time.Hour))
+			pv, err = u.store.Preview(r.Context(), rt, u.store.clock().Add(-24*time.Hour))
 			d.Preview = &pv
 		case "settings":
 			if _, err = u.store.SaveSettings(r.Context(), user.Name, d.Why, rt); err == nil {

@@ -515,7 +515,7 @@ func byHand(route string) bool {
 // markSeen records that u made a request by hand, at most once every
 // seenEvery.
 func (s *Store) markSeen(ctx context.Context, u User) {
-	if now := s.now(); u.LastSeen == nil || now.Sub(*u.LastSeen) >= seenEvery {
+	if now := s.clock(); u.LastSeen == nil || now.Sub(*u.LastSeen) >= seenEvery {
 		s.rdb.HSet(ctx, keyUser(u.Name), "seen_ms", now.UnixMilli())
 	}
 }
@@ -528,7 +528,7 @@ func (s *Store) OnDuty(ctx context.Context) (map[Role]int, error) {
 		return nil, err
 	}
 	out := map[Role]int{}
-	now := s.now()
+	now := s.clock()
 	for _, u := range users {
 		if u.onDuty(now) {
 			out[u.Role]++

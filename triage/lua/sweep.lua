@@ -96,4 +96,4 @@ for i = 1, #queued, 2 do
     end
   end
 end
-return {expired, followups, overdue}
+return {expired, followups, overdue, now}
