@@ -78,7 +78,7 @@ func (s *Store) Shadow(ctx context.Context) (ShadowReport, error) {
 	if raw == "" {
 		return rep, nil
 	}
-	cand, err := ParseRouting([]byte(raw), DefaultRouting())
+	cand, err := readStoredRouting([]byte(raw))
 	if err != nil {
 		return rep, nil
 	}

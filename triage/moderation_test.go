@@ -431,3 +431,34 @@ func TestShadowCountsEachPostOnce(t *testing.T) {
 		t.Errorf("a test without a start time: active %v since %v, %d compared, want 74 (%v)", rep.Active, rep.Since, rep.Compared, err)
 	}
 }
+
+// TestSettingsReadAcrossReleases: settings saved by one release must not
+// stop another (a rolling upgrade, a rollback). Saved settings name hold,
+// which the release before it refuses, only when it differs from its
+// default; a stored version or shadow test naming a setting this release
+// does not know is read with the rest, while input (the API, the form, a
+// settings file) naming one is refused.
+func TestSettingsReadAcrossReleases(t *testing.T) {
+	b, err := json.Marshal(DefaultRouting())
+	if err != nil || strings.Contains(string(b), "hold") {
+		t.Fatalf("default settings written as %s (%v): hold named", b, err)
+	}
+	stored := `{"version": 7, "by": "moderator", "at": "2026-12-07T10:00:00Z", "why": "newer release",
+		"routing": {"lease": "20m", "hold": "2h", "setting_of_a_later_release": 1}}`
+	v, err := decodeVersion(stored)
+	if err != nil || v.Routing.Lease != 20*time.Minute || v.Routing.Hold != 2*time.Hour || v.Version != 7 {
+		t.Fatalf("a stored version naming an unknown setting: %+v, %v", v, err)
+	}
+	if _, err := decodeVersion(strings.Replace(stored, `"20m"`, `"10s"`, 1)); err == nil {
+		t.Fatal("a stored version with a bad lease was read")
+	}
+	if _, err := ParseRouting([]byte(`{"setting_of_a_later_release": 1}`), DefaultRouting()); err == nil {
+		t.Fatal("input naming an unknown setting was accepted")
+	}
+	e := newAPIEnv(t)
+	e.s.rdb.Set(ctxT(), keyShadow, `{"queue_level": 7, "setting_of_a_later_release": 1}`, 0)
+	rep, err := e.s.Shadow(ctxT())
+	if err != nil || !rep.Active || rep.Candidate == nil || rep.Candidate.QueueLevel != 7 {
+		t.Fatalf("a shadow test naming an unknown setting: %+v, %v", rep, err)
+	}
+}

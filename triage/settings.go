@@ -30,11 +30,17 @@ type routingJSON struct {
 	ClaimTargets map[string]string `json:"claim_targets,omitempty"`
 }
 
-// MarshalJSON writes every setting.
+// MarshalJSON writes every setting, but hold only when it differs from
+// its default: the release before it does not know hold, and refuses
+// settings that name it (after a rollback it would not start), so saved
+// settings name it only when a moderator has changed it.
 func (r Routing) MarshalJSON() ([]byte, error) {
 	j := routingJSON{WatchLevel: &r.WatchLevel, QueueLevel: &r.QueueLevel, Emergency: &r.EmergencyLevel, PHigh: &r.PHigh,
-		Lease: durationText(r.Lease), Hold: durationText(r.Hold), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: durationText(r.Retention),
+		Lease: durationText(r.Lease), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: durationText(r.Retention),
 		ClaimTargets: map[string]string{}}
+	if r.Hold != DefaultRouting().Hold {
+		j.Hold = durationText(r.Hold)
+	}
 	for l, d := range r.ClaimTargets {
 		if d > 0 {
 			j.ClaimTargets[strconv.Itoa(l)] = durationText(d)
@@ -92,11 +98,21 @@ func parseSpan(v string) (time.Duration, error) {
 
 // ParseRouting reads JSON settings over base: absent fields keep base's
 // values; unknown fields and bad values are errors that name the field.
-func ParseRouting(b []byte, base Routing) (Routing, error) {
+func ParseRouting(b []byte, base Routing) (Routing, error) { return parseRouting(b, base, true) }
+
+// readStoredRouting reads settings an instance saved, over the defaults.
+// A setting this release does not know (saved by a newer one) is left
+// alone, so that a rollback does not stop at settings saved after the
+// upgrade; bad values of known settings are errors.
+func readStoredRouting(b []byte) (Routing, error) { return parseRouting(b, DefaultRouting(), false) }
+
+func parseRouting(b []byte, base Routing, strict bool) (Routing, error) {
 	r := base
 	var j routingJSON
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(&j); err != nil {
 		msg := err.Error()
 		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
@@ -180,7 +196,7 @@ func decodeVersion(s string) (SettingsVersion, error) {
 	if err := json.Unmarshal([]byte(s), &raw); err != nil {
 		return SettingsVersion{}, fmt.Errorf("settings record: %w", err)
 	}
-	r, err := ParseRouting(raw.Routing, DefaultRouting())
+	r, err := readStoredRouting(raw.Routing)
 	if err != nil {
 		return SettingsVersion{}, fmt.Errorf("settings record v%d: %w", raw.Version, err)
 	}
