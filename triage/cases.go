@@ -81,7 +81,7 @@ func (s *Store) parseCase(m map[string]string) Case {
 	if c.State == "claimed" {
 		d, at := ms("lease_ms"), ms("claimed_ms")
 		c.LeaseDeadline, c.ClaimedAt = &d, &at
-		c.AwaitingReply = !ms("awaiting_ms").Before(at) && m["awaiting_ms"] != ""
+		c.AwaitingReply = m["awaiting_ms"] != "" && !ms("awaiting_ms").Before(at) // asked since this claim
 	}
 	if v, err := strconv.Atoi(m["corrected_level"]); err == nil {
 		c.CorrectedLevel = &v

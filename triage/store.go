@@ -496,8 +496,8 @@ func (s *Store) run(ctx context.Context, actor, caseID, token, action string, ar
 	return out, nil
 }
 
-// Renew extends a lease. The renewal carries its new deadline and the
-// case's level and number of posts now.
+// Renew extends a lease (never shortening it). The renewal carries its
+// new deadline and the case's level and numbers of posts and notes now.
 func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (Renewal, error) {
 	out, err := s.run(ctx, actor, caseID, token, "renew")
 	if err != nil {
@@ -705,11 +705,9 @@ func (s *Store) Sweep(ctx context.Context) (expired, followups int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("sweep script: %w", err)
 	}
-	if len(out) > 3 { // Redis's time, against the middle of the round trip
-		back := s.now()
-		mid := sent.Add(back.Sub(sent) / 2)
-		s.skew.Store(int64(time.UnixMilli(out[3]).Sub(mid)))
-	}
+	// Redis's time (out[3]) against the middle of the round trip.
+	mid := sent.Add(s.now().Sub(sent) / 2)
+	s.skew.Store(int64(time.UnixMilli(out[3]).Sub(mid)))
 	if out[2] > 0 {
 		s.metrics.overdueEscalated.Add(float64(out[2]))
 	}
