@@ -239,6 +239,8 @@ func (a *API) caseError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, ve.Error())
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoUser):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrNeverHeld):
+		writeError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrNoSession):
 		writeError(w, http.StatusUnauthorized, "log in first")
 	case errors.Is(err, ErrUserExists), errors.Is(err, ErrLastAdmin):

@@ -339,7 +339,8 @@ func TestRenewSaysThePersonPostedAgain(t *testing.T) {
 	if code, body := e.do(t, "supervisor", "POST", "/api/v1/cases/"+id+"/notes", map[string]any{"text": "已联系家人"}); code != 201 {
 		t.Fatalf("a supervisor's note: %d %v", code, body)
 	}
-	if code, body := e.do(t, "volunteer2", "POST", "/api/v1/cases/"+id+"/notes", map[string]any{"text": "我来"}); code != 409 {
+	code, body := e.do(t, "volunteer2", "POST", "/api/v1/cases/"+id+"/notes", map[string]any{"text": "我来"})
+	if msg, _ := body["error"].(string); code != 403 || !strings.HasPrefix(msg, "only a volunteer who has held this case") {
 		t.Fatalf("a note by a volunteer who never held the case: %d %v", code, body)
 	}
 	if b := renew(); b["notes"] != 1.0 {

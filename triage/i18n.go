@@ -180,6 +180,7 @@ var messages = map[string][2]string{ // zh, en
 	"msg_throttled":             {"失败次数过多，请几分钟后再试。", "Too many failed attempts; try again in a few minutes."},
 	"msg_error":                 {"出错了，请重试。", "Something went wrong; please try again."},
 	"msg_forbidden":             {"你无权查看此个案。", "You may not see this case."},
+	"msg_never_held":            {"只有领取过此个案的志愿者或督导可以为它添加备注。", "Only a volunteer who has held this case, or a supervisor, may add a note to it."},
 	"msg_not_found":             {"找不到此个案。", "No such case."},
 	"lvl_0":                     {"日常负面情绪", "Everyday negative mood"},
 	"lvl_1":                     {"表达了一些生活痛苦，无求死愿望", "Some pain about living; no wish to die"},

@@ -54,12 +54,13 @@ var (
 	ErrNotClaimable = errors.New("case cannot be claimed in its current state")
 	ErrNone         = errors.New("no case to claim")
 	ErrAlreadyYours = errors.New("you already hold this case")
+	ErrNeverHeld    = errors.New("only a volunteer who has held this case, or a supervisor, may add a note to it")
 )
 
 var scriptErrors = map[string]error{
 	"not_found": ErrNotFound, "stale_token": ErrStaleToken, "not_claimed": ErrNotClaimed,
 	"taken": ErrTaken, "cap": ErrCap, "not_claimable": ErrNotClaimable, "none": ErrNone,
-	"already_yours": ErrAlreadyYours, "disabled": ErrNoSession,
+	"already_yours": ErrAlreadyYours, "disabled": ErrNoSession, "never_held": ErrNeverHeld,
 }
 
 // Routing decides what a score becomes.
@@ -472,11 +473,11 @@ const maxNoteBytes = 8 << 10
 func (s *Store) run(ctx context.Context, actor, caseID, token, action string, args ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	a := [4]string{}
+	a := [5]string{}
 	copy(a[:], args)
 	routing := s.Routing()
 	out, err := s.transition.Run(ctx, s.rdb, []string{keyQueue}, tag, actor, caseID, token, action,
-		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds(), routing.EmergencyLevel, a[3]).StringSlice()
+		routing.Lease.Milliseconds(), a[0], a[1], a[2], routing.Retention.Milliseconds(), routing.EmergencyLevel, a[3], a[4]).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("%s script: %w", action, err)
 	}
@@ -599,7 +600,8 @@ func backState(out []string, err error) (string, error) {
 var EscalateReasons = []string{"imminent_danger", "needs_emergency", "beyond_my_training", "needs_handover", "other"}
 
 // Escalate hands a held case to the supervisors, with the holder's note
-// for them when note is not empty.
+// for them when note is not blank (added with the escalation, or not at
+// all).
 func (s *Store) Escalate(ctx context.Context, actor, caseID, token, reason, note string) error {
 	ok := false
 	for _, r := range EscalateReasons {
@@ -608,12 +610,10 @@ func (s *Store) Escalate(ctx context.Context, actor, caseID, token, reason, note
 	if !ok {
 		return &ValidationError{Field: "reason", Msg: "must be one of " + strings.Join(EscalateReasons, ", ")}
 	}
-	if strings.TrimSpace(note) != "" {
-		if err := s.note(ctx, actor, caseID, token, note, noteByHolder); err != nil {
-			return err
-		}
+	if len(note) > maxNoteBytes {
+		return &ValidationError{Field: "note", Msg: fmt.Sprintf("at most %d bytes", maxNoteBytes)}
 	}
-	_, err := s.run(ctx, actor, caseID, token, "escalate", reason)
+	_, err := s.run(ctx, actor, caseID, token, "escalate", reason, "", "", "", s.noteJSON(actor, note))
 	return err
 }
 
@@ -628,11 +628,6 @@ func (s *Store) Resolve(ctx context.Context, actor, caseID, token string, r Reso
 		field, msg, _ := strings.Cut(err.Error(), ": ")
 		return &ValidationError{Field: field, Msg: msg}
 	}
-	if r.Note != "" {
-		if err := s.note(ctx, actor, caseID, token, r.Note, noteByHolder); err != nil {
-			return err
-		}
-	}
 	corrected, follow, tries := "", "", ""
 	if r.CorrectedLevel != nil {
 		corrected = strconv.Itoa(*r.CorrectedLevel)
@@ -643,7 +638,7 @@ func (s *Store) Resolve(ctx context.Context, actor, caseID, token string, r Reso
 	if r.FollowUp != nil {
 		follow = strconv.FormatInt(r.FollowUp.UnixMilli(), 10)
 	}
-	_, err := s.run(ctx, actor, caseID, token, "resolve", r.Outcome, corrected, follow, tries)
+	_, err := s.run(ctx, actor, caseID, token, "resolve", r.Outcome, corrected, follow, tries, s.noteJSON(actor, r.Note))
 	return err
 }
 
@@ -665,11 +660,9 @@ func (s *Store) AddNote(ctx context.Context, actor string, role Role, caseID, to
 	return s.note(ctx, actor, caseID, token, text, noteByFormerHolder)
 }
 
-// Who may add a note (transition.lua): the holder only (a note that goes
-// with the holder's resolve or escalation), also whoever held the case
-// before, or also a supervisor on any open case.
+// Who may add a note besides the holder (transition.lua): whoever held
+// the case before, or also a supervisor, on an open case.
 const (
-	noteByHolder       = "holder"
 	noteByFormerHolder = "former_holder"
 	noteBySupervisor   = "supervisor"
 )
@@ -681,9 +674,17 @@ func (s *Store) note(ctx context.Context, actor, caseID, token, text, may string
 	if len(text) > maxNoteBytes {
 		return &ValidationError{Field: "text", Msg: fmt.Sprintf("at most %d bytes", maxNoteBytes)}
 	}
-	b, _ := json.Marshal(Note{By: actor, At: s.clock().UTC(), Text: text})
-	_, err := s.run(ctx, actor, caseID, token, "note", string(b), may)
+	_, err := s.run(ctx, actor, caseID, token, "note", s.noteJSON(actor, text), may)
 	return err
+}
+
+// noteJSON is a note by actor, now, as stored; "" for blank text.
+func (s *Store) noteJSON(actor, text string) string {
+	if strings.TrimSpace(text) == "" {
+		return ""
+	}
+	b, _ := json.Marshal(Note{By: actor, At: s.clock().UTC(), Text: text})
+	return string(b)
 }
 
 // Sweep returns expired leases to where their cases waited, brings due

@@ -1,8 +1,10 @@
 package triage
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -217,6 +219,29 @@ func TestClockSkew(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSweeperReadsRedisClockAtOnce: an instance's sweeper measures
+// Redis's clock as it starts, not an interval later, so the first
+// minutes' overdue marks and waits already read Redis's clock.
+func TestSweeperReadsRedisClockAtOnce(t *testing.T) {
+	s, rs := newTestStore(t)
+	s.now = func() time.Time { return time.Now().Add(5 * time.Minute) }
+	ctx, cancel := context.WithCancel(ctxT())
+	defer cancel()
+	go NewSweeper(s, time.Hour, slog.New(slog.DiscardHandler), nil).Run(ctx)
+	var d time.Duration
+	for range 100 {
+		redisNow, err := rs.Client.Time(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d = s.clock().Sub(redisNow); d > -time.Second && d < time.Second {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("5 s after the sweeper started, the store's clock is %v off Redis's", d)
 }
 
 func TestClaimCapsAndPriority(t *testing.T) {
@@ -1041,8 +1066,8 @@ func TestNotesFromWhoeverHeldTheCase(t *testing.T) {
 	if err := s.AddNote(ctx, "vol", RoleVolunteer, id, l.Token, "她回复了，在@江边 https://map.example/1"); err != nil {
 		t.Fatalf("a note by whoever held the case, with its old token: %v", err)
 	}
-	if err := s.AddNote(ctx, "vol3", RoleVolunteer, id, "", "我也想说一句"); !errors.Is(err, ErrNotClaimed) {
-		t.Fatalf("a volunteer who never held the case: %v, want %v", err, ErrNotClaimed)
+	if err := s.AddNote(ctx, "vol3", RoleVolunteer, id, "", "我也想说一句"); !errors.Is(err, ErrNeverHeld) {
+		t.Fatalf("a volunteer who never held the case: %v, want %v", err, ErrNeverHeld)
 	}
 	// Another volunteer reading the waiting case sees the notes without
 	// the handle and the link written in them.
@@ -1069,13 +1094,14 @@ func TestNotesFromWhoeverHeldTheCase(t *testing.T) {
 	if err != nil || r.Notes != 4 || r.Posts != 1 {
 		t.Fatalf("the holder's renewal: %+v, %v; want 4 notes and 1 post", r, err)
 	}
-	// A note that goes with an escalation is the holder's: the former
-	// holder's escalation is refused, note and all.
+	// A note that goes with an escalation is the holder's and is added in
+	// the same step: the former holder's escalation is refused, note and
+	// all, and the holder's resolution adds its note.
 	if err := s.Escalate(ctx, "vol", id, l.Token, "imminent_danger", "快"); !errors.Is(err, ErrStaleToken) || notes() != 4 {
 		t.Fatalf("an escalation with a note by a former holder: %v, %d notes", err, notes())
 	}
-	if err := s.Resolve(ctx, "vol2", id, l2.Token, Resolution{Outcome: "reached_safe"}); err != nil {
-		t.Fatal(err)
+	if err := s.Resolve(ctx, "vol2", id, l2.Token, Resolution{Outcome: "reached_safe", Note: "家人陪着她"}); err != nil || notes() != 5 {
+		t.Fatalf("a resolution with a note: %v, %d notes", err, notes())
 	}
 	for _, who := range []struct {
 		name string
@@ -1085,7 +1111,7 @@ func TestNotesFromWhoeverHeldTheCase(t *testing.T) {
 			t.Fatalf("%s notes a resolved case: %v", who.name, err)
 		}
 	}
-	if ttl := s.rdb.PTTL(ctx, keyCaseNotes(id)).Val(); ttl <= 0 || notes() != 4 {
+	if ttl := s.rdb.PTTL(ctx, keyCaseNotes(id)).Val(); ttl <= 0 || notes() != 5 {
 		t.Fatalf("a resolved case's notes: %d, expiring in %v", notes(), ttl)
 	}
 	added := map[string]int{}
@@ -1097,11 +1123,13 @@ func TestNotesFromWhoeverHeldTheCase(t *testing.T) {
 		if e.Action == "note_added" {
 			added[e.Actor+" "+e.Detail]++
 		}
-		if e.Action == "rejected" && strings.HasPrefix(e.Detail, "note") {
-			added[e.Actor+" rejected"]++
+		if e.Action == "rejected" {
+			added[e.Actor+" rejected "+e.Detail]++
 		}
 	}
-	want := map[string]int{"vol ": 1, "vol as=former_holder": 2, "sup as=supervisor": 1, "vol3 rejected": 1, "vol rejected": 2, "sup rejected": 1}
+	want := map[string]int{"vol ": 1, "vol as=former_holder": 2, "sup as=supervisor": 1, "vol2 ": 1,
+		"vol3 rejected note: never_held": 1, "vol rejected escalate: stale_token": 1,
+		"vol rejected note: not_claimed": 1, "sup rejected note: not_claimed": 1}
 	if fmt.Sprint(added) != fmt.Sprint(want) {
 		t.Fatalf("audited notes: %v, want %v", added, want)
 	}

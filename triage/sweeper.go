@@ -36,33 +36,40 @@ func NewSweeper(s *Store, interval time.Duration, log *slog.Logger, reg promethe
 	return sw
 }
 
-// Run sweeps until ctx ends.
+// Run sweeps until ctx ends: at once (so the store reads Redis's clock
+// from the start) and then every interval.
 func (sw *Sweeper) Run(ctx context.Context) {
 	t := time.NewTicker(sw.interval)
 	defer t.Stop()
 	for n := 0; ; n++ {
+		sw.once(ctx, n%12 == 0) // repairs about once a minute at the default interval
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			exp, fol, err := sw.store.Sweep(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					sw.errors.Inc()
-					sw.log.Warn("sweep failed", "err", err)
-				}
-				continue
-			}
-			sw.expired.Add(float64(exp))
-			sw.followups.Add(float64(fol))
-			if n%12 == 0 { // about a minute at the default interval
-				if fixed, err := sw.store.Repair(ctx); err != nil && ctx.Err() == nil {
-					sw.errors.Inc()
-					sw.log.Warn("repair failed", "err", err)
-				} else if fixed > 0 {
-					sw.log.Warn("repaired case indexes", "fixed", fixed)
-				}
-			}
 		}
+	}
+}
+
+// once sweeps, and repairs the case indexes when repair is set.
+func (sw *Sweeper) once(ctx context.Context, repair bool) {
+	exp, fol, err := sw.store.Sweep(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			sw.errors.Inc()
+			sw.log.Warn("sweep failed", "err", err)
+		}
+		return
+	}
+	sw.expired.Add(float64(exp))
+	sw.followups.Add(float64(fol))
+	if !repair {
+		return
+	}
+	if fixed, err := sw.store.Repair(ctx); err != nil && ctx.Err() == nil {
+		sw.errors.Inc()
+		sw.log.Warn("repair failed", "err", err)
+	} else if fixed > 0 {
+		sw.log.Warn("repaired case indexes", "fixed", fixed)
 	}
 }

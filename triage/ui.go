@@ -221,6 +221,9 @@ type page struct {
 	Data      any
 	Hotline   string
 	Emergency string
+	// Now is the time of rendering by Redis's clock, in ms: the page's
+	// countdowns count from it, not from the device's clock.
+	Now int64
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, name string, user User, title string, data any) {
@@ -236,7 +239,7 @@ func (u *UI) renderPart(w http.ResponseWriter, r *http.Request, name, part strin
 
 func (u *UI) execute(w http.ResponseWriter, r *http.Request, name, tmpl string, user User, title string, data any) {
 	p := page{Lang: langOf(r), User: user, Title: title, Data: data, Path: r.URL.RequestURI(),
-		Hotline: u.hotline, Emergency: u.emergency}
+		Hotline: u.hotline, Emergency: u.emergency, Now: u.store.clock().UnixMilli()}
 	if m := r.URL.Query().Get("msg"); strings.HasPrefix(m, "msg_") {
 		if _, ok := messages[m]; ok {
 			p.Msg = m
@@ -376,6 +379,8 @@ func msgFor(err error) (key, field string) {
 		return "msg_taken", ""
 	case errors.Is(err, ErrStaleToken), errors.Is(err, ErrNotClaimed):
 		return "msg_stale", ""
+	case errors.Is(err, ErrNeverHeld):
+		return "msg_never_held", ""
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoUser):
 		return "msg_not_found", ""
 	case errors.Is(err, ErrNoSession):

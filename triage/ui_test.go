@@ -693,6 +693,10 @@ func TestCasePageNoteForm(t *testing.T) {
 	if shown, _ := form(page("volunteer2")); shown {
 		t.Fatal("a volunteer who never held the case is offered a note")
 	}
+	resp, _ := uiDo(t, srv, e.tokens["volunteer2"], "POST", "/cases/"+id+"/notes", url.Values{"text": {"我来"}})
+	if loc := resp.Header.Get("Location"); loc != "/cases/"+id+"?msg=msg_never_held" {
+		t.Fatalf("a note by a volunteer who never held the case: %d %s", resp.StatusCode, loc)
+	}
 	claim(t, e.s, "volunteer", RoleVolunteer, id)
 	if shown, token := form(page("volunteer")); !shown || !token {
 		t.Fatalf("the holder's note form: shown %v, with the token %v", shown, token)

@@ -194,6 +194,27 @@ test('a list that cannot refresh says so instead of going quiet', async () => {
   await a.ctx.close(); await b.ctx.close();
 });
 
+test('countdowns keep the server\'s time on a phone whose clock is 10 minutes fast', async () => {
+  const { ctx, page } = await newUser('volunteer2');
+  await page.clock.install({ time: Date.now() + 10 * 60_000 });
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('.countdown')?.textContent.length > 0);
+  // Each claim target's countdown, in seconds (negative once past it),
+  // against the time left by this machine's clock, the server's.
+  const rows = await page.$$eval('.countdown[data-target]', (els) => els.map((e) => {
+    const m = e.textContent.match(/(?:(\d+):)?(\d+):(\d\d)/);
+    const secs = (+(m[1] || 0)) * 3600 + (+m[2]) * 60 + (+m[3]);
+    return { target: +e.getAttribute('data-target'), shown: e.classList.contains('overdue') ? -secs : secs };
+  }));
+  assert.ok(rows.length > 0, 'the queue has countdowns');
+  for (const r of rows) {
+    const left = (r.target - Date.now()) / 1000;
+    assert.ok(Math.abs(r.shown - left) < 5, `countdown ${r.shown} s, ${Math.round(left)} s left by the server's clock`);
+  }
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
 test('a hostile post does nothing', async () => {
   const { ctx, page } = await newUser('supervisor', desktop);
   await page.goto(base + '/?level_min=0');

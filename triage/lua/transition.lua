@@ -3,7 +3,10 @@
 -- attempt is audited too.
 -- KEYS[1] queue
 -- ARGV: prefix, actor, case_id, token, action, lease_ms, arg1, arg2, arg3, retention_ms,
---       emergency_level, arg4
+--       emergency_level, arg4, note
+--   note: for 'escalate' and 'resolve', the holder's note JSON to add with
+--   the action, or ''; added only if the action is (one step, so a refused
+--   action leaves no note behind and a done one never lacks its note).
 --   action 'renew':    extend the lease to lease_ms from now (never
 --                      shortening it); returns {'ok', deadline_ms, level,
 --                      posts, notes}.
@@ -16,22 +19,22 @@
 --   action 'resolve':  arg1 = outcome code, arg2 = corrected level or '',
 --                      arg3 = follow-up time ms or '', arg4 = tries to reach
 --                      the person or ''; text expires after retention_ms.
---   action 'note':     arg1 = note JSON, arg2 = who may add it: 'holder'
---                      (a note that goes with the holder's resolve or
---                      escalation), 'former_holder' (also whoever held the
---                      case before) or 'supervisor' (also anyone, on an open
---                      case; the role is checked in Go). The lease is not
---                      changed.
+--   action 'note':     arg1 = note JSON, arg2 = who may add it besides the
+--                      holder: 'former_holder' (whoever held the case
+--                      before) or 'supervisor' (anyone, on an open case; the
+--                      role is checked in Go). The lease is not changed.
 --   action 'reassign': a supervisor (actor) returns a claimed case to where
 --                      it waited; no token (the caller's role is checked in Go);
 --                      returns {'ok', '0', new_state}.
 -- Returns {'ok', lease_deadline_ms, level, age_ms} or {err_code}: 'not_found',
--- 'not_claimed', 'stale_token'. age_ms is the time since the case opened.
+-- 'not_claimed', 'stale_token', and for a note on an open case by a volunteer
+-- who never held it, 'never_held'. age_ms is the time since the case opened.
 local actor, cid, token, action = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lease = tonumber(ARGV[6])
 local a1, a2, a3 = ARGV[7], ARGV[8], ARGV[9]
 local retention, emergency = tonumber(ARGV[10]), tonumber(ARGV[11])
 local a4 = ARGV[12] or ''
+local note = ARGV[13] or ''
 local c = P .. 'case:' .. cid
 local now = now_ms()
 
@@ -57,10 +60,11 @@ if action == 'note' then
   local open = f[1] == 'pending' or f[1] == 'watch' or f[1] == 'claimed' or f[1] == 'escalated'
   local as = ''
   if not (f[1] == 'claimed' and f[2] == actor and f[3] == token) then
-    if open and a2 ~= 'holder' and f[4] then as = 'as=former_holder'
+    if open and f[4] then as = 'as=former_holder'
     elseif open and a2 == 'supervisor' then as = 'as=supervisor'
     else
-      local bad = holder_check(c, actor, token)
+      local bad = 'never_held'
+      if not open then bad = holder_check(c, actor, token) end
       if bad ~= 'not_found' then audit(now, cid, actor, 'rejected', 'note: ' .. bad) end
       return {bad}
     end
@@ -75,6 +79,11 @@ local bad = holder_check(c, actor, token)
 if bad then
   if bad ~= 'not_found' then audit(now, cid, actor, 'rejected', action .. ': ' .. bad) end
   return {bad}
+end
+
+if note ~= '' and (action == 'escalate' or action == 'resolve') then
+  redis.call('RPUSH', c .. ':notes', note)
+  audit(now, cid, actor, 'note_added', '')
 end
 
 local function unhold()

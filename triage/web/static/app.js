@@ -10,9 +10,15 @@
     return (h > 0 ? h + ':' + pad(m) : m) + ':' + pad(r);
   }
 
+  // skew is the server's clock (Redis's, as the page was rendered) less
+  // the device's: a phone whose clock is minutes off still counts claim
+  // targets down to the server's times, and says when a lease ends by its
+  // own clock.
+  var skew = 0;
+
   // Claim targets count down; past the target the cell says so in words.
   function tick() {
-    var now = Date.now();
+    var now = Date.now() + skew;
     document.querySelectorAll('.countdown').forEach(function (el) {
       var target = +el.getAttribute('data-target');
       if (!target) { el.textContent = ''; return; }
@@ -204,7 +210,7 @@
       return r.json().then(function (j) { return { ok: r.ok, status: r.status, body: j }; });
     }).then(function (res) {
       if (res.ok) {
-        var d = new Date(res.body.deadline);
+        var d = new Date(Date.parse(res.body.deadline) - skew);
         var span = el.querySelector('.deadline');
         if (span) span.textContent = d.toLocaleTimeString();
         // The person posted again since the page was loaded: say so, with
@@ -244,6 +250,8 @@
   }
 
   document.addEventListener('DOMContentLoaded', function () {
+    var rendered = +document.body.getAttribute('data-now');
+    if (rendered) skew = rendered - Date.now();
     tick();
     setInterval(tick, 1000);
     baseTitle = document.title;
