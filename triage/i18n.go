@@ -258,6 +258,7 @@ var messages = map[string][2]string{ // zh, en
 	"audit_hint":                {"最新在前，每页最多 200 条。日志只记录编号和代码，不含帖子内容、作者或备注；查阅本页也会被记录。", "Newest first, at most 200 a page. The log holds ids and codes, never post text, authors or notes; reading this page is recorded too."},
 	"any":                       {"全部", "Any"},
 	"act_author_erased":         {"按删除请求清除作者数据", "author's data erased on request"},
+	"act_exported":              {"导出（供重新训练）", "exported (for retraining)"},
 	"activity":                  {"处理经过（最新在前）", "Activity (newest first)"},
 	"system_actor":              {"系统", "system"},
 	"refresh_expired":           {"登录已过期，此列表不再更新。", "Your session has ended; this list no longer updates."},

@@ -316,57 +316,71 @@ func (s *Store) Precision(ctx context.Context, since time.Time) (Precision, erro
 
 // ExportLabels writes one JSON line per post of every resolved case whose
 // outcome labels it: false positives carry the volunteer's corrected
-// level; confirmed cases the level the post was graded. Text is included
-// only while retention keeps it. Duplicates and "other" are left out.
-// Returns the lines written and how many carried text.
-func (s *Store) ExportLabels(ctx context.Context, w io.Writer) (lines, withText int, err error) {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	start := "-"
-	for {
+// level; confirmed cases the level the post was graded. A case resolved
+// more than once (it came back for a follow-up, or its person posted
+// again) is labeled by its last resolution, once. Text is included only
+// while retention keeps it, and each case whose text is read is audited
+// as exported by actor before its text is written. Duplicates and "other"
+// are left out. Returns the lines written and how many carried text.
+func (s *Store) ExportLabels(ctx context.Context, actor string, w io.Writer) (lines, withText int, err error) {
+	type resolution struct {
+		id, outcome, corrected, level string
+	}
+	var all []resolution       // in the order resolved
+	lastAt := map[string]int{} // a case's last resolution in all
+	for start := "-"; ; {
 		msgs, err := s.rdb.XRangeN(ctx, keyOutcomes, start, "+", 1000).Result()
 		if err != nil {
-			return lines, withText, fmt.Errorf("export: %w", err)
+			return 0, 0, fmt.Errorf("export: %w", err)
 		}
 		for _, m := range msgs {
-			outcome := fmt.Sprint(m.Values["outcome"])
-			if outcome == "duplicate" || outcome == "other" {
-				continue
-			}
-			caseID := fmt.Sprint(m.Values["case"])
-			posts, err := s.rdb.LRange(ctx, keyCasePosts(caseID), 0, -1).Result()
-			if err != nil {
-				return lines, withText, fmt.Errorf("export: %w", err)
-			}
-			rec := map[string]any{"case": caseID, "outcome": outcome}
-			if len(posts) == 0 { // text expired: the label without it
-				level, _ := strconv.Atoi(fmt.Sprint(m.Values["level"]))
-				rec["level"] = labelLevel(outcome, fmt.Sprint(m.Values["corrected"]), level)
-				if err := enc.Encode(rec); err != nil {
-					return lines, withText, err
-				}
-				lines++
-				continue
-			}
-			for _, raw := range posts {
-				var e postEntry
-				if json.Unmarshal([]byte(raw), &e) != nil {
-					continue
-				}
-				r := map[string]any{"case": caseID, "post": e.ID, "outcome": outcome, "text": e.Text,
-					"graded_level": e.Level, "level": labelLevel(outcome, fmt.Sprint(m.Values["corrected"]), e.Level)}
-				if err := enc.Encode(r); err != nil {
-					return lines, withText, err
-				}
-				lines++
-				withText++
-			}
+			id := fmt.Sprint(m.Values["case"])
+			lastAt[id] = len(all)
+			all = append(all, resolution{id, fmt.Sprint(m.Values["outcome"]), fmt.Sprint(m.Values["corrected"]), fmt.Sprint(m.Values["level"])})
 		}
 		if len(msgs) < 1000 {
-			return lines, withText, nil
+			break
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for i, r := range all {
+		id := r.id
+		if lastAt[id] != i || r.outcome == "duplicate" || r.outcome == "other" {
+			continue
+		}
+		posts, err := s.rdb.LRange(ctx, keyCasePosts(id), 0, -1).Result()
+		if err != nil {
+			return lines, withText, fmt.Errorf("export: %w", err)
+		}
+		if len(posts) == 0 { // text expired: the label without it
+			level, _ := strconv.Atoi(r.level)
+			if err := enc.Encode(map[string]any{"case": id, "outcome": r.outcome, "level": labelLevel(r.outcome, r.corrected, level)}); err != nil {
+				return lines, withText, err
+			}
+			lines++
+			continue
+		}
+		// The read is audited before any text leaves the store.
+		if err := s.auditEvent(ctx, id, actor, "exported", "posts="+strconv.Itoa(len(posts))); err != nil {
+			return lines, withText, err
+		}
+		for _, raw := range posts {
+			var e postEntry
+			if json.Unmarshal([]byte(raw), &e) != nil {
+				continue
+			}
+			rec := map[string]any{"case": id, "post": e.ID, "outcome": r.outcome, "text": e.Text,
+				"graded_level": e.Level, "level": labelLevel(r.outcome, r.corrected, e.Level)}
+			if err := enc.Encode(rec); err != nil {
+				return lines, withText, err
+			}
+			lines++
+			withText++
+		}
+	}
+	return lines, withText, nil
 }
 
 func labelLevel(outcome, corrected string, graded int) int {

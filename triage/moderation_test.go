@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"lookout/classifier"
 )
@@ -283,7 +286,7 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 	// The export labels every resolved post but duplicates; the false
 	// positive carries the corrected level.
 	var buf bytes.Buffer
-	lines, withText, err := s.ExportLabels(ctx, &buf)
+	lines, withText, err := s.ExportLabels(ctx, "cli:mod", &buf)
 	if err != nil || lines != 6 || withText != 6 {
 		t.Fatalf("export: %d lines, %d with text, %v", lines, withText, err)
 	}
@@ -302,6 +305,76 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("false positive not exported with its corrected level")
+	}
+}
+
+// TestExportLabelsOncePerCaseAndAudited: a case resolved twice (it came
+// back for a follow-up) is labeled once, by its last resolution; a case
+// whose text has expired gives its label without text; each case whose
+// text is read is audited as exported by whoever ran the export, and no
+// other is.
+func TestExportLabelsOncePerCaseAndAudited(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	resolve := func(id string, r Resolution) {
+		t.Helper()
+		l, err := s.Claim(ctx, "vol", RoleVolunteer, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Resolve(ctx, "vol", id, l.Token, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	twice := seed(t, s, "export-twice", 8)
+	if seed(t, s, "export-twice", 8) != twice {
+		t.Fatal("the second post opened another case")
+	}
+	fu := time.Now().Add(time.Hour)
+	resolve(twice, Resolution{Outcome: "reached_safe", FollowUp: &fu})
+	rs.Client.ZAdd(ctx, keyFollowups, redis.Z{Score: float64(time.Now().Add(-time.Minute).UnixMilli()), Member: twice})
+	if _, fol, err := s.Sweep(ctx); err != nil || fol != 1 {
+		t.Fatalf("follow-up sweep: %d %v", fol, err)
+	}
+	three := 3
+	resolve(twice, Resolution{Outcome: "false_positive", CorrectedLevel: &three})
+	expired := seed(t, s, "export-expired", 9)
+	resolve(expired, Resolution{Outcome: "emergency_confirmed"})
+	rs.Client.Del(ctx, keyCasePosts(expired))
+
+	var buf bytes.Buffer
+	lines, withText, err := s.ExportLabels(ctx, "cli:mod", &buf)
+	if err != nil || lines != 3 || withText != 2 {
+		t.Fatalf("export: %d lines, %d with text, %v; want 3 and 2", lines, withText, err)
+	}
+	var got []string
+	for dec := json.NewDecoder(&buf); ; {
+		var rec map[string]any
+		if err := dec.Decode(&rec); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%v %v %v %v", rec["case"] == twice, rec["outcome"], rec["level"], rec["text"] != nil))
+	}
+	want := []string{"true false_positive 3 true", "true false_positive 3 true", "false emergency_confirmed 9 false"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("exported %q, want %q", got, want)
+	}
+	for id, want := range map[string]string{twice: "cli:mod posts=2", expired: ""} {
+		events, err := s.Audit(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exported := ""
+		for _, e := range events {
+			if e.Action == "exported" {
+				exported += e.Actor + " " + e.Detail
+			}
+		}
+		if exported != want {
+			t.Fatalf("case %s audited as exported %q, want %q", id, exported, want)
+		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 // auditActions are the actions the audit log records, for the audit
 // page's filter.
 var auditActions = []string{
-	"assigned", "audit_read", "author_erased", "claimed", "created", "denied", "escalated", "follow_up_due",
+	"assigned", "audit_read", "author_erased", "claimed", "created", "denied", "escalated", "exported", "follow_up_due",
 	"lease_expired", "listed", "login", "login_failed", "login_throttled", "logout", "note_added", "overdue",
 	"password_changed", "password_reset", "post_added", "reassigned", "rejected", "released", "repaired",
 	"resolved", "settings_changed", "shadow_started", "shadow_stopped", "user_added", "user_disabled",

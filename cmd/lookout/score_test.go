@@ -238,9 +238,16 @@ func TestUserAndExportCommands(t *testing.T) {
 	if err := store.Resolve(ctx, "wang.li", caseID, lease.Token, triage.Resolution{Outcome: "false_positive", CorrectedLevel: &two}); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = cli("export-labels")
+	if out, errOut, code = cli("export-labels"); code == 0 || out != "" || !strings.Contains(errOut, "--by NAME is required") {
+		t.Fatalf("export-labels without --by: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code = cli("export-labels", "--by", "ops.zhang")
 	if code != 0 || !strings.Contains(errOut, "1 labeled lines, 1 with text") {
 		t.Fatalf("export-labels: exit %d, stderr %q", code, errOut)
+	}
+	events, err := store.Audit(ctx, caseID, 0)
+	if err != nil || len(events) == 0 || events[len(events)-1].Action != "exported" || events[len(events)-1].Actor != "cli:ops.zhang" {
+		t.Fatalf("the exported case's audit: %+v, %v", events, err)
 	}
 	var rec struct {
 		Text  string `json:"text"`
