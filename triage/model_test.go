@@ -16,7 +16,9 @@ import (
 type refCase struct {
 	id, author, state, owner, token string
 	level                           int
-	from                            string // where a claimed case waited: it goes back there
+	from                            string          // where a claimed case waited: it goes back there
+	heldBy                          map[string]bool // who has ever held it
+	notes                           int
 }
 
 type refModel struct {
@@ -49,6 +51,10 @@ func (m *refModel) claim(c *refCase, actor, token string) {
 	delete(m.held[c.owner], c.id)
 	c.state, c.owner, c.token = "claimed", actor, token
 	m.held[actor][c.id] = true
+	if c.heldBy == nil {
+		c.heldBy = map[string]bool{}
+	}
+	c.heldBy[actor] = true
 }
 
 // unclaim returns c to the escalations or the watch list if it was
@@ -63,10 +69,11 @@ func (m *refModel) unclaim(c *refCase) string {
 }
 
 // TestRandomOperationsMatchModel (R17): seeded random sequences of
-// ingest, claim, renew, await a reply, release, escalate, resolve,
-// expire, sweep, a supervisor's hand-over and a supervisor's take-back
-// against the real scripts give the same results as an in-memory model,
-// and every index agrees with the cases after every step.
+// ingest, claim, renew, await a reply, release, escalate, resolve (with
+// and without a note), a note, expire, sweep, a supervisor's hand-over and
+// a supervisor's take-back against the real scripts give the same results
+// as an in-memory model, and every index and note list agrees with the
+// cases after every step.
 func TestRandomOperationsMatchModel(t *testing.T) {
 	s, rs := newTestStore(t)
 	ctx := ctxT()
@@ -101,7 +108,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 		return m.cases[ids[rng.IntN(len(ids))]]
 	}
 	for step := 0; step < steps; step++ {
-		op := rng.IntN(12)
+		op := rng.IntN(13)
 		actor := actors[rng.IntN(len(actors))]
 		where := fmt.Sprintf("step %d op %d actor %s", step, op, actor)
 		switch op {
@@ -222,6 +229,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			}
 			var err error
 			var back string // where a released case went
+			note := []string{"", "已转交"}[rng.IntN(2)]
 			action := []string{"renew", "release", "escalate", "resolve"}[op-4]
 			if action == "renew" && rng.IntN(2) == 0 {
 				action = "await" // a longer lease, no other change
@@ -234,9 +242,9 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			case "release":
 				back, err = s.Release(ctx, actor, c.id, token)
 			case "escalate":
-				err = s.Escalate(ctx, actor, c.id, token, "needs_handover", "")
+				err = s.Escalate(ctx, actor, c.id, token, "needs_handover", note)
 			case "resolve":
-				err = s.Resolve(ctx, actor, c.id, token, Resolution{Outcome: "reached_safe"})
+				err = s.Resolve(ctx, actor, c.id, token, Resolution{Outcome: "reached_safe", Note: note})
 			}
 			var want error
 			switch {
@@ -250,6 +258,9 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 			}
 			if err != nil {
 				continue
+			}
+			if note != "" && (action == "escalate" || action == "resolve") {
+				c.notes++
 			}
 			switch action {
 			case "release":
@@ -280,6 +291,32 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 		case 9:
 			if _, _, err := s.Sweep(ctx); err != nil {
 				t.Fatal(err)
+			}
+		case 12: // a note: by the holder, whoever held the case before, or a supervisor
+			c := pick()
+			if c == nil {
+				continue
+			}
+			token := tokens[c.id]
+			if rng.IntN(3) == 0 {
+				token = ""
+			}
+			err := s.AddNote(ctx, actor, role(actor), c.id, token, "备注")
+			var want error
+			open := c.state != "resolved"
+			switch {
+			case c.state == "claimed" && c.owner == actor && c.token == token:
+			case open && (c.heldBy[actor] || role(actor) == RoleSupervisor):
+			case open:
+				want = ErrNeverHeld
+			default:
+				want = ErrNotClaimed
+			}
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Fatalf("%s: note on %s (%s by %q, held before %v): got %v, want %v", where, c.id, c.state, c.owner, c.heldBy[actor], err, want)
+			}
+			if err == nil {
+				c.notes++
 			}
 		case 11: // a supervisor takes a case back from its holder
 			c := pick()
@@ -317,6 +354,9 @@ func checkAgainstModel(t *testing.T, s *Store, m *refModel, where string) {
 		if got.State != c.state || got.Owner != c.owner || got.Level != c.level {
 			t.Fatalf("%s: case %s is %s/%q/%d in Redis, %s/%q/%d in the model", where, c.id,
 				got.State, got.Owner, got.Level, c.state, c.owner, c.level)
+		}
+		if n, err := s.rdb.LLen(ctx, keyCaseNotes(c.id)).Result(); err != nil || int(n) != c.notes {
+			t.Fatalf("%s: case %s has %d notes in Redis (%v), %d in the model", where, c.id, n, err, c.notes)
 		}
 		want[c.state] = append(want[c.state], c.id)
 	}
