@@ -299,6 +299,8 @@ var messages = map[string][2]string{ // zh, en
 	"resolved_n":                {"已结案", "Resolved"},
 	"false_positives":           {"误报", "False positives"},
 	"precision_col":             {"精确率", "Precision"},
+	"precision_ci":              {"95% 区间", "95% interval"},
+	"precision_ci_hint":         {"区间越宽，说明结案越少，精确率还不足以作为调整阈值的依据。", "A wide interval means few resolutions: the precision is not yet a reason to move a threshold."},
 	"mean_corrected":            {"误报的平均更正等级", "Mean corrected level of false positives"},
 	"week":                      {"周", "Week"},
 	"msg_settings_saved":        {"设置已保存，各实例将在几秒内生效。", "Settings saved; every instance applies them within seconds."},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -241,6 +242,11 @@ type PrecisionRow struct {
 	Resolved       int     `json:"resolved"` // excluding duplicates
 	FalsePositives int     `json:"false_positives"`
 	Precision      float64 `json:"precision"` // 0 when nothing resolved
+	// PrecisionLow and PrecisionHigh bound Precision's 95% interval
+	// (Wilson's): with few resolutions it is wide, and the precision is
+	// not yet a reason to move a threshold. 0 and 1 when nothing resolved.
+	PrecisionLow  float64 `json:"precision_low"`
+	PrecisionHigh float64 `json:"precision_high"`
 	// MeanCorrected is the mean level volunteers gave the false positives.
 	MeanCorrected float64 `json:"mean_corrected_level"`
 }
@@ -296,6 +302,7 @@ func (s *Store) Precision(ctx context.Context, since time.Time) (Precision, erro
 		start = "(" + msgs[len(msgs)-1].ID
 	}
 	fill := func(r *PrecisionRow) {
+		r.PrecisionLow, r.PrecisionHigh = wilson(r.Resolved-r.FalsePositives, r.Resolved)
 		if r.Resolved > 0 {
 			r.Precision = float64(r.Resolved-r.FalsePositives) / float64(r.Resolved)
 		}
@@ -312,6 +319,19 @@ func (s *Store) Precision(ctx context.Context, since time.Time) (Precision, erro
 		out.ByWeek = append(out.ByWeek, PrecisionWeek{Week: wk, PrecisionRow: *r})
 	}
 	return out, nil
+}
+
+// wilson is the 95% Wilson score interval of k successes in n trials;
+// [0, 1] when n is 0.
+func wilson(k, n int) (low, high float64) {
+	if n == 0 {
+		return 0, 1
+	}
+	const z2 = 1.959964 * 1.959964
+	p, fn := float64(k)/float64(n), float64(n)
+	center := (p + z2/(2*fn)) / (1 + z2/fn)
+	half := math.Sqrt(p*(1-p)/fn+z2/(4*fn*fn)) * 1.959964 / (1 + z2/fn)
+	return max(0, center-half), min(1, center+half)
 }
 
 // ExportLabels writes one JSON line per post of every resolved case whose

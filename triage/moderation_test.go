@@ -277,6 +277,18 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 	if r := pr.ByLevel[7]; r.Resolved != 4 || r.FalsePositives != 1 || r.Precision != 0.75 || r.MeanCorrected != 2 {
 		t.Fatalf("level 7: %+v, want 4 resolved, 1 false positive, precision 0.75, corrected 2", r)
 	}
+	// Wilson's 95% interval for 3 of 4 is 0.301-0.954; for 2 of 2,
+	// 0.342-1; with nothing resolved, 0-1.
+	near := func(x, want float64) bool { return x > want-0.001 && x < want+0.001 }
+	if r := pr.ByLevel[7]; !near(r.PrecisionLow, 0.301) || !near(r.PrecisionHigh, 0.954) {
+		t.Fatalf("level 7's interval: %.4f-%.4f, want 0.301-0.954", r.PrecisionLow, r.PrecisionHigh)
+	}
+	if r := pr.ByLevel[9]; !near(r.PrecisionLow, 0.342) || r.PrecisionHigh != 1 {
+		t.Fatalf("level 9's interval: %.4f-%.4f, want 0.342-1", r.PrecisionLow, r.PrecisionHigh)
+	}
+	if r := pr.ByLevel[8]; r.PrecisionLow != 0 || r.PrecisionHigh != 1 {
+		t.Fatalf("level 8, nothing resolved: %+v", r)
+	}
 	if r := pr.ByLevel[9]; r.Resolved != 2 || r.Precision != 1 {
 		t.Fatalf("level 9: %+v", r)
 	}

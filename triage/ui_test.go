@@ -769,3 +769,24 @@ func TestCasePageAwaitsAReply(t *testing.T) {
 		t.Fatal("offered a hold that adds nothing to the lease")
 	}
 }
+
+// TestModeratorPageShowsPrecisionInterval: the precision of a level comes
+// with its 95% interval, so one resolution is not read as a level's
+// precision.
+func TestModeratorPageShowsPrecisionInterval(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	id := seed(t, e.s, "precise-one", 9)
+	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
+	if err := e.s.Resolve(ctxT(), "volunteer", id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil)
+	_, section, _ := strings.Cut(page, `id="precision"`)
+	section, _, _ = strings.Cut(section, "</section>")
+	for _, want := range []string{"95% 区间", "<td>9</td>", "100.0%", "20.7%–100.0%", "区间越宽"} {
+		if !strings.Contains(section, want) {
+			t.Fatalf("the precision section lacks %q:\n%s", want, section)
+		}
+	}
+}
