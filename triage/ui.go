@@ -30,6 +30,10 @@ type UIOptions struct {
 	// Hotline and Emergency are shown on every case page.
 	Hotline, Emergency string
 	InsecureCookies    bool
+	// Location is the time zone pages show times in (default: the
+	// machine's). Volunteers read times by their own clocks, and a server
+	// in a container usually runs in UTC.
+	Location *time.Location
 }
 
 // UI serves the volunteer web UI: server-rendered pages over the same
@@ -41,6 +45,7 @@ type UI struct {
 	pages              map[string]*template.Template
 	hotline, emergency string
 	secure             bool
+	loc                *time.Location
 	routes             []route
 }
 
@@ -59,8 +64,11 @@ func NewUI(o UIOptions) (*UI, error) {
 	if o.Emergency == "" {
 		o.Emergency = "110 / 120"
 	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
 	u := &UI{store: o.Store, log: o.Logger.With("component", "triage.ui"), pages: map[string]*template.Template{},
-		hotline: o.Hotline, emergency: o.Emergency, secure: !o.InsecureCookies}
+		hotline: o.Hotline, emergency: o.Emergency, secure: !o.InsecureCookies, loc: o.Location}
 	funcs := template.FuncMap{
 		"t":        func(l Lang, key string) string { return T(l, key) },
 		"flashok":  func(key string) bool { return okMessages[key] },
@@ -71,17 +79,17 @@ func NewUI(o UIOptions) (*UI, error) {
 			}
 			return t.UnixMilli()
 		},
-		"clock": func(t time.Time) string { return t.Local().Format("01-02 15:04") },
+		"clock": func(t time.Time) string { return t.In(u.loc).Format("01-02 15:04") },
 		"clockp": func(t *time.Time) string {
 			if t == nil {
 				return ""
 			}
-			return t.Local().Format("01-02 15:04")
+			return t.In(u.loc).Format("01-02 15:04")
 		},
 		"since":    func(l Lang, t time.Time) string { return sinceText(l, u.store.clock().Sub(t)) },
 		"band":     levelBand,
 		"segments": segmentsOf,
-		"ts":       func(ms int64) string { return time.UnixMilli(ms).Local().Format("01-02 15:04:05") },
+		"ts":       func(ms int64) string { return time.UnixMilli(ms).In(u.loc).Format("01-02 15:04:05") },
 		"clean":    stripBidi,
 		"pct":      func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
 		"dur": func(d time.Duration) string {
@@ -224,6 +232,8 @@ type page struct {
 	// Now is the time of rendering by Redis's clock, in ms: the page's
 	// countdowns count from it, not from the device's clock.
 	Now int64
+	// Zone names the time zone the page's times are in.
+	Zone string
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, name string, user User, title string, data any) {
@@ -239,7 +249,7 @@ func (u *UI) renderPart(w http.ResponseWriter, r *http.Request, name, part strin
 
 func (u *UI) execute(w http.ResponseWriter, r *http.Request, name, tmpl string, user User, title string, data any) {
 	p := page{Lang: langOf(r), User: user, Title: title, Data: data, Path: r.URL.RequestURI(),
-		Hotline: u.hotline, Emergency: u.emergency, Now: u.store.clock().UnixMilli()}
+		Hotline: u.hotline, Emergency: u.emergency, Now: u.store.clock().UnixMilli(), Zone: u.loc.String()}
 	if m := r.URL.Query().Get("msg"); strings.HasPrefix(m, "msg_") {
 		if _, ok := messages[m]; ok {
 			p.Msg = m

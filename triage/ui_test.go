@@ -790,3 +790,39 @@ func TestModeratorPageShowsPrecisionInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesShowTimesInTheirZone: a UI set to a time zone shows the times
+// of a case (here a note's) in it, whatever the machine's zone, and says
+// which zone that is.
+func TestPagesShowTimesInTheirZone(t *testing.T) {
+	e := newAPIEnv(t)
+	zone := time.FixedZone("UTC+8", 8*3600)
+	ui, err := NewUI(UIOptions{Store: e.s, Location: zone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	ui.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	id := seed(t, e.s, "zoned", 8)
+	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
+	if err := e.s.AddNote(ctxT(), "volunteer", RoleVolunteer, id, l.Token, "已私信"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.s.Get(ctxT(), "volunteer", id, true)
+	if err != nil || len(d.Notes) != 1 {
+		t.Fatalf("the case: %+v, %v", d.Notes, err)
+	}
+	_, page := uiDo(t, srv, e.tokens["volunteer"], "GET", "/cases/"+id, nil)
+	at := d.Notes[0].At
+	if want := at.In(zone).Format("01-02 15:04"); !strings.Contains(page, want) {
+		t.Fatalf("the note's time %s is not shown in UTC+8 (%s)", at, want)
+	}
+	if utc := at.UTC().Format("01-02 15:04"); strings.Contains(page, utc) {
+		t.Fatalf("the page shows the note's time in UTC (%s)", utc)
+	}
+	if !strings.Contains(page, `<footer class="zone">页面时间的时区： UTC&#43;8</footer>`) { // html/template escapes +
+		t.Fatal("the page does not say which zone its times are in")
+	}
+}

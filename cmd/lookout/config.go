@@ -82,6 +82,7 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	SessionTimeout  time.Duration
 	Hotline         string
+	TimeZone        string
 	Emergency       string
 	KafkaTLS        bool
 	KafkaCA         string
@@ -109,6 +110,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "Kafka consumer group session timeout: how soon a dead instance's partitions move")
 	fs.StringVar(&c.Hotline, "hotline", "400-161-9995", "crisis hotline shown on every case page")
 	fs.StringVar(&c.Emergency, "emergency", "110 / 120", "emergency numbers shown on every case page")
+	fs.StringVar(&c.TimeZone, "time-zone", "Asia/Shanghai", "time zone the web UI shows times in: an IANA name, or Local for this machine's (a container's is usually UTC)")
 	fs.BoolVar(&c.KafkaTLS, "kafka-tls", false, "connect to Kafka over TLS")
 	fs.StringVar(&c.KafkaCA, "kafka-ca", "", "PEM file of the CA that signed the brokers' certificates (default: the system roots)")
 	fs.StringVar(&c.KafkaSASL, "kafka-sasl", "none", "Kafka SASL mechanism: none, plain, scram-sha-256 or scram-sha-512")
@@ -151,6 +153,9 @@ func (c *serveConfig) validate() error {
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		return err
 	}
+	if _, err := c.location(); err != nil {
+		return err
+	}
 	u, err := url.Parse(c.RedisURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		return errors.New("redis-url: must be redis://[user:password@]host:port[/db], or rediss:// for TLS")
@@ -189,6 +194,18 @@ func (c *serveConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// location is the time zone the web UI shows times in.
+func (c *serveConfig) location() (*time.Location, error) {
+	if c.TimeZone == "" {
+		return nil, errors.New("time-zone: required (an IANA name such as Asia/Shanghai, or Local)")
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("time-zone: %q is not a known time zone (an IANA name such as Asia/Shanghai, or Local)", c.TimeZone)
+	}
+	return loc, nil
 }
 
 // kafkaSecurity builds the TLS and SASL settings for the reader (Dialer)

@@ -49,6 +49,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"thresholds missing", []string{"--thresholds", filepath.Join(dir, "none.json")}, nil, "thresholds"},
 		{"bad env value", nil, map[string]string{"LOOKOUT_WORKERS": "many"}, "LOOKOUT_WORKERS"},
 		{"env value validated", nil, map[string]string{"LOOKOUT_BROKERS": "kafka1"}, "brokers"},
+		{"time zone", []string{"--time-zone", "Mars/Olympus_Mons"}, nil, "time-zone"},
+		{"time zone from env", nil, map[string]string{"LOOKOUT_TIME_ZONE": "Beijing"}, "time-zone"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The zone database, for --time-zone: a minimal container image has
+	// none.
+	_ "time/tzdata"
 )
 
 func main() {

@@ -199,8 +199,12 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	})
 	mux.HandleFunc("GET /readyz", ready.serveHTTP)
 	triage.NewAPI(triage.APIOptions{Store: store, Logger: log, Registerer: reg, InsecureCookies: cfg.InsecureDev}).Register(mux)
+	loc, err := cfg.location()
+	if err != nil {
+		return err
+	}
 	ui, err := triage.NewUI(triage.UIOptions{Store: store, Logger: log, Hotline: cfg.Hotline, Emergency: cfg.Emergency,
-		InsecureCookies: cfg.InsecureDev})
+		InsecureCookies: cfg.InsecureDev, Location: loc})
 	if err != nil {
 		return fmt.Errorf("ui: %w", err)
 	}
