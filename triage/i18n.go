@@ -298,7 +298,7 @@ var messages = map[string][2]string{ // zh, en
 	"precision_week":            {"每周精确率", "Precision by week"},
 	"resolved_n":                {"已结案", "Resolved"},
 	"false_positives":           {"误报", "False positives"},
-	"time_zone":                 {"页面时间的时区：", "Times are in"},
+	"time_zone":                 {"页面时间的时区为", "Times are in"},
 	"precision_col":             {"精确率", "Precision"},
 	"precision_ci":              {"95% 区间", "95% interval"},
 	"precision_ci_hint":         {"区间越宽，说明结案越少，精确率还不足以作为调整阈值的依据。", "A wide interval means few resolutions: the precision is not yet a reason to move a threshold."},

@@ -476,7 +476,7 @@ func (u *UI) actionPost(w http.ResponseWriter, r *http.Request, user User) {
 			}
 		}
 		if v := r.PostFormValue("follow_up"); v != "" && err == nil {
-			if t, e := time.ParseInLocation("2006-01-02T15:04", v, time.Local); e == nil {
+			if t, e := time.ParseInLocation("2006-01-02T15:04", v, u.loc); e == nil {
 				res.FollowUp = &t
 			} else {
 				err = &ValidationError{Field: "follow_up", Msg: "date and time"}

@@ -822,7 +822,17 @@ func TestPagesShowTimesInTheirZone(t *testing.T) {
 	if utc := at.UTC().Format("01-02 15:04"); strings.Contains(page, utc) {
 		t.Fatalf("the page shows the note's time in UTC (%s)", utc)
 	}
-	if !strings.Contains(page, `<footer class="zone">页面时间的时区： UTC&#43;8</footer>`) { // html/template escapes +
+	if !strings.Contains(page, `<footer class="zone">页面时间的时区为 UTC&#43;8</footer>`) { // html/template escapes +
 		t.Fatal("the page does not say which zone its times are in")
+	}
+	// A follow-up time typed into the page is read in the page's zone.
+	resp, _ := uiDo(t, srv, e.tokens["volunteer"], "POST", "/cases/"+id+"/resolve",
+		url.Values{"token": {l.Token}, "outcome": {"reached_safe"}, "follow_up": {"2030-01-02T09:00"}})
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "msg=msg_resolved") {
+		t.Fatalf("resolve with a follow-up: %d %s", resp.StatusCode, loc)
+	}
+	ms, err := e.s.rdb.HGet(ctxT(), keyCase(id), "follow_up_ms").Int64()
+	if want := time.Date(2030, 1, 2, 1, 0, 0, 0, time.UTC); err != nil || !time.UnixMilli(ms).Equal(want) {
+		t.Fatalf("follow-up at %v (%v), want %v", time.UnixMilli(ms).UTC(), err, want)
 	}
 }

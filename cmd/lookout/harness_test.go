@@ -335,7 +335,7 @@ func runInProcess(t *testing.T, brokers []string, redisURL, group string) (strin
 func runInProcessWith(t *testing.T, log *slog.Logger, set func(*serveConfig)) (string, *triage.Store, func() error) {
 	t.Helper()
 	cfg := serveConfig{Topic: "posts", DeadLetterTopic: "posts.dlq", Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10,
-		Workers: 4, MaxBatch: 64, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none"}
+		Workers: 4, MaxBatch: 64, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none", TimeZone: "Asia/Shanghai"}
 	set(&cfg)
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)

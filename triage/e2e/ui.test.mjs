@@ -71,8 +71,18 @@ async function letGoOfAll(page) {
   assert.equal(r.status(), 303);
 }
 
+// shanghai writes a time as the pages do, in the service's zone.
+function shanghai(ms) {
+  const p = {};
+  new Intl.DateTimeFormat('en-US', { timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+    .formatToParts(new Date(ms)).forEach((x) => { p[x.type] = x.value; });
+  return `${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
 test('volunteer takes the next case, reads the evidence, adds a note, resolves', async () => {
-  const { ctx, page } = await newUser('volunteer');
+  // The phone is in another zone than the service (Asia/Shanghai): the
+  // pages' times, the renewed lease's end included, are the service's.
+  const { ctx, page } = await newUser('volunteer', phone, { timezoneId: 'America/New_York' });
   // The queue, in Chinese, most urgent first, with countdowns.
   await page.waitForSelector('#queue-rows tr');
   assert.match(await page.textContent('button.primary.big'), /下一个/);
@@ -98,8 +108,13 @@ test('volunteer takes the next case, reads the evidence, adds a note, resolves',
   await page.screenshot({ path: join(shots, 'case-phone.png'), fullPage: true });
 
   await page.fill('textarea[name=text]', '已私信，等待回复');
+  const renewed = page.waitForResponse((r) => r.url().endsWith('/renew') && r.ok());
   await page.click('form[action$="/notes"] button');
   await page.waitForSelector('.flash.ok');
+  const deadline = Date.parse((await (await renewed).json()).deadline);
+  await page.waitForFunction((want) => want.includes(document.querySelector('#lease .deadline').textContent),
+    [shanghai(deadline), shanghai(deadline + 1000)], { timeout: 5000 });
+  assert.match(await page.textContent('footer.zone'), /Asia\/Shanghai/);
   assert.match(await page.textContent('.flash'), /备注已添加/);
   assert.match(await page.textContent('.note'), /已私信，等待回复/);
 

@@ -16,6 +16,25 @@
   // own clock.
   var skew = 0;
 
+  // clockText writes a time as the server writes it ("12-07 17:13"), in the
+  // zone the server's times are in (the page's data-zone), so a renewed
+  // lease's end reads like the page's other times.
+  function clockText(d) {
+    var o = { month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+    var zone = document.body.getAttribute('data-zone');
+    if (zone && zone !== 'Local') o.timeZone = zone;
+    var parts;
+    try {
+      parts = new Intl.DateTimeFormat('en-US', o).formatToParts(d);
+    } catch (e) { // a zone this browser does not know: its own
+      delete o.timeZone;
+      parts = new Intl.DateTimeFormat('en-US', o).formatToParts(d);
+    }
+    var p = {};
+    parts.forEach(function (x) { p[x.type] = x.value; });
+    return p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute;
+  }
+
   // Claim targets count down; past the target the cell says so in words.
   function tick() {
     var now = Date.now() + skew;
@@ -212,7 +231,7 @@
       if (res.ok) {
         var d = new Date(Date.parse(res.body.deadline) - skew);
         var span = el.querySelector('.deadline');
-        if (span) span.textContent = d.toLocaleTimeString();
+        if (span) span.textContent = clockText(d);
         // The person posted again since the page was loaded: say so, with
         // the level now (the text is on a reload).
         var news = onCasePage ? document.getElementById('case-news') : el.querySelector('.news');
