@@ -337,8 +337,8 @@ func wilson(k, n int) (low, high float64) {
 // ExportLabels writes one JSON line per post of every resolved case whose
 // outcome labels it: false positives carry the volunteer's corrected
 // level; confirmed cases the level the post was graded. A case resolved
-// more than once (it came back for a follow-up, or its person posted
-// again) is labeled by its last resolution, once. Text is included only
+// more than once (it came back for a follow-up) is labeled by its last
+// resolution, once. Text is included only
 // while retention keeps it, and each case whose text is read is audited
 // as exported by actor before its text is written. Duplicates and "other"
 // are left out. Returns the lines written and how many carried text.
