@@ -16,11 +16,13 @@
   // own clock.
   var skew = 0;
 
-  // clockText writes a time as the server writes it ("12-07 17:13"), in the
-  // zone the server's times are in (the page's data-zone), so a renewed
-  // lease's end reads like the page's other times.
-  function clockText(d) {
+  // clockText writes a time as the server writes it ("12-07 17:13", with
+  // seconds "12-07 17:13:05"), in the zone the server's times are in (the
+  // page's data-zone), so a renewed lease's end or a list's last update
+  // reads like the page's other times.
+  function clockText(d, seconds) {
     var o = { month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+    if (seconds) o.second = '2-digit';
     var zone = document.body.getAttribute('data-zone');
     if (zone && zone !== 'Local') o.timeZone = zone;
     var parts;
@@ -32,7 +34,7 @@
     }
     var p = {};
     parts.forEach(function (x) { p[x.type] = x.value; });
-    return p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute;
+    return p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute + (seconds ? ':' + p.second : '');
   }
 
   // Claim targets count down; past the target the cell says so in words.
@@ -112,7 +114,7 @@
       a.textContent = part.getAttribute('data-login');
       note.replaceChildren(document.createTextNode(part.getAttribute('data-expired') + ' '), a);
     } else {
-      note.textContent = part.getAttribute('data-failed') + ' ' + lastRefresh.toLocaleTimeString();
+      note.textContent = part.getAttribute('data-failed') + ' ' + clockText(lastRefresh, true);
     }
   }
 
