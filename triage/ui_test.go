@@ -776,18 +776,25 @@ func TestCasePageAwaitsAReply(t *testing.T) {
 func TestModeratorPageShowsPrecisionInterval(t *testing.T) {
 	e := newAPIEnv(t)
 	_, srv := newUIServer(t, e.s)
+	_, page := uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil)
+	if _, section, _ := strings.Cut(page, `id="precision"`); strings.Count(strings.Split(section, "</section>")[0], T(LangZH, "nothing")) != 2 {
+		t.Fatal("with nothing resolved, the precision tables do not say so")
+	}
 	id := seed(t, e.s, "precise-one", 9)
 	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
 	if err := e.s.Resolve(ctxT(), "volunteer", id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
 		t.Fatal(err)
 	}
-	_, page := uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil)
+	_, page = uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil)
 	_, section, _ := strings.Cut(page, `id="precision"`)
 	section, _, _ = strings.Cut(section, "</section>")
 	for _, want := range []string{"95% 区间", "<td>9</td>", "100.0%", "20.7%–100.0%", "区间越宽"} {
 		if !strings.Contains(section, want) {
 			t.Fatalf("the precision section lacks %q:\n%s", want, section)
 		}
+	}
+	if strings.Contains(section, T(LangZH, "nothing")) {
+		t.Fatal("with a resolution, the precision tables still say there is none")
 	}
 }
 
