@@ -91,7 +91,15 @@ func NewUI(o UIOptions) (*UI, error) {
 		"segments": segmentsOf,
 		"ts":       func(ms int64) string { return time.UnixMilli(ms).In(u.loc).Format("01-02 15:04:05") },
 		"clean":    stripBidi,
-		"pct":      func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
+		// shortid is the start of a case id, for a narrow column; the link
+		// it labels carries the whole id.
+		"shortid": func(id string) string {
+			if len(id) <= 9 {
+				return id
+			}
+			return id[:9] + "…"
+		},
+		"pct": func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
 		"dur": func(d time.Duration) string {
 			if d == 0 {
 				return ""

@@ -667,6 +667,11 @@ func TestReleaseAll(t *testing.T) {
 	if _, page = uiDo(t, srv, e.tokens["volunteer"], "GET", "/mine", nil); strings.Contains(page, `action="/mine/release-all"`) {
 		t.Fatal("the button shows with nothing held")
 	}
+	// The history names each case by the start of its id (a phone's
+	// column is narrow), linking the whole id.
+	if !strings.Contains(page, `<a href="/cases/`+queued+`" title="`+queued+`">`+queued[:9]+`…</a>`) {
+		t.Fatalf("the history does not list %s by its short id:\n%s", queued, page)
+	}
 }
 
 // TestCasePageNoteForm: the case page offers a note to its holder (with
