@@ -29,6 +29,7 @@ type Case struct {
 	// AwaitingReply says that the holder waits for the person's reply
 	// elsewhere (they asked to keep the case since they claimed it).
 	AwaitingReply  bool       `json:"awaiting_reply,omitempty"`
+	AwaitingSince  *time.Time `json:"awaiting_since,omitempty"` // when they asked (set with AwaitingReply)
 	Overdue        bool       `json:"overdue"`
 	Owner          string     `json:"owner,omitempty"`
 	LeaseDeadline  *time.Time `json:"lease_deadline,omitempty"`
@@ -81,7 +82,9 @@ func (s *Store) parseCase(m map[string]string) Case {
 	if c.State == "claimed" {
 		d, at := ms("lease_ms"), ms("claimed_ms")
 		c.LeaseDeadline, c.ClaimedAt = &d, &at
-		c.AwaitingReply = m["awaiting_ms"] != "" && !ms("awaiting_ms").Before(at) // asked since this claim
+		if w := ms("awaiting_ms"); m["awaiting_ms"] != "" && !w.Before(at) { // asked since this claim
+			c.AwaitingReply, c.AwaitingSince = true, &w
+		}
 	}
 	if v, err := strconv.Atoi(m["corrected_level"]); err == nil {
 		c.CorrectedLevel = &v

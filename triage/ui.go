@@ -681,6 +681,7 @@ func (u *UI) minePage(w http.ResponseWriter, r *http.Request, user User) {
 
 type supervisorData struct {
 	Escalated, Claimed, Overdue, Emergency []Case
+	EmergencyLevel                         int
 	Users                                  []teamMember // active accounts, to hand a case to: on duty first
 	OnDuty                                 []teamMember // those seen within onDutyWindow
 }
@@ -734,6 +735,7 @@ func (u *UI) supervisorData(r *http.Request, user User, refresh bool) (superviso
 		return d, err
 	}
 	emergency := u.store.Routing().EmergencyLevel
+	d.EmergencyLevel = emergency
 	for _, c := range append(pending, watch...) {
 		if c.Overdue {
 			d.Overdue = append(d.Overdue, c)

@@ -764,8 +764,13 @@ func TestCasePageAwaitsAReply(t *testing.T) {
 	if !strings.Contains(page, "等待对方回复") {
 		t.Fatalf("the activity does not list the wait:\n%s", page)
 	}
-	if _, rows := uiDo(t, srv, e.tokens["supervisor"], "GET", "/supervisor/rows", nil); !strings.Contains(rows, "· 等待对方回复") {
-		t.Fatalf("the supervisors do not see that the holder awaits a reply:\n%s", rows)
+	// The supervisors see the wait and how long it has lasted, marked at
+	// the emergency level (here 9).
+	if _, rows := uiDo(t, srv, e.tokens["supervisor"], "GET", "/supervisor/rows", nil); !strings.Contains(rows, `<span class="awaiting urgent">等待对方回复 0 分钟</span>`) {
+		t.Fatalf("the supervisors do not see that the holder awaits a reply, since when, at the emergency level:\n%s", rows)
+	}
+	if c, _ := e.s.peek(ctxT(), id); c.AwaitingSince == nil || time.Since(*c.AwaitingSince) > time.Minute {
+		t.Fatalf("the case's wait began at %v", c.AwaitingSince)
 	}
 	r := e.s.Routing()
 	r.Hold = r.Lease
