@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -603,11 +604,7 @@ var EscalateReasons = []string{"imminent_danger", "needs_emergency", "beyond_my_
 // for them when note is not blank (added with the escalation, or not at
 // all).
 func (s *Store) Escalate(ctx context.Context, actor, caseID, token, reason, note string) error {
-	ok := false
-	for _, r := range EscalateReasons {
-		ok = ok || r == reason
-	}
-	if !ok {
+	if !slices.Contains(EscalateReasons, reason) {
 		return &ValidationError{Field: "reason", Msg: "must be one of " + strings.Join(EscalateReasons, ", ")}
 	}
 	if len(note) > maxNoteBytes {

@@ -82,8 +82,8 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	SessionTimeout  time.Duration
 	Hotline         string
-	TimeZone        string
 	Emergency       string
+	TimeZone        string
 	KafkaTLS        bool
 	KafkaCA         string
 	KafkaSASL       string
