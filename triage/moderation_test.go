@@ -38,11 +38,12 @@ func TestSettingsDurationsReadAndWrittenPlainly(t *testing.T) {
 			t.Errorf("parseSpan(%q) = %v, want an error", bad, d)
 		}
 	}
-	r, err := ParseRouting([]byte(`{"retention": "30d", "lease": "1200s", "hold": "2h", "claim_targets": {"6": "1d", "7": "1h30m"}}`), DefaultRouting())
+	r, err := ParseRouting([]byte(`{"retention": "30d", "lease": "1200s", "hold": "2h", "hold_emergency": "1800s", "claim_targets": {"6": "1d", "7": "1h30m"}}`), DefaultRouting())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Retention != 720*time.Hour || r.Lease != 20*time.Minute || r.Hold != 2*time.Hour || r.ClaimTargets[6] != 24*time.Hour || r.ClaimTargets[7] != 90*time.Minute {
+	if r.Retention != 720*time.Hour || r.Lease != 20*time.Minute || r.Hold != 2*time.Hour || r.HoldEmergency != 30*time.Minute ||
+		r.ClaimTargets[6] != 24*time.Hour || r.ClaimTargets[7] != 90*time.Minute {
 		t.Fatalf("read %+v", r)
 	}
 	b, err := json.Marshal(r)
@@ -51,12 +52,13 @@ func TestSettingsDurationsReadAndWrittenPlainly(t *testing.T) {
 	}
 	var j struct {
 		Lease, Hold, Retention string
+		HoldEmergency          string            `json:"hold_emergency"`
 		ClaimTargets           map[string]string `json:"claim_targets"`
 	}
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatal(err)
 	}
-	if j.Lease != "20m" || j.Hold != "2h" || j.Retention != "720h" || j.ClaimTargets["6"] != "24h" || j.ClaimTargets["7"] != "1h30m" {
+	if j.Lease != "20m" || j.Hold != "2h" || j.HoldEmergency != "30m" || j.Retention != "720h" || j.ClaimTargets["6"] != "24h" || j.ClaimTargets["7"] != "1h30m" {
 		t.Fatalf("written as %s", b)
 	}
 	for _, v := range []string{j.Lease, j.Retention, j.ClaimTargets["6"], j.ClaimTargets["7"]} {
@@ -86,6 +88,8 @@ func TestSettingsValidationNamesTheField(t *testing.T) {
 		{`{"lease": "10s"}`, "lease"},
 		{`{"hold": "25h"}`, "hold"},
 		{`{"hold": "-1h"}`, "hold"},
+		{`{"hold_emergency": "25h"}`, "hold_emergency"},
+		{`{"hold_emergency": "soon"}`, "hold_emergency"},
 		{`{"cap_high": 9}`, "cap_high"},
 		{`{"retention": "5m"}`, "retention"},
 		{`{"claim_targets": {"12": "5m"}}`, "claim_targets"},
@@ -518,15 +522,20 @@ func TestShadowCountsEachPostOnce(t *testing.T) {
 }
 
 // TestSettingsReadAcrossReleases: settings saved by one release must not
-// stop another (a rolling upgrade, a rollback). Saved settings name hold,
-// which the release before it refuses, only when it differs from its
-// default; a stored version or shadow test naming a setting this release
+// stop another (a rolling upgrade, a rollback). Saved settings name hold
+// and hold_emergency, which the releases before them refuse, only when
+// they differ from their defaults; a stored version or shadow test naming a setting this release
 // does not know is read with the rest, while input (the API, the form, a
 // settings file) naming one is refused.
 func TestSettingsReadAcrossReleases(t *testing.T) {
 	b, err := json.Marshal(DefaultRouting())
 	if err != nil || strings.Contains(string(b), "hold") {
 		t.Fatalf("default settings written as %s (%v): hold named", b, err)
+	}
+	r := DefaultRouting()
+	r.HoldEmergency = 10 * time.Minute
+	if b, err = json.Marshal(r); err != nil || !strings.Contains(string(b), `"hold_emergency":"10m"`) || strings.Contains(string(b), `"hold"`) {
+		t.Fatalf("settings with a changed emergency hold written as %s (%v)", b, err)
 	}
 	stored := `{"version": 7, "by": "moderator", "at": "2026-12-07T10:00:00Z", "why": "newer release",
 		"routing": {"lease": "20m", "hold": "2h", "setting_of_a_later_release": 1}}`

@@ -24,22 +24,27 @@ type routingJSON struct {
 	PHigh        *float64          `json:"p_high,omitempty"`
 	Lease        string            `json:"lease,omitempty"`
 	Hold         string            `json:"hold,omitempty"`
+	HoldEmerg    string            `json:"hold_emergency,omitempty"`
 	CapTotal     *int              `json:"cap_total,omitempty"`
 	CapHigh      *int              `json:"cap_high,omitempty"`
 	Retention    string            `json:"retention,omitempty"`
 	ClaimTargets map[string]string `json:"claim_targets,omitempty"`
 }
 
-// MarshalJSON writes every setting, but hold only when it differs from
-// its default: the release before it does not know hold, and refuses
-// settings that name it (after a rollback it would not start), so saved
-// settings name it only when a moderator has changed it.
+// MarshalJSON writes every setting, but hold and hold_emergency only
+// when they differ from their defaults: releases before them do not know
+// them, and refuse settings that name them (after a rollback they would
+// not start), so saved settings name them only when a moderator has
+// changed them.
 func (r Routing) MarshalJSON() ([]byte, error) {
 	j := routingJSON{WatchLevel: &r.WatchLevel, QueueLevel: &r.QueueLevel, Emergency: &r.EmergencyLevel, PHigh: &r.PHigh,
 		Lease: durationText(r.Lease), CapTotal: &r.CapTotal, CapHigh: &r.CapHigh, Retention: durationText(r.Retention),
 		ClaimTargets: map[string]string{}}
 	if r.Hold != DefaultRouting().Hold {
 		j.Hold = durationText(r.Hold)
+	}
+	if r.HoldEmergency != DefaultRouting().HoldEmergency {
+		j.HoldEmerg = durationText(r.HoldEmergency)
 	}
 	for l, d := range r.ClaimTargets {
 		if d > 0 {
@@ -152,6 +157,9 @@ func parseRouting(b []byte, base Routing, strict bool) (Routing, error) {
 		return r, err
 	}
 	if err := dur("hold", j.Hold, &r.Hold); err != nil {
+		return r, err
+	}
+	if err := dur("hold_emergency", j.HoldEmerg, &r.HoldEmergency); err != nil {
 		return r, err
 	}
 	if err := dur("retention", j.Retention, &r.Retention); err != nil {

@@ -76,10 +76,15 @@ type Routing struct {
 	// Hold is how long a holder may keep a case while they wait for the
 	// person's reply in another app, where the page cannot renew the lease
 	// (a phone suspends it); default 1 h. Under Lease it adds nothing.
-	Hold      time.Duration
-	CapTotal  int           // cases one volunteer may hold; default 3
-	CapHigh   int           // cases at level 9-10 one volunteer may hold; default 2
-	Retention time.Duration // how long a resolved case keeps its text; default 30 days
+	Hold time.Duration
+	// HoldEmergency caps Hold for a case at or above EmergencyLevel,
+	// also when a held case rises to it while its holder awaits a reply;
+	// default 20 min: a life may be at stake, and a case its holder does
+	// not come back to returns to the top of the queue.
+	HoldEmergency time.Duration
+	CapTotal      int           // cases one volunteer may hold; default 3
+	CapHigh       int           // cases at level 9-10 one volunteer may hold; default 2
+	Retention     time.Duration // how long a resolved case keeps its text; default 30 days
 	// ClaimTargets is the time from post to claim per level (index 0-10); zero: none.
 	ClaimTargets [11]time.Duration
 }
@@ -87,7 +92,7 @@ type Routing struct {
 // DefaultRouting is TRIAGE.md's default routing.
 func DefaultRouting() Routing {
 	r := Routing{WatchLevel: 5, QueueLevel: 6, EmergencyLevel: 9, PHigh: 0.9, Lease: 15 * time.Minute,
-		Hold: time.Hour, CapTotal: 3, CapHigh: 2, Retention: 30 * 24 * time.Hour}
+		Hold: time.Hour, HoldEmergency: 20 * time.Minute, CapTotal: 3, CapHigh: 2, Retention: 30 * 24 * time.Hour}
 	r.ClaimTargets[10] = 5 * time.Minute
 	r.ClaimTargets[9] = 10 * time.Minute
 	r.ClaimTargets[8] = 30 * time.Minute
@@ -95,6 +100,17 @@ func DefaultRouting() Routing {
 	r.ClaimTargets[6] = 12 * time.Hour
 	r.ClaimTargets[5] = 24 * time.Hour
 	return r
+}
+
+// HoldAt is how long awaiting a reply keeps a case at level: Hold, or at
+// the emergency level no more than HoldEmergency, and never less than a
+// lease (awaiting a reply does not shorten the lease a renewal gives).
+func (r Routing) HoldAt(level int) time.Duration {
+	h := r.Hold
+	if level >= r.EmergencyLevel {
+		h = min(h, r.HoldEmergency)
+	}
+	return max(h, r.Lease)
 }
 
 // Validate names the first bad setting.
@@ -112,6 +128,8 @@ func (r Routing) Validate() error {
 		return fmt.Errorf("lease: %v is outside 1m-24h", r.Lease)
 	case r.Hold < 0 || r.Hold > 24*time.Hour:
 		return fmt.Errorf("hold: %v is outside 0-24h", r.Hold)
+	case r.HoldEmergency < 0 || r.HoldEmergency > 24*time.Hour:
+		return fmt.Errorf("hold_emergency: %v is outside 0-24h", r.HoldEmergency)
 	case r.CapTotal < 1 || r.CapTotal > 50:
 		return fmt.Errorf("cap_total: %d is outside 1-50", r.CapTotal)
 	case r.CapHigh < 1 || r.CapHigh > r.CapTotal:
@@ -346,7 +364,7 @@ func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool) ([]any, error
 	}
 	return []any{tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID, CaseID(p.AuthorID, p.ID), level,
 		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli(),
-		routing.EmergencyLevel}, nil
+		routing.EmergencyLevel, routing.HoldAt(10).Milliseconds()}, nil
 }
 
 func scriptResult(out []string) error {
@@ -513,13 +531,15 @@ func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (Renewal
 	return r, nil
 }
 
-// AwaitReply keeps a held case for the routing's Hold from now (never
+// AwaitReply keeps a held case for the routing's hold from now (never
 // shortening its lease): the holder has written to the person and waits
 // for the reply in another app, where their page cannot renew the lease.
-// It returns the lease's new end.
+// At the emergency level the hold is shorter (Routing.HoldAt); the script
+// reads the case's level. It returns the lease's new end.
 func (s *Store) AwaitReply(ctx context.Context, actor, caseID, token string) (time.Time, error) {
-	rt := s.Routing()
-	out, err := s.run(ctx, actor, caseID, token, "await", strconv.FormatInt(max(rt.Hold, rt.Lease).Milliseconds(), 10))
+	rt := s.Routing() // level 0 is below any emergency level, 10 at or above it
+	out, err := s.run(ctx, actor, caseID, token, "await",
+		strconv.FormatInt(rt.HoldAt(0).Milliseconds(), 10), strconv.FormatInt(rt.HoldAt(10).Milliseconds(), 10))
 	if err != nil {
 		return time.Time{}, err
 	}

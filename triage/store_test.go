@@ -1144,7 +1144,7 @@ func TestAwaitingAReplyKeepsTheCase(t *testing.T) {
 	s, rs := newTestStore(t)
 	ctx := ctxT()
 	addUser(t, s, "vol", RoleVolunteer)
-	id := seed(t, s, "awaiting-author", 9)
+	id := seed(t, s, "awaiting-author", 8)
 	l := claim(t, s, "vol", RoleVolunteer, id)
 	redisNow := func() time.Time { return rs.Client.Time(ctx).Val() }
 	lease := func() time.Time {
@@ -1199,5 +1199,83 @@ func TestAwaitingAReplyKeepsTheCase(t *testing.T) {
 	}
 	if n := auditCount(t, s, id, 0, isAction("awaiting_reply")); n != 2 {
 		t.Fatalf("%d holds audited, want 2", n)
+	}
+}
+
+// TestAwaitingAReplyAtTheEmergencyLevel: at the emergency level awaiting a
+// reply keeps the case for the shorter emergency hold (a life may be at
+// stake); and a case held for the ordinary hour whose person posts again
+// at the emergency level is kept no longer than the emergency hold from
+// then, audited, so that it returns to the top of the queue if its
+// holder, away in another app, does not come back.
+func TestAwaitingAReplyAtTheEmergencyLevel(t *testing.T) {
+	s, rs := newTestStore(t)
+	ctx := ctxT()
+	addUser(t, s, "vol", RoleVolunteer)
+	redisNow := func() time.Time { return rs.Client.Time(ctx).Val() }
+	leaseLeft := func(id string) time.Duration {
+		t.Helper()
+		score, err := s.rdb.ZScore(ctx, keyLeases, id).Result()
+		c, perr := s.peek(ctx, id)
+		if err != nil || perr != nil || c.LeaseDeadline == nil || c.LeaseDeadline.UnixMilli() != int64(score) {
+			t.Fatalf("lease index %v (%v) and case %+v (%v) disagree", score, err, c.LeaseDeadline, perr)
+		}
+		return c.LeaseDeadline.Sub(redisNow())
+	}
+	near := func(d, want time.Duration) bool { return d > want-time.Minute && d <= want }
+
+	urgent := seed(t, s, "awaiting-emergency", 10)
+	l := claim(t, s, "vol", RoleVolunteer, urgent)
+	if until, err := s.AwaitReply(ctx, "vol", urgent, l.Token); err != nil || !near(until.Sub(redisNow()), 20*time.Minute) || !near(leaseLeft(urgent), 20*time.Minute) {
+		t.Fatalf("awaiting a reply at level 10: the lease ends in %v (%v), want the emergency hold's 20 minutes", until.Sub(redisNow()), err)
+	}
+
+	id := seed(t, s, "awaiting-rises", 7)
+	l = claim(t, s, "vol", RoleVolunteer, id)
+	if _, err := s.AwaitReply(ctx, "vol", id, l.Token); err != nil || !near(leaseLeft(id), time.Hour) {
+		t.Fatalf("awaiting a reply at level 7: the lease ends in %v (%v), want the hour", leaseLeft(id), err)
+	}
+	seed(t, s, "awaiting-rises", 8) // below the emergency level: the hold stays
+	if !near(leaseLeft(id), time.Hour) {
+		t.Fatalf("after a level-8 post the lease ends in %v, want the hour kept", leaseLeft(id))
+	}
+	seed(t, s, "awaiting-rises", 9)
+	if left := leaseLeft(id); !near(left, 20*time.Minute) {
+		t.Fatalf("after a level-9 post the lease ends in %v, want the emergency hold's 20 minutes", left)
+	}
+	if c, _ := s.peek(ctx, id); c.State != "claimed" || c.Owner != "vol" || c.Level != 9 {
+		t.Fatalf("after a level-9 post: %s by %q at %d, want still held by vol at 9", c.State, c.Owner, c.Level)
+	}
+	seed(t, s, "awaiting-rises", 10) // within the shorter hold already: nothing to shorten
+	if n := auditCount(t, s, id, 0, isAction("hold_shortened")); n != 1 {
+		t.Fatalf("%d shortened holds audited, want 1", n)
+	}
+	// Unanswered, the case returns to the queue, first in it.
+	runOutLease(rs, id)
+	if exp, _, err := s.Sweep(ctx); err != nil || exp != 1 {
+		t.Fatalf("sweep after the emergency hold: %d expired, %v", exp, err)
+	}
+	if first, err := s.rdb.ZRange(ctx, keyQueue, 0, 0).Result(); err != nil || len(first) != 1 || first[0] != id {
+		t.Fatalf("the queue begins with %v (%v), want %s", first, err, id)
+	}
+
+	// An emergency hold longer than the hold gives the hold; one under
+	// the lease gives the lease.
+	r := s.Routing()
+	r.Hold, r.HoldEmergency = 30*time.Minute, 45*time.Minute
+	s.setRouting(r)
+	other := seed(t, s, "awaiting-emergency-2", 9)
+	l = claim(t, s, "vol", RoleVolunteer, other)
+	if _, err := s.AwaitReply(ctx, "vol", other, l.Token); err != nil || !near(leaseLeft(other), 30*time.Minute) {
+		t.Fatalf("an emergency hold over the hold: the lease ends in %v (%v), want the hold's 30 minutes", leaseLeft(other), err)
+	}
+	if _, err := s.Release(ctx, "vol", other, l.Token); err != nil {
+		t.Fatal(err)
+	}
+	r.HoldEmergency = 0
+	s.setRouting(r)
+	l = claim(t, s, "vol", RoleVolunteer, other)
+	if _, err := s.AwaitReply(ctx, "vol", other, l.Token); err != nil || !near(leaseLeft(other), 15*time.Minute) {
+		t.Fatalf("an emergency hold of 0: the lease ends in %v (%v), want the lease's 15 minutes", leaseLeft(other), err)
 	}
 }

@@ -572,8 +572,8 @@ func (u *UI) casePage(w http.ResponseWriter, r *http.Request, user User) {
 	open := c.State == "pending" || c.State == "watch" || c.State == "claimed" || c.State == "escalated"
 	canNote := holder || (open && (d.HeldBefore || user.Role.AtLeast(RoleSupervisor)))
 	rt, holdMin := u.store.Routing(), 0
-	if rt.Hold > rt.Lease {
-		holdMin = int(rt.Hold.Minutes())
+	if h := rt.HoldAt(d.Level); h > rt.Lease {
+		holdMin = int(h.Minutes())
 	}
 	u.render(w, r, "case", user, T(langOf(r), "case"), caseData{Levels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, D: d, Activity: caseActivity(events), Holder: holder, CanClaim: canClaim,
 		CanNote: canNote, Previous: c.Previous, Outcomes: OutcomeCodes, Reasons: EscalateReasons, IdleMs: caseIdle.Milliseconds(), HoldMin: holdMin,
@@ -606,7 +606,7 @@ type activity struct {
 // activityActions are the audit actions a case page lists: what changed
 // the case, not who read it.
 var activityActions = map[string]bool{
-	"created": true, "post_added": true, "claimed": true, "awaiting_reply": true, "released": true, "lease_expired": true, "escalated": true,
+	"created": true, "post_added": true, "claimed": true, "awaiting_reply": true, "hold_shortened": true, "released": true, "lease_expired": true, "escalated": true,
 	"reassigned": true, "assigned": true, "overdue": true, "resolved": true, "follow_up_due": true, "author_erased": true,
 }
 

@@ -40,7 +40,7 @@ func (u *UI) routingFromForm(r *http.Request) (Routing, error) {
 		}
 		j["p_high"] = f
 	}
-	for _, f := range []string{"lease", "hold", "retention"} {
+	for _, f := range []string{"lease", "hold", "hold_emergency", "retention"} {
 		if v := strings.TrimSpace(r.PostFormValue(f)); v != "" {
 			j[f] = v
 		}

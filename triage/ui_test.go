@@ -734,8 +734,9 @@ func TestCasePageNoteForm(t *testing.T) {
 }
 
 // TestCasePageAwaitsAReply: the holder's case page offers to keep the
-// case while they await the person's reply, says for how long (and, at
-// the emergency level, to escalate if no reply comes within minutes), and
+// case while they await the person's reply, says for how long (shorter,
+// and to escalate if no reply comes within minutes, at the emergency
+// level), and
 // stays on the case; the case's activity and the supervisors' list of who
 // holds what show the wait. With a hold no longer than the lease the
 // offer is not made.
@@ -745,9 +746,15 @@ func TestCasePageAwaitsAReply(t *testing.T) {
 	id := seed(t, e.s, "awaiting-ui", 9)
 	claim(t, e.s, "volunteer", RoleVolunteer, id)
 	_, page := uiDo(t, srv, e.tokens["volunteer"], "GET", "/cases/"+id, nil)
-	if !strings.Contains(page, `action="/cases/`+id+`/await"`) || !strings.Contains(page, "个案为你保留 60 分钟") ||
+	if !strings.Contains(page, `action="/cases/`+id+`/await"`) || !strings.Contains(page, "个案为你保留 20 分钟") ||
 		!strings.Contains(page, "如果对方几分钟内没有回复，请立即升级给督导") {
-		t.Fatalf("no offer to keep the case while awaiting a reply:\n%s", page)
+		t.Fatalf("no offer to keep the case for the emergency hold while awaiting a reply:\n%s", page)
+	}
+	below := seed(t, e.s, "awaiting-ui-8", 8)
+	claim(t, e.s, "volunteer", RoleVolunteer, below)
+	if _, page := uiDo(t, srv, e.tokens["volunteer"], "GET", "/cases/"+below, nil); !strings.Contains(page, "个案为你保留 60 分钟") ||
+		strings.Contains(page, "如果对方几分钟内没有回复") {
+		t.Fatalf("below the emergency level, the offer is not of the hour's hold, without the emergency's warning:\n%s", page)
 	}
 	d, err := e.s.Get(ctxT(), "volunteer", id, true)
 	if err != nil {
@@ -757,7 +764,7 @@ func TestCasePageAwaitsAReply(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || loc != "/cases/"+id+"?msg=msg_awaiting" {
 		t.Fatalf("await: %d %s", resp.StatusCode, loc)
 	}
-	if c, _ := e.s.peek(ctxT(), id); c.LeaseDeadline == nil || time.Until(*c.LeaseDeadline) < 59*time.Minute {
+	if c, _ := e.s.peek(ctxT(), id); c.LeaseDeadline == nil || time.Until(*c.LeaseDeadline) < 19*time.Minute || time.Until(*c.LeaseDeadline) > 21*time.Minute {
 		t.Fatalf("the lease after awaiting a reply: %v", c.LeaseDeadline)
 	}
 	_, page = uiDo(t, srv, e.tokens["volunteer"], "GET", "/cases/"+id, nil)

@@ -122,9 +122,11 @@ test('volunteer takes the next case, reads the evidence, adds a note, resolves',
   assert.match(await page.textContent('.note'), /已私信，等待回复/);
 
   // Off to Weibo to wait for the reply: the case is kept for the hold
-  // (an hour), not the lease, and the lease line says until when.
+  // (an hour; 20 minutes at the emergency level, 9-10), not the lease,
+  // and the lease line says until when.
   const before = await page.textContent('#lease .deadline');
-  assert.match(await page.textContent('form.await'), /保留 60 分钟/);
+  const level = +(await page.textContent('h1')).match(/\d+/)[0];
+  assert.match(await page.textContent('form.await'), new RegExp(`保留 ${level >= 9 ? 20 : 60} 分钟`));
   await page.click('form.await button');
   await page.waitForURL(/msg=msg_awaiting/);
   assert.match(await page.textContent('.flash'), /个案已为你保留/);
@@ -229,6 +231,17 @@ test('countdowns keep the server\'s time on a phone whose clock is 10 minutes fa
     const left = (r.target - Date.now()) / 1000;
     assert.ok(Math.abs(r.shown - left) < 5, `countdown ${r.shown} s, ${Math.round(left)} s left by the server's clock`);
   }
+  // A renewed lease's end is written by the server's clock too, as the
+  // server wrote it when the page was rendered.
+  await letGoOfAll(page);
+  const renewed = page.waitForResponse((r) => r.url().endsWith('/renew') && r.ok());
+  await page.click('button.primary.big');
+  await page.waitForURL(/\/cases\//);
+  const deadline = Date.parse((await (await renewed).json()).deadline);
+  await page.waitForTimeout(500);
+  const shown = await page.textContent('#lease .deadline');
+  assert.ok([shanghai(deadline), shanghai(deadline + 1000)].includes(shown), `lease until ${shown}, want ${shanghai(deadline)} by the server's clock`);
+  await letGoOfAll(page);
   assert.deepEqual(page.errors, []);
   await ctx.close();
 });

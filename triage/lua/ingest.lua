@@ -2,12 +2,14 @@
 -- to their open case. Idempotent on the post id.
 -- KEYS[1] queue
 -- ARGV: prefix, post_id, author_key, author_id, new_case_id, level,
---       p_high, post_json, queue_level, unclassified(0|1), post_ms, emergency_level
+--       p_high, post_json, queue_level, unclassified(0|1), post_ms, emergency_level,
+--       emergency_hold_ms
 -- Returns {case_id, "created"|"joined"|"duplicate", state}.
 local post_id, akey, author = ARGV[2], ARGV[3], ARGV[4]
 local new_id, level, p_high = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local post_json, queue_level, unclassified = ARGV[8], tonumber(ARGV[9]), ARGV[10]
 local post_ms, emergency = tonumber(ARGV[11]), tonumber(ARGV[12])
+local emergency_hold = tonumber(ARGV[13])
 
 local seen = redis.call('HGET', P .. 'postcase', post_id)
 if seen then
@@ -46,6 +48,17 @@ if cid then
     local pf = redis.call('HMGET', c, 'pending_ms', 'overdue')
     -- An overdue case stays moved up.
     redis.call('ZADD', P .. 'queue', priority(lvl, tonumber(pf[1]) or created, pf[2] == '1', emergency), cid)
+  end
+  -- A held case at the emergency level is kept no longer than the
+  -- emergency hold from now: a holder who awaits a reply in another app
+  -- does not see the new post, and the case must not wait an hour for them.
+  if state == 'claimed' and lvl >= emergency then
+    local until_ms = now + emergency_hold
+    if (tonumber(redis.call('HGET', c, 'lease_ms')) or 0) > until_ms then
+      redis.call('HSET', c, 'lease_ms', until_ms)
+      redis.call('ZADD', P .. 'leases', until_ms, cid)
+      audit(now, cid, 'system', 'hold_shortened', 'until=' .. until_ms)
+    end
   end
   redis.call('HSET', P .. 'postcase', post_id, cid)
   audit(now, cid, 'system', 'post_added', 'level=' .. level)

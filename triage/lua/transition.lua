@@ -11,7 +11,8 @@
 --                      shortening it); returns {'ok', deadline_ms, level,
 --                      posts, notes}.
 --   action 'await':    the holder waits for the person's reply: the lease
---                      extends to arg1 ms from now (never shortening it);
+--                      extends to arg1 ms from now, arg2 ms at or above
+--                      the emergency level (never shortening it);
 --                      returns {'ok', deadline_ms}.
 --   action 'release':  back where it waited (the queue, the watch list or
 --                      the escalations); returns {'ok', '0', new_state}.
@@ -106,7 +107,9 @@ if action == 'renew' then
   local f = redis.call('HMGET', c, 'level', 'posts')
   return {'ok', tostring(deadline), f[1] or '0', f[2] or '0', tostring(redis.call('LLEN', c .. ':notes'))}
 elseif action == 'await' then
-  local deadline = extend(tonumber(a1))
+  local hold = tonumber(a1)
+  if (tonumber(redis.call('HGET', c, 'level')) or 0) >= emergency then hold = tonumber(a2) end
+  local deadline = extend(hold)
   redis.call('HSET', c, 'awaiting_ms', now)
   audit(now, cid, actor, 'awaiting_reply', 'until=' .. deadline)
   return {'ok', tostring(deadline)}

@@ -12,8 +12,7 @@
 
   // skew is the server's clock (Redis's, as the page was rendered) less
   // the device's: a phone whose clock is minutes off still counts claim
-  // targets down to the server's times, and says when a lease ends by its
-  // own clock.
+  // targets down to the server's times.
   var skew = 0;
 
   // clockText writes a time as the server writes it ("12-07 17:13", with
@@ -69,7 +68,7 @@
         .then(function (html) {
           if (html === null) return;
           failures = 0;
-          lastRefresh = new Date();
+          lastRefresh = new Date(Date.now() + skew); // by the server's clock, as the list's times
           refreshNotice(part, '');
           if (html === part.lastHTML) return;
           part.lastHTML = html;
@@ -231,9 +230,10 @@
       return r.json().then(function (j) { return { ok: r.ok, status: r.status, body: j }; });
     }).then(function (res) {
       if (res.ok) {
-        var d = new Date(Date.parse(res.body.deadline) - skew);
+        // The lease's end by the server's clock, as the page's other
+        // times (the server wrote the first one).
         var span = el.querySelector('.deadline');
-        if (span) span.textContent = clockText(d);
+        if (span) span.textContent = clockText(new Date(Date.parse(res.body.deadline)));
         // The person posted again since the page was loaded: say so, with
         // the level now (the text is on a reload).
         var news = onCasePage ? document.getElementById('case-news') : el.querySelector('.news');
@@ -272,7 +272,10 @@
 
   document.addEventListener('DOMContentLoaded', function () {
     var rendered = +document.body.getAttribute('data-now');
-    if (rendered) skew = rendered - Date.now();
+    if (rendered) {
+      skew = rendered - Date.now();
+      lastRefresh = new Date(rendered);
+    }
     tick();
     setInterval(tick, 1000);
     baseTitle = document.title;
