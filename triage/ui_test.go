@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -536,6 +538,53 @@ func TestAuditPage(t *testing.T) {
 	}
 	if resp, _ := get("volunteer", "/audit"); resp.StatusCode != 403 {
 		t.Fatalf("a volunteer: %d", resp.StatusCode)
+	}
+}
+
+// TestAuditFilterNamesEveryAction: every action the scripts and the store
+// write to the audit log by name can be picked in the audit page's filter
+// and has words in both languages (the page shows act_<action>), so that
+// a new kind of event is not one supervisors cannot search for. The
+// actions are read from the sources: the scripts' audit calls and the
+// Go calls that name their action.
+func TestAuditFilterNamesEveryAction(t *testing.T) {
+	listed := map[string]bool{}
+	for _, a := range auditActions {
+		listed[a] = true
+	}
+	patterns := map[string]*regexp.Regexp{
+		"lua/*.lua": regexp.MustCompile(`audit\(now, [^,]+, [^,]+, '([a-z_]+)'`),
+		"*.go":      regexp.MustCompile(`(?:auditEvent\([^,]+, [^,]+, [^,]+|auditIn\([^,]+, [^,]+, [^,]+, [^,]+|audit\.Run\(.*tag, [^,]+, [^,]+), "([a-z_]+)"`),
+	}
+	found := map[string]bool{}
+	for glob, re := range patterns {
+		files, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				found[m[1]] = true
+				if !listed[m[1]] {
+					t.Errorf("%s audits %q, which the audit page's filter does not offer", f, m[1])
+				}
+			}
+		}
+	}
+	if len(found) < 25 { // the patterns still read the sources
+		t.Fatalf("found %d audited actions in the sources, want at least 25: %v", len(found), found)
+	}
+	for _, a := range auditActions {
+		if m, ok := messages["act_"+a]; !ok || m[0] == "" || m[1] == "" {
+			t.Errorf("action %q has no words in both languages (act_%s)", a, a)
+		}
 	}
 }
 
