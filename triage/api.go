@@ -24,6 +24,9 @@ type APIOptions struct {
 	// InsecureCookies drops the Secure attribute of the session cookie,
 	// for plain-HTTP development on a non-localhost address.
 	InsecureCookies bool
+	// Location is the zone whose Mondays begin the weeks of the precision
+	// by week (default: the machine's), as on the moderators' page.
+	Location *time.Location
 }
 
 // route is one entry of the API's access table. Every route is in the
@@ -39,6 +42,7 @@ type API struct {
 	store   *Store
 	log     *slog.Logger
 	secure  bool
+	loc     *time.Location
 	routes  []route
 	metrics *httpMetrics
 }
@@ -53,7 +57,10 @@ func NewAPI(o APIOptions) *API {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{store: o.Store, log: o.Logger.With("component", "triage.api"), secure: !o.InsecureCookies,
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	a := &API{store: o.Store, log: o.Logger.With("component", "triage.api"), secure: !o.InsecureCookies, loc: o.Location,
 		metrics: newHTTPMetrics(o.Registerer)}
 	a.routes = []route{
 		{"POST", "/api/v1/login", "", a.login},
@@ -801,7 +808,7 @@ func (a *API) precision(w http.ResponseWriter, r *http.Request, u User) {
 		}
 		days = n
 	}
-	p, err := a.store.Precision(r.Context(), a.store.clock().AddDate(0, 0, -days))
+	p, err := a.store.Precision(r.Context(), a.store.clock().AddDate(0, 0, -days), a.loc)
 	if err != nil {
 		a.internal(w, err)
 		return

@@ -251,15 +251,17 @@ type PrecisionRow struct {
 	MeanCorrected float64 `json:"mean_corrected_level"`
 }
 
-// PrecisionWeek is one ISO week, all levels together.
+// PrecisionWeek is one ISO week (Monday to Sunday in the zone asked
+// for), all levels together.
 type PrecisionWeek struct {
 	Week string `json:"week"` // e.g. 2026-W48
 	PrecisionRow
 }
 
 // Precision computes precision per level and per week from the
-// resolutions recorded since `since`.
-func (s *Store) Precision(ctx context.Context, since time.Time) (Precision, error) {
+// resolutions recorded since `since`; weeks begin on Mondays in loc, the
+// zone the moderators' pages are in.
+func (s *Store) Precision(ctx context.Context, since time.Time, loc *time.Location) (Precision, error) {
 	out := Precision{Since: since}
 	weeks := map[string]*PrecisionRow{}
 	var corrected [11]float64
@@ -280,7 +282,7 @@ func (s *Store) Precision(ctx context.Context, since time.Time) (Precision, erro
 				continue
 			}
 			ms := streamMillis(m.ID)
-			y, w := time.UnixMilli(ms).UTC().ISOWeek()
+			y, w := time.UnixMilli(ms).In(loc).ISOWeek()
 			wk := fmt.Sprintf("%d-W%02d", y, w)
 			if weeks[wk] == nil {
 				weeks[wk] = &PrecisionRow{}

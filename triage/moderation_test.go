@@ -274,7 +274,7 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pr, err := s.Precision(ctx, time.Now().Add(-24*time.Hour))
+	pr, err := s.Precision(ctx, time.Now().Add(-24*time.Hour), time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +321,42 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("false positive not exported with its corrected level")
+	}
+}
+
+// TestPrecisionWeeksInTheZone: the weeks of the precision by week begin
+// on Monday in the zone asked for (the pages'): a resolution on Monday
+// morning in Shanghai, still Sunday in UTC, counts in Shanghai's new week.
+func TestPrecisionWeeksInTheZone(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sunday := time.Date(2026, 11, 29, 20, 0, 0, 0, time.UTC) // Monday 04:00 in Shanghai
+	for i, at := range []time.Time{sunday, sunday.Add(6 * time.Hour)} {
+		if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyOutcomes, ID: fmt.Sprintf("%d-0", at.UnixMilli()),
+			Values: []any{"case", fmt.Sprintf("c%d", i), "level", 7, "outcome", "reached_safe", "corrected", "", "tries", ""}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	weeks := func(loc *time.Location) []string {
+		pr, err := s.Precision(ctx, sunday.Add(-time.Hour), loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, w := range pr.ByWeek {
+			out = append(out, fmt.Sprintf("%s:%d", w.Week, w.Resolved))
+		}
+		return out
+	}
+	if got := weeks(time.UTC); !slices.Equal(got, []string{"2026-W48:1", "2026-W49:1"}) {
+		t.Fatalf("weeks in UTC: %v", got)
+	}
+	if got := weeks(shanghai); !slices.Equal(got, []string{"2026-W49:2"}) {
+		t.Fatalf("weeks in Shanghai: %v, want both in 2026-W49", got)
 	}
 }
 

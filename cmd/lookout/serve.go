@@ -198,11 +198,11 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc("GET /readyz", ready.serveHTTP)
-	triage.NewAPI(triage.APIOptions{Store: store, Logger: log, Registerer: reg, InsecureCookies: cfg.InsecureDev}).Register(mux)
 	loc, err := cfg.location()
 	if err != nil {
 		return err
 	}
+	triage.NewAPI(triage.APIOptions{Store: store, Logger: log, Registerer: reg, InsecureCookies: cfg.InsecureDev, Location: loc}).Register(mux)
 	ui, err := triage.NewUI(triage.UIOptions{Store: store, Logger: log, Hotline: cfg.Hotline, Emergency: cfg.Emergency,
 		InsecureCookies: cfg.InsecureDev, Location: loc})
 	if err != nil {
