@@ -50,7 +50,7 @@ type UI struct {
 }
 
 // cspPolicy allows nothing inline and nothing from elsewhere.
-const cspPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+const cspPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; manifest-src 'self'; " +
 	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // NewUI parses the templates and returns the UI.

@@ -1,8 +1,10 @@
 package triage
 
 import (
+	"encoding/json"
 	"fmt"
 	"html"
+	"image/png"
 	"io"
 	"io/fs"
 	"net/http"
@@ -667,6 +669,52 @@ func TestNotificationHooks(t *testing.T) {
 	resp, js := uiDo(t, srv, "", "GET", "/sw.js", nil)
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") || !strings.Contains(js, "notificationclick") {
 		t.Fatalf("/sw.js: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestInstallableOnAPhone: every page links a web app manifest (an
+// iPhone shows a web page's notifications only once it is added to the
+// home screen) that the page's policy lets load, and the manifest's
+// start page and icons are served, public as the static files are.
+func TestInstallableOnAPhone(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	for _, who := range []string{"", "volunteer"} {
+		path := map[string]string{"": "/login", "volunteer": "/"}[who]
+		resp, page := uiDo(t, srv, e.tokens[who], "GET", path, nil)
+		if !strings.Contains(page, `<link rel="manifest" href="/static/manifest.json">`) || !strings.Contains(page, `rel="apple-touch-icon"`) {
+			t.Fatalf("%s links no manifest or home-screen icon", path)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "manifest-src 'self'") {
+			t.Fatalf("%s: the policy %q blocks the manifest", path, csp)
+		}
+	}
+	resp, body := uiDo(t, srv, "", "GET", "/static/manifest.json", nil)
+	var m struct {
+		ShortName string `json:"short_name"`
+		StartURL  string `json:"start_url"`
+		Display   string `json:"display"`
+		Icons     []struct {
+			Src, Sizes, Type string
+		} `json:"icons"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &m) != nil {
+		t.Fatalf("the manifest: %d %s", resp.StatusCode, body)
+	}
+	if m.ShortName != "守望" || m.StartURL != "/" || m.Display != "standalone" || len(m.Icons) < 2 {
+		t.Fatalf("the manifest names %+v", m)
+	}
+	for _, ic := range m.Icons {
+		resp, img := uiDo(t, srv, "", "GET", ic.Src, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != ic.Type || len(img) < 100 {
+			t.Errorf("icon %s: %d %s, %d bytes; want %s", ic.Src, resp.StatusCode, resp.Header.Get("Content-Type"), len(img), ic.Type)
+		}
+		if w, h, ok := strings.Cut(ic.Sizes, "x"); ok && ic.Type == "image/png" {
+			cfg, err := png.DecodeConfig(strings.NewReader(img))
+			if err != nil || strconv.Itoa(cfg.Width) != w || strconv.Itoa(cfg.Height) != h {
+				t.Errorf("icon %s is %dx%d (%v), the manifest says %s", ic.Src, cfg.Width, cfg.Height, err, ic.Sizes)
+			}
+		}
 	}
 }
 

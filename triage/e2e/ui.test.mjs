@@ -246,6 +246,22 @@ test('countdowns keep the server\'s time on a phone whose clock is 10 minutes fa
   await ctx.close();
 });
 
+test('the app can be added to a phone\'s home screen', async () => {
+  // An iPhone shows a web page's notifications only once it is on the
+  // home screen; Chromium says whether the page is installable.
+  const { ctx, page } = await newUser('volunteer2');
+  const cdp = await ctx.newCDPSession(page);
+  const m = await cdp.send('Page.getAppManifest');
+  assert.match(m.url, /\/static\/manifest\.json$/);
+  assert.deepEqual(m.errors, [], 'the manifest parses');
+  // Playwright's contexts are incognito, where nothing installs; any
+  // other reason (no icon of the size, a bad start URL…) fails.
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  assert.deepEqual(installabilityErrors.map((e) => e.errorId).filter((id) => id !== 'in-incognito'), [], 'installable');
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
 test('a hostile post does nothing', async () => {
   const { ctx, page } = await newUser('supervisor', desktop);
   await page.goto(base + '/?level_min=0');
