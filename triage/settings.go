@@ -18,17 +18,17 @@ import (
 // strings (written without zero units: 15m, 720h; read also with days:
 // 30d), claim targets by level.
 type routingJSON struct {
-	WatchLevel   *int              `json:"watch_level,omitempty"`
-	QueueLevel   *int              `json:"queue_level,omitempty"`
-	Emergency    *int              `json:"emergency_level,omitempty"`
-	PHigh        *float64          `json:"p_high,omitempty"`
-	Lease        string            `json:"lease,omitempty"`
-	Hold         string            `json:"hold,omitempty"`
-	HoldEmerg    string            `json:"hold_emergency,omitempty"`
-	CapTotal     *int              `json:"cap_total,omitempty"`
-	CapHigh      *int              `json:"cap_high,omitempty"`
-	Retention    string            `json:"retention,omitempty"`
-	ClaimTargets map[string]string `json:"claim_targets,omitempty"`
+	WatchLevel    *int              `json:"watch_level,omitempty"`
+	QueueLevel    *int              `json:"queue_level,omitempty"`
+	Emergency     *int              `json:"emergency_level,omitempty"`
+	PHigh         *float64          `json:"p_high,omitempty"`
+	Lease         string            `json:"lease,omitempty"`
+	Hold          string            `json:"hold,omitempty"`
+	HoldEmergency string            `json:"hold_emergency,omitempty"`
+	CapTotal      *int              `json:"cap_total,omitempty"`
+	CapHigh       *int              `json:"cap_high,omitempty"`
+	Retention     string            `json:"retention,omitempty"`
+	ClaimTargets  map[string]string `json:"claim_targets,omitempty"`
 }
 
 // MarshalJSON writes every setting, but hold and hold_emergency only
@@ -44,7 +44,7 @@ func (r Routing) MarshalJSON() ([]byte, error) {
 		j.Hold = durationText(r.Hold)
 	}
 	if r.HoldEmergency != DefaultRouting().HoldEmergency {
-		j.HoldEmerg = durationText(r.HoldEmergency)
+		j.HoldEmergency = durationText(r.HoldEmergency)
 	}
 	for l, d := range r.ClaimTargets {
 		if d > 0 {
@@ -159,7 +159,7 @@ func parseRouting(b []byte, base Routing, strict bool) (Routing, error) {
 	if err := dur("hold", j.Hold, &r.Hold); err != nil {
 		return r, err
 	}
-	if err := dur("hold_emergency", j.HoldEmerg, &r.HoldEmergency); err != nil {
+	if err := dur("hold_emergency", j.HoldEmergency, &r.HoldEmergency); err != nil {
 		return r, err
 	}
 	if err := dur("retention", j.Retention, &r.Retention); err != nil {

@@ -364,7 +364,7 @@ func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool) ([]any, error
 	}
 	return []any{tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID, CaseID(p.AuthorID, p.ID), level,
 		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli(),
-		routing.EmergencyLevel, routing.HoldAt(10).Milliseconds()}, nil
+		routing.EmergencyLevel, routing.HoldAt(routing.EmergencyLevel).Milliseconds()}, nil
 }
 
 func scriptResult(out []string) error {
@@ -537,9 +537,10 @@ func (s *Store) Renew(ctx context.Context, actor, caseID, token string) (Renewal
 // At the emergency level the hold is shorter (Routing.HoldAt); the script
 // reads the case's level. It returns the lease's new end.
 func (s *Store) AwaitReply(ctx context.Context, actor, caseID, token string) (time.Time, error) {
-	rt := s.Routing() // level 0 is below any emergency level, 10 at or above it
+	rt := s.Routing()
+	below, at := rt.HoldAt(rt.EmergencyLevel-1), rt.HoldAt(rt.EmergencyLevel)
 	out, err := s.run(ctx, actor, caseID, token, "await",
-		strconv.FormatInt(rt.HoldAt(0).Milliseconds(), 10), strconv.FormatInt(rt.HoldAt(10).Milliseconds(), 10))
+		strconv.FormatInt(below.Milliseconds(), 10), strconv.FormatInt(at.Milliseconds(), 10))
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -884,6 +884,25 @@ func TestCasePageAwaitsAReply(t *testing.T) {
 	}
 }
 
+// TestModeratorFormSetsTheEmergencyHold: the moderators' form shows the
+// emergency hold in force, saves a new one (a new version, in force at
+// once), and refuses a bad one naming the field.
+func TestModeratorFormSetsTheEmergencyHold(t *testing.T) {
+	e := newAPIEnv(t)
+	_, srv := newUIServer(t, e.s)
+	if _, page := uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil); !strings.Contains(page, `<input name="hold_emergency" value="20m">`) {
+		t.Fatal("the form does not show the emergency hold in force (20m)")
+	}
+	resp, _ := uiDo(t, srv, e.tokens["moderator"], "POST", "/moderator/settings", url.Values{"hold_emergency": {"10m"}, "why": {"shorter at 9-10"}})
+	if resp.StatusCode != 303 || e.s.Routing().HoldEmergency != 10*time.Minute || e.s.Routing().Hold != time.Hour {
+		t.Fatalf("saving an emergency hold of 10m: %d, in force %v (hold %v)", resp.StatusCode, e.s.Routing().HoldEmergency, e.s.Routing().Hold)
+	}
+	resp, page := uiDo(t, srv, e.tokens["moderator"], "POST", "/moderator/settings", url.Values{"hold_emergency": {"soon"}, "why": {"bad"}})
+	if resp.StatusCode != 400 || !strings.Contains(page, "hold_emergency") || e.s.Routing().HoldEmergency != 10*time.Minute {
+		t.Fatalf("a bad emergency hold: %d, in force %v", resp.StatusCode, e.s.Routing().HoldEmergency)
+	}
+}
+
 // TestModeratorPageShowsPrecisionInterval: the precision of a level comes
 // with its 95% interval, so one resolution is not read as a level's
 // precision.
