@@ -336,21 +336,36 @@ func wilson(k, n int) (low, high float64) {
 	return max(0, center-half), min(1, center+half)
 }
 
+// ExportOptions selects what ExportLabels writes.
+type ExportOptions struct {
+	Actor string    // who exports: each case whose text is read is audited as exported by them
+	Since time.Time // resolutions from this time on; zero: all
+	// NoText writes the labels alone, one line a case at the level it
+	// was graded (or corrected to), where policy keeps the text in:
+	// nothing is read, so nothing is audited.
+	NoText bool
+}
+
 // ExportLabels writes one JSON line per post of every resolved case whose
 // outcome labels it: false positives carry the volunteer's corrected
 // level; confirmed cases the level the post was graded. A case resolved
 // more than once (it came back for a follow-up) is labeled by its last
 // resolution, once. Text is included only
 // while retention keeps it, and each case whose text is read is audited
-// as exported by actor before its text is written. Duplicates and "other"
-// are left out. Returns the lines written and how many carried text.
-func (s *Store) ExportLabels(ctx context.Context, actor string, w io.Writer) (lines, withText int, err error) {
+// as exported by o.Actor before its text is written. Duplicates and
+// "other" are left out. Returns the lines written and how many carried
+// text.
+func (s *Store) ExportLabels(ctx context.Context, o ExportOptions, w io.Writer) (lines, withText int, err error) {
 	type resolution struct {
 		id, outcome, corrected, level string
 	}
 	var all []resolution       // in the order resolved
 	lastAt := map[string]int{} // a case's last resolution in all
-	for start := "-"; ; {
+	start := "-"
+	if !o.Since.IsZero() {
+		start = strconv.FormatInt(o.Since.UnixMilli(), 10)
+	}
+	for {
 		msgs, err := s.rdb.XRangeN(ctx, keyOutcomes, start, "+", 1000).Result()
 		if err != nil {
 			return 0, 0, fmt.Errorf("export: %w", err)
@@ -372,11 +387,13 @@ func (s *Store) ExportLabels(ctx context.Context, actor string, w io.Writer) (li
 		if lastAt[id] != i || r.outcome == "duplicate" || r.outcome == "other" {
 			continue
 		}
-		posts, err := s.rdb.LRange(ctx, keyCasePosts(id), 0, -1).Result()
-		if err != nil {
-			return lines, withText, fmt.Errorf("export: %w", err)
+		var posts []string
+		if !o.NoText {
+			if posts, err = s.rdb.LRange(ctx, keyCasePosts(id), 0, -1).Result(); err != nil {
+				return lines, withText, fmt.Errorf("export: %w", err)
+			}
 		}
-		if len(posts) == 0 { // text expired: the label without it
+		if len(posts) == 0 { // text expired or not asked for: the label without it
 			level, _ := strconv.Atoi(r.level)
 			if err := enc.Encode(map[string]any{"case": id, "outcome": r.outcome, "level": labelLevel(r.outcome, r.corrected, level)}); err != nil {
 				return lines, withText, err
@@ -385,7 +402,7 @@ func (s *Store) ExportLabels(ctx context.Context, actor string, w io.Writer) (li
 			continue
 		}
 		// The read is audited before any text leaves the store.
-		if err := s.auditEvent(ctx, id, actor, "exported", "posts="+strconv.Itoa(len(posts))); err != nil {
+		if err := s.auditEvent(ctx, id, o.Actor, "exported", "posts="+strconv.Itoa(len(posts))); err != nil {
 			return lines, withText, err
 		}
 		for _, raw := range posts {

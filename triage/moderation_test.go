@@ -302,7 +302,7 @@ func TestPrecisionFromOutcomes(t *testing.T) {
 	// The export labels every resolved post but duplicates; the false
 	// positive carries the corrected level.
 	var buf bytes.Buffer
-	lines, withText, err := s.ExportLabels(ctx, "cli:mod", &buf)
+	lines, withText, err := s.ExportLabels(ctx, ExportOptions{Actor: "cli:mod"}, &buf)
 	if err != nil || lines != 6 || withText != 6 {
 		t.Fatalf("export: %d lines, %d with text, %v", lines, withText, err)
 	}
@@ -395,7 +395,7 @@ func TestExportLabelsOncePerCaseAndAudited(t *testing.T) {
 	rs.Client.Del(ctx, keyCasePosts(expired))
 
 	var buf bytes.Buffer
-	lines, withText, err := s.ExportLabels(ctx, "cli:mod", &buf)
+	lines, withText, err := s.ExportLabels(ctx, ExportOptions{Actor: "cli:mod"}, &buf)
 	if err != nil || lines != 3 || withText != 2 {
 		t.Fatalf("export: %d lines, %d with text, %v; want 3 and 2", lines, withText, err)
 	}
@@ -427,6 +427,28 @@ func TestExportLabelsOncePerCaseAndAudited(t *testing.T) {
 		if exported != want {
 			t.Fatalf("case %s audited as exported %q, want %q", id, exported, want)
 		}
+	}
+
+	// Where policy keeps the text in: the labels alone, one line a case,
+	// nothing read, nothing audited.
+	buf.Reset()
+	if lines, withText, err = s.ExportLabels(ctx, ExportOptions{Actor: "cli:mod2", NoText: true}, &buf); err != nil || lines != 2 || withText != 0 ||
+		strings.Contains(buf.String(), `"text"`) || !strings.Contains(buf.String(), `"level":3`) {
+		t.Fatalf("export without text: %d lines, %d with text, %v:\n%s", lines, withText, err, buf.String())
+	}
+	if n := auditCount(t, s, twice, 0, func(e AuditEvent) bool { return e.Actor == "cli:mod2" }); n != 0 {
+		t.Fatalf("an export without text audited %d reads", n)
+	}
+	// Since a time: the resolutions from then on. The second case was
+	// resolved last.
+	msgs, err := rs.Client.XRange(ctx, keyOutcomes, "-", "+").Result()
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("%d resolutions recorded, %v", len(msgs), err)
+	}
+	buf.Reset()
+	if lines, _, err = s.ExportLabels(ctx, ExportOptions{Actor: "cli:mod", Since: time.UnixMilli(streamMillis(msgs[2].ID)), NoText: true}, &buf); err != nil ||
+		lines != 1 || !strings.Contains(buf.String(), `"outcome":"emergency_confirmed"`) {
+		t.Fatalf("export since the last resolution: %d lines, %v:\n%s", lines, err, buf.String())
 	}
 }
 

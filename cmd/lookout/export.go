@@ -6,21 +6,38 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"lookout/triage"
 )
 
 // cmdExportLabels writes outcome-labeled JSON Lines from resolved cases,
-// for `lookout train --train`: text only where retention still keeps it,
-// each case whose text is read audited as exported by --by.
+// for `lookout train --train`: text only where retention still keeps it
+// (or none, with --text=false), each case whose text is read audited as
+// exported by --by; --since keeps the resolutions from a date on.
 func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
-	var redisURL, by string
+	var redisURL, by, since string
+	text := true
 	fs := newFlagSet("export-labels", stderr)
 	fs.StringVar(&redisURL, "redis-url", "redis://localhost:6379/0", "Redis URL")
 	fs.StringVar(&by, "by", "", "who exports (required): the audit log records each case read as exported by cli:NAME")
+	fs.StringVar(&since, "since", "", "only cases resolved from this time on: a date (2026-11-01, UTC) or an RFC 3339 time")
+	fs.BoolVar(&text, "text", true, "write the posts' text; false: the labels alone, one line a case, and no text is read")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
 	if strings.TrimSpace(by) == "" || len(by) > 64 || strings.ContainsAny(by, " \t\n") {
 		return fmt.Errorf("export-labels: --by NAME is required (who exports, for the audit log; no spaces, at most 64 bytes)")
+	}
+	o := triage.ExportOptions{Actor: "cli:" + by, NoText: !text}
+	if since != "" {
+		t, err := time.Parse(time.DateOnly, since)
+		if err != nil {
+			if t, err = time.Parse(time.RFC3339, since); err != nil {
+				return fmt.Errorf("export-labels: --since %q is neither a date (2026-11-01) nor an RFC 3339 time (2026-11-01T08:00:00+08:00)", since)
+			}
+		}
+		o.Since = t
 	}
 	store, closeStore, err := openStore(redisURL)
 	if err != nil {
@@ -28,7 +45,7 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	}
 	defer closeStore()
 	w := bufio.NewWriter(stdout)
-	lines, withText, err := store.ExportLabels(ctx, "cli:"+by, w)
+	lines, withText, err := store.ExportLabels(ctx, o, w)
 	if err != nil {
 		return err
 	}

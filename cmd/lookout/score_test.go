@@ -256,6 +256,18 @@ func TestUserAndExportCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Text != "今晚吃药早点睡" || rec.Level != 2 {
 		t.Errorf("export-labels wrote %q (%v), want the text at the corrected level 2", out, err)
 	}
+	// The labels alone; since a time (a date, or RFC 3339); a bad time refused.
+	if out, errOut, code = cli("export-labels", "--by", "ops.zhang", "--text=false", "--since", "2026-01-01"); code != 0 ||
+		strings.Contains(out, "今晚") || !strings.Contains(out, `"level":2`) || !strings.Contains(errOut, "1 labeled lines, 0 with text") {
+		t.Fatalf("export-labels --text=false: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out, errOut, code = cli("export-labels", "--by", "ops.zhang", "--since", time.Now().Add(time.Hour).Format(time.RFC3339)); code != 0 || out != "" ||
+		!strings.Contains(errOut, "0 labeled lines") {
+		t.Fatalf("export-labels since an hour on: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, errOut, code = cli("export-labels", "--by", "ops.zhang", "--since", "last week"); code == 0 || !strings.Contains(errOut, `--since "last week" is neither a date`) {
+		t.Fatalf("export-labels with a bad --since: exit %d, stderr %q", code, errOut)
+	}
 }
 
 // regexpLine reports whether some line of text matches pattern whole.
