@@ -1,9 +1,11 @@
 package triage
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,8 +27,12 @@ type APIOptions struct {
 	// for plain-HTTP development on a non-localhost address.
 	InsecureCookies bool
 	// Location is the zone whose Mondays begin the weeks of the precision
-	// by week (default: the machine's), as on the moderators' page.
+	// by week, and whose midnight begins an export's date (default: the
+	// machine's), as on the moderators' page.
 	Location *time.Location
+	// ExportText lets moderators download the labeled export with the
+	// posts' text (where retention keeps it); off, the labels alone.
+	ExportText bool
 }
 
 // route is one entry of the API's access table. Every route is in the
@@ -43,6 +49,7 @@ type API struct {
 	log     *slog.Logger
 	secure  bool
 	loc     *time.Location
+	text    bool // ExportText
 	routes  []route
 	metrics *httpMetrics
 }
@@ -61,7 +68,7 @@ func NewAPI(o APIOptions) *API {
 		o.Location = time.Local
 	}
 	a := &API{store: o.Store, log: o.Logger.With("component", "triage.api"), secure: !o.InsecureCookies, loc: o.Location,
-		metrics: newHTTPMetrics(o.Registerer)}
+		text: o.ExportText, metrics: newHTTPMetrics(o.Registerer)}
 	a.routes = []route{
 		{"POST", "/api/v1/login", "", a.login},
 		{"POST", "/api/v1/logout", RoleVolunteer, a.logout},
@@ -86,6 +93,7 @@ func NewAPI(o APIOptions) *API {
 		{"PUT", "/api/v1/settings/shadow", RoleModerator, a.putShadow},
 		{"DELETE", "/api/v1/settings/shadow", RoleModerator, a.deleteShadow},
 		{"GET", "/api/v1/stats/precision", RoleModerator, a.precision},
+		{"GET", "/api/v1/export/labels", RoleModerator, a.exportLabels},
 		{"POST", "/api/v1/authors/erase", RoleAdmin, a.eraseAuthor},
 		{"GET", "/api/v1/users", RoleAdmin, a.listUsers},
 		{"POST", "/api/v1/users", RoleAdmin, a.addUser},
@@ -814,6 +822,66 @@ func (a *API) precision(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// exportLabels downloads the outcome-labeled export (as export-labels
+// writes it): ?since= a date or time, ?text=true for the posts' text,
+// which the service must allow (APIOptions.ExportText). Each case whose
+// text is read is audited as exported by the moderator. A failure once
+// the download has begun aborts it, so that a cut file is not taken for
+// a whole one.
+func (a *API) exportLabels(w http.ResponseWriter, r *http.Request, u User) {
+	q := r.URL.Query()
+	o := ExportOptions{Actor: u.Name, NoText: true}
+	if v := q.Get("since"); v != "" {
+		t, err := ParseSince(v, a.loc)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		o.Since = t
+	}
+	switch q.Get("text") {
+	case "", "false":
+	case "true":
+		if !a.text {
+			writeError(w, http.StatusForbidden, "this service exports no post text (serve --export-text); ask without text=true for the labels alone")
+			return
+		}
+		o.NoText = false
+	default:
+		writeError(w, http.StatusBadRequest, "text: true or false")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="lookout-labels.jsonl"`)
+	out := &countingWriter{w: w}
+	bw := bufio.NewWriter(out)
+	lines, withText, err := a.store.ExportLabels(r.Context(), o, bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		if out.n == 0 {
+			a.internal(w, err)
+			return
+		}
+		a.log.Error("label export cut off", "err", err, "lines", lines)
+		panic(http.ErrAbortHandler)
+	}
+	a.log.Info("labels exported", "lines", lines, "with_text", withText)
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // eraseAuthor handles a deletion request: every record of the author goes.

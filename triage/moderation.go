@@ -336,6 +336,18 @@ func wilson(k, n int) (low, high float64) {
 	return max(0, center-half), min(1, center+half)
 }
 
+// ParseSince reads the start of an export: a date (2026-11-01, its
+// midnight in loc) or an RFC 3339 time.
+func ParseSince(v string, loc *time.Location) (time.Time, error) {
+	if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("since: %q is neither a date (2026-11-01) nor an RFC 3339 time (2026-11-01T08:00:00+08:00)", v)
+}
+
 // ExportOptions selects what ExportLabels writes.
 type ExportOptions struct {
 	Actor string    // who exports: each case whose text is read is audited as exported by them

@@ -34,6 +34,9 @@ type UIOptions struct {
 	// machine's). Volunteers read times by their own clocks, and a server
 	// in a container usually runs in UTC.
 	Location *time.Location
+	// ExportText says whether the moderators' page offers the labeled
+	// export with the posts' text (the API decides; APIOptions.ExportText).
+	ExportText bool
 }
 
 // UI serves the volunteer web UI: server-rendered pages over the same
@@ -46,6 +49,7 @@ type UI struct {
 	hotline, emergency string
 	secure             bool
 	loc                *time.Location
+	exportText         bool
 	routes             []route
 }
 
@@ -68,7 +72,8 @@ func NewUI(o UIOptions) (*UI, error) {
 		o.Location = time.Local
 	}
 	u := &UI{store: o.Store, log: o.Logger.With("component", "triage.ui"), pages: map[string]*template.Template{},
-		hotline: o.Hotline, emergency: o.Emergency, secure: !o.InsecureCookies, loc: o.Location}
+		hotline: o.Hotline, emergency: o.Emergency, secure: !o.InsecureCookies, loc: o.Location,
+		exportText: o.ExportText}
 	funcs := template.FuncMap{
 		"t":        func(l Lang, key string) string { return T(l, key) },
 		"flashok":  func(key string) bool { return okMessages[key] },

@@ -19,6 +19,8 @@ type moderatorData struct {
 	Precision Precision
 	Levels    []int
 	Error     string
+	// ExportText says whether the labeled export may carry the posts' text.
+	ExportText bool
 }
 
 // routingFromForm reads the settings form over the settings in force.
@@ -57,7 +59,7 @@ func (u *UI) routingFromForm(r *http.Request) (Routing, error) {
 }
 
 func (u *UI) moderatorData(r *http.Request) (moderatorData, error) {
-	d := moderatorData{InForce: u.store.Routing(), Levels: []int{5, 6, 7, 8, 9, 10}}
+	d := moderatorData{InForce: u.store.Routing(), Levels: []int{5, 6, 7, 8, 9, 10}, ExportText: u.exportText}
 	d.Form = d.InForce
 	var err error
 	if d.History, err = u.store.SettingsHistory(r.Context()); err != nil {

@@ -903,6 +903,30 @@ func TestModeratorFormSetsTheEmergencyHold(t *testing.T) {
 	}
 }
 
+// TestModeratorPageOffersTheExport: the moderators' page downloads the
+// labeled export from the API (the same session), offering the posts'
+// text only where the service allows it.
+func TestModeratorPageOffersTheExport(t *testing.T) {
+	e := newAPIEnv(t)
+	for _, allowed := range []bool{false, true} {
+		ui, err := NewUI(UIOptions{Store: e.s, ExportText: allowed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		ui.Register(mux)
+		srv := httptest.NewServer(mux)
+		_, page := uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil)
+		srv.Close()
+		_, form, _ := strings.Cut(page, `<form method="get" action="/api/v1/export/labels"`)
+		form, _, _ = strings.Cut(form, "</form>")
+		if form == "" || !strings.Contains(form, `name="since"`) || strings.Contains(form, `name="text"`) != allowed ||
+			strings.Contains(form, "此服务不导出帖子文本") == allowed {
+			t.Fatalf("text allowed %v: the export form reads\n%s", allowed, form)
+		}
+	}
+}
+
 // TestModeratorPageShowsPrecisionInterval: the precision of a level comes
 // with its 95% interval, so one resolution is not read as a level's
 // precision.

@@ -84,6 +84,7 @@ type serveConfig struct {
 	Hotline         string
 	Emergency       string
 	TimeZone        string
+	ExportText      bool
 	KafkaTLS        bool
 	KafkaCA         string
 	KafkaSASL       string
@@ -111,6 +112,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Hotline, "hotline", "400-161-9995", "crisis hotline shown on every case page")
 	fs.StringVar(&c.Emergency, "emergency", "110 / 120", "emergency numbers shown on every case page")
 	fs.StringVar(&c.TimeZone, "time-zone", "Asia/Shanghai", "time zone the web UI shows times in: an IANA name, or Local for this machine's (a container's is usually UTC)")
+	fs.BoolVar(&c.ExportText, "export-text", false, "let moderators download the labeled export with the posts' text (each case read is audited); off: the labels alone")
 	fs.BoolVar(&c.KafkaTLS, "kafka-tls", false, "connect to Kafka over TLS")
 	fs.StringVar(&c.KafkaCA, "kafka-ca", "", "PEM file of the CA that signed the brokers' certificates (default: the system roots)")
 	fs.StringVar(&c.KafkaSASL, "kafka-sasl", "none", "Kafka SASL mechanism: none, plain, scram-sha-256 or scram-sha-512")

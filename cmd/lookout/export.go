@@ -31,11 +31,9 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	}
 	o := triage.ExportOptions{Actor: "cli:" + by, NoText: !text}
 	if since != "" {
-		t, err := time.Parse(time.DateOnly, since)
+		t, err := triage.ParseSince(since, time.UTC)
 		if err != nil {
-			if t, err = time.Parse(time.RFC3339, since); err != nil {
-				return fmt.Errorf("export-labels: --since %q is neither a date (2026-11-01) nor an RFC 3339 time (2026-11-01T08:00:00+08:00)", since)
-			}
+			return fmt.Errorf("export-labels: --%w", err)
 		}
 		o.Since = t
 	}

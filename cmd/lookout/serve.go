@@ -202,9 +202,10 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err != nil {
 		return err
 	}
-	triage.NewAPI(triage.APIOptions{Store: store, Logger: log, Registerer: reg, InsecureCookies: cfg.InsecureDev, Location: loc}).Register(mux)
+	triage.NewAPI(triage.APIOptions{Store: store, Logger: log, Registerer: reg, InsecureCookies: cfg.InsecureDev, Location: loc,
+		ExportText: cfg.ExportText}).Register(mux)
 	ui, err := triage.NewUI(triage.UIOptions{Store: store, Logger: log, Hotline: cfg.Hotline, Emergency: cfg.Emergency,
-		InsecureCookies: cfg.InsecureDev, Location: loc})
+		InsecureCookies: cfg.InsecureDev, Location: loc, ExportText: cfg.ExportText})
 	if err != nil {
 		return fmt.Errorf("ui: %w", err)
 	}
