@@ -836,7 +836,7 @@ func (a *API) exportLabels(w http.ResponseWriter, r *http.Request, u User) {
 	if v := q.Get("since"); v != "" {
 		t, err := ParseSince(v, a.loc)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, "since: "+err.Error())
 			return
 		}
 		o.Since = t

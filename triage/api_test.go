@@ -402,8 +402,8 @@ func TestExportLabelsOverTheAPI(t *testing.T) {
 	if resp, body = get(e.srv, "?text=true"); resp.StatusCode != 403 || !strings.Contains(body, "--export-text") {
 		t.Fatalf("text where the service exports none: %d %s", resp.StatusCode, body)
 	}
-	for _, q := range []string{"?since=yesterday", "?text=yes"} {
-		if resp, body = get(e.srv, q); resp.StatusCode != 400 {
+	for q, field := range map[string]string{"?since=yesterday": "since", "?text=yes": "text"} {
+		if resp, body = get(e.srv, q); resp.StatusCode != 400 || !strings.Contains(body, field+": ") {
 			t.Fatalf("%s: %d %s", q, resp.StatusCode, body)
 		}
 	}

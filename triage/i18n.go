@@ -236,6 +236,7 @@ var messages = map[string][2]string{ // zh, en
 	"act_overdue":               {"超过领取时限，已提前", "past its claim target: moved up"},
 	"act_follow_up_due":         {"回访到期", "follow-up due"},
 	"act_audit_read":            {"查阅审计日志", "read the audit log"},
+	"act_audit_archived":        {"旧审计记录移出归档", "old audit events archived"},
 	"act_listed":                {"查看列表", "listed cases"},
 	"act_login":                 {"登录", "logged in"},
 	"act_login_failed":          {"登录失败", "login failed"},

@@ -8,12 +8,12 @@ import (
 // auditActions are the actions the audit log records, for the audit
 // page's filter.
 var auditActions = []string{
-	"assigned", "audit_read", "author_erased", "awaiting_reply", "claimed", "created", "denied", "escalated",
-	"exported", "follow_up_due", "hold_shortened", "lease_expired", "listed", "login", "login_failed",
-	"login_throttled", "logout", "note_added", "overdue", "password_changed", "password_reset", "post_added",
-	"reassigned", "rejected", "released", "repaired", "resolved", "settings_changed", "shadow_started",
-	"shadow_stopped", "user_added", "user_disabled", "user_enabled", "user_role_set", "viewed_redacted",
-	"viewed_revealed",
+	"assigned", "audit_archived", "audit_read", "author_erased", "awaiting_reply", "claimed", "created", "denied",
+	"escalated", "exported", "follow_up_due", "hold_shortened", "lease_expired", "listed", "login",
+	"login_failed", "login_throttled", "logout", "note_added", "overdue", "password_changed", "password_reset",
+	"post_added", "reassigned", "rejected", "released", "repaired", "resolved", "settings_changed",
+	"shadow_started", "shadow_stopped", "user_added", "user_disabled", "user_enabled", "user_role_set",
+	"viewed_redacted", "viewed_revealed",
 }
 
 // auditData is the audit page: the filters, the events and the link to

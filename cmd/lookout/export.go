@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"lookout/triage"
@@ -26,14 +25,15 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	if strings.TrimSpace(by) == "" || len(by) > 64 || strings.ContainsAny(by, " \t\n") {
-		return fmt.Errorf("export-labels: --by NAME is required (who exports, for the audit log; no spaces, at most 64 bytes)")
+	actor, err := cliActor("export-labels", by)
+	if err != nil {
+		return err
 	}
-	o := triage.ExportOptions{Actor: "cli:" + by, NoText: !text}
+	o := triage.ExportOptions{Actor: actor, NoText: !text}
 	if since != "" {
 		t, err := triage.ParseSince(since, time.UTC)
 		if err != nil {
-			return fmt.Errorf("export-labels: --%w", err)
+			return fmt.Errorf("export-labels: --since: %w", err)
 		}
 		o.Since = t
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"lookout/classifier"
 	"lookout/internal/redistest"
@@ -265,8 +268,78 @@ func TestUserAndExportCommands(t *testing.T) {
 		!strings.Contains(errOut, "0 labeled lines") {
 		t.Fatalf("export-labels since an hour on: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if _, errOut, code = cli("export-labels", "--by", "ops.zhang", "--since", "last week"); code == 0 || !strings.Contains(errOut, `--since "last week" is neither a date`) {
+	if _, errOut, code = cli("export-labels", "--by", "ops.zhang", "--since", "last week"); code == 0 || !strings.Contains(errOut, `--since: "last week" is neither a date`) {
 		t.Fatalf("export-labels with a bad --since: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestAuditArchiveCommand: `lookout audit-archive` moves the audit log's
+// events before a date into a new file (mode 0600) and out of Redis;
+// it refuses a date less than a day ago, an existing file and a missing
+// --by, and leaves no file behind when it refuses.
+func TestAuditArchiveCommand(t *testing.T) {
+	rs := redistest.Start(t)
+	ctx := context.Background()
+	cli := func(args ...string) (string, int) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, append(args, "--redis-url", rs.URL()), mapEnv(nil), nil, &stdout, &stderr)
+		return stderr.String(), code
+	}
+	old := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := rs.Client.XAdd(ctx, &redis.XAddArgs{Stream: "lookout:{t}:audit", ID: fmt.Sprintf("%d-0", old.UnixMilli()),
+		Values: []any{"ts", old.UnixMilli(), "case", "", "actor", "wang.li", "action", "login", "detail", ""}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.AddUser(ctx, "test", "zhao", triage.RoleVolunteer, "password-zhao"); err != nil { // an event of today
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "audit-2025.jsonl")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--before", "2025-06-01", "--out", out}, "audit-archive: --by NAME is required"},
+		{[]string{"--by", "ops", "--before", time.Now().UTC().Format(time.DateOnly), "--out", out}, "less than a day ago"},
+		{[]string{"--by", "ops", "--before", "June", "--out", out}, `--before: "June" is neither a date`},
+	} {
+		if errOut, code := cli(append([]string{"audit-archive"}, c.args...)...); code == 0 || !strings.Contains(errOut, c.want) {
+			t.Fatalf("audit-archive %v: exit %d, %q; want %q", c.args, code, errOut, c.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Fatalf("a refused archive left %s behind (%v)", out, err)
+		}
+	}
+	errOut, code := cli("audit-archive", "--by", "ops", "--before", "2025-06-01", "--out", out)
+	if code != 0 || !strings.Contains(errOut, "1 events before 2025-06-01T00:00:00Z moved") {
+		t.Fatalf("audit-archive: exit %d, %q", code, errOut)
+	}
+	b, err := os.ReadFile(out)
+	fi, serr := os.Stat(out)
+	if err != nil || serr != nil || !strings.Contains(string(b), `"actor":"wang.li"`) || strings.Count(string(b), "\n") != 1 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the archive: %q (%v, %v, %v)", b, err, serr, fi.Mode())
+	}
+	events, _, err := store.SearchAudit(ctx, "test", triage.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.Actor+":"+e.Action)
+		if e.Actor == "wang.li" {
+			t.Fatal("the archived event is still in Redis")
+		}
+	}
+	if !slices.Contains(actions, "cli:ops:audit_archived") || !slices.Contains(actions, "test:user_added") {
+		t.Fatalf("the log after the archive: %v", actions)
+	}
+	if errOut, code = cli("audit-archive", "--by", "ops", "--before", "2025-06-01", "--out", out); code == 0 || !strings.Contains(errOut, "exists") {
+		t.Fatalf("an existing file: exit %d, %q", code, errOut)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"lookout/triage"
 )
@@ -98,6 +99,15 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 }
 
 // openStore connects the case store for the command-line tools.
+// cliActor is how the audit log names whoever runs an offline command
+// that reads or moves records: cli:NAME, from its required --by.
+func cliActor(command, by string) (string, error) {
+	if strings.TrimSpace(by) == "" || len(by) > 64 || strings.ContainsAny(by, " \t\n") {
+		return "", fmt.Errorf("%s: --by NAME is required (who runs it, for the audit log; no spaces, at most 64 bytes)", command)
+	}
+	return "cli:" + by, nil
+}
+
 func openStore(redisURL string) (*triage.Store, func(), error) {
 	rdb, err := newRedis(redisURL, "")
 	if err != nil {
