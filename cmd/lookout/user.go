@@ -98,7 +98,6 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	return nil
 }
 
-// openStore connects the case store for the command-line tools.
 // cliActor is how the audit log names whoever runs an offline command
 // that reads or moves records: cli:NAME, from its required --by.
 func cliActor(command, by string) (string, error) {
@@ -108,6 +107,7 @@ func cliActor(command, by string) (string, error) {
 	return "cli:" + by, nil
 }
 
+// openStore connects the case store for the command-line tools.
 func openStore(redisURL string) (*triage.Store, func(), error) {
 	rdb, err := newRedis(redisURL, "")
 	if err != nil {
