@@ -26,19 +26,19 @@ func cmdAuditArchive(ctx context.Context, args []string, env envFunc, stdout, st
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	actor, err := cliActor("audit-archive", by)
+	actor, err := cliActor(by)
 	if err != nil {
 		return err
 	}
 	if before == "" || out == "" {
-		return errors.New("audit-archive: --before and --out are required")
+		return errors.New("--before and --out are required")
 	}
 	cutoff, err := triage.ParseSince(before, time.UTC)
 	if err != nil {
-		return fmt.Errorf("audit-archive: --before: %w", err)
+		return fmt.Errorf("--before: %w", err)
 	}
 	if time.Since(cutoff) < 24*time.Hour {
-		return fmt.Errorf("audit-archive: --before %s is less than a day ago; recent events stay searchable in lookout", before)
+		return fmt.Errorf("--before %s is less than a day ago; recent events stay searchable in lookout", before)
 	}
 	store, closeStore, err := openStore(redisURL)
 	if err != nil {
@@ -47,7 +47,7 @@ func cmdAuditArchive(ctx context.Context, args []string, env envFunc, stdout, st
 	defer closeStore()
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit-archive: --out: %w", err)
+		return fmt.Errorf("--out: %w", err)
 	}
 	w := bufio.NewWriter(f)
 	durable := false

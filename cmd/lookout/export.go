@@ -25,7 +25,7 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	actor, err := cliActor("export-labels", by)
+	actor, err := cliActor(by)
 	if err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	if since != "" {
 		t, err := triage.ParseSince(since, time.UTC)
 		if err != nil {
-			return fmt.Errorf("export-labels: --since: %w", err)
+			return fmt.Errorf("--since: %w", err)
 		}
 		o.Since = t
 	}

@@ -268,7 +268,7 @@ func TestUserAndExportCommands(t *testing.T) {
 		!strings.Contains(errOut, "0 labeled lines") {
 		t.Fatalf("export-labels since an hour on: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if _, errOut, code = cli("export-labels", "--by", "ops.zhang", "--since", "last week"); code == 0 || !strings.Contains(errOut, `--since: "last week" is neither a date`) {
+	if _, errOut, code = cli("export-labels", "--by", "ops.zhang", "--since", "last week"); code == 0 || !strings.Contains(errOut, `lookout export-labels: --since: "last week" is neither a date`) {
 		t.Fatalf("export-labels with a bad --since: exit %d, stderr %q", code, errOut)
 	}
 }
@@ -304,7 +304,7 @@ func TestAuditArchiveCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--before", "2025-06-01", "--out", out}, "audit-archive: --by NAME is required"},
+		{[]string{"--before", "2025-06-01", "--out", out}, "lookout audit-archive: --by NAME is required"},
 		{[]string{"--by", "ops", "--before", time.Now().UTC().Format(time.DateOnly), "--out", out}, "less than a day ago"},
 		{[]string{"--by", "ops", "--before", "June", "--out", out}, `--before: "June" is neither a date`},
 	} {

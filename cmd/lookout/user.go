@@ -100,9 +100,9 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 
 // cliActor is how the audit log names whoever runs an offline command
 // that reads or moves records: cli:NAME, from its required --by.
-func cliActor(command, by string) (string, error) {
+func cliActor(by string) (string, error) {
 	if strings.TrimSpace(by) == "" || len(by) > 64 || strings.ContainsAny(by, " \t\n") {
-		return "", fmt.Errorf("%s: --by NAME is required (who runs it, for the audit log; no spaces, at most 64 bytes)", command)
+		return "", errors.New("--by NAME is required (who runs it, for the audit log; no spaces, at most 64 bytes)")
 	}
 	return "cli:" + by, nil
 }
