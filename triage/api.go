@@ -133,6 +133,9 @@ type statusWriter struct {
 
 func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (a *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -853,6 +856,8 @@ func (a *API) exportLabels(w http.ResponseWriter, r *http.Request, u User) {
 		writeError(w, http.StatusBadRequest, "text: true or false")
 		return
 	}
+	// A large export outlasts the server's write timeout, made for pages.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(exportWriteTime))
 	w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="lookout-labels.jsonl"`)
 	out := &countingWriter{w: w}
@@ -863,6 +868,7 @@ func (a *API) exportLabels(w http.ResponseWriter, r *http.Request, u User) {
 	}
 	if err != nil {
 		if out.n == 0 {
+			w.Header().Del("Content-Disposition")
 			a.internal(w, err)
 			return
 		}
@@ -871,6 +877,9 @@ func (a *API) exportLabels(w http.ResponseWriter, r *http.Request, u User) {
 	}
 	a.log.Info("labels exported", "lines", lines, "with_text", withText)
 }
+
+// exportWriteTime bounds writing one labeled export.
+const exportWriteTime = 10 * time.Minute
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {

@@ -427,3 +427,32 @@ func TestExportLabelsOverTheAPI(t *testing.T) {
 		t.Fatalf("the case's text read without an audit by the moderator: %+v, %v", events, err)
 	}
 }
+
+// TestExportOutlastsTheWriteTimeout: the export sets its own write
+// deadline, so a server whose write timeout suits pages (here one that
+// has always passed) still delivers it whole.
+func TestExportOutlastsTheWriteTimeout(t *testing.T) {
+	e := newAPIEnv(t)
+	id := seed(t, e.s, "export-slow", 7)
+	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
+	if err := e.s.Resolve(ctxT(), "volunteer", id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	NewAPI(APIOptions{Store: e.s}).Register(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.WriteTimeout = time.Nanosecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/export/labels", nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokens["moderator"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the export under a spent write timeout: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), `"outcome":"reached_safe"`) {
+		t.Fatalf("the export: %d %q, %v", resp.StatusCode, b, err)
+	}
+}
