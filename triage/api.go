@@ -837,7 +837,7 @@ func (a *API) exportLabels(w http.ResponseWriter, r *http.Request, u User) {
 	q := r.URL.Query()
 	o := ExportOptions{Actor: u.Name, NoText: true}
 	if v := q.Get("since"); v != "" {
-		t, err := ParseSince(v, a.loc)
+		t, err := ParseDateTime(v, a.loc)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "since: "+err.Error())
 			return

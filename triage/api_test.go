@@ -376,22 +376,14 @@ func TestAwaitReplyOverTheAPI(t *testing.T) {
 // parameters are refused with the field named.
 func TestExportLabelsOverTheAPI(t *testing.T) {
 	e := newAPIEnv(t)
-	id := seed(t, e.s, "export-api", 8)
-	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
-	if err := e.s.Resolve(ctxT(), "volunteer", id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
-		t.Fatal(err)
-	}
+	id := seedResolved(t, e.s, "export-api", 8)
 	get := func(srv *httptest.Server, query string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/export/labels"+query, nil)
-		req.Header.Set("Authorization", "Bearer "+e.tokens["moderator"])
-		resp, err := http.DefaultClient.Do(req)
+		resp, body, err := getExport(srv, e.tokens["moderator"], query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return resp, body
 	}
 	resp, body := get(e.srv, "")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") ||
@@ -428,31 +420,36 @@ func TestExportLabelsOverTheAPI(t *testing.T) {
 	}
 }
 
+// getExport asks srv for the labeled export as the holder of token.
+func getExport(srv *httptest.Server, token, query string) (*http.Response, string, error) {
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/export/labels"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
 // TestExportOutlastsTheWriteTimeout: the export sets its own write
 // deadline, so a server whose write timeout suits pages (here one that
 // has always passed) still delivers it whole.
 func TestExportOutlastsTheWriteTimeout(t *testing.T) {
 	e := newAPIEnv(t)
-	id := seed(t, e.s, "export-slow", 7)
-	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
-	if err := e.s.Resolve(ctxT(), "volunteer", id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
-		t.Fatal(err)
-	}
+	seedResolved(t, e.s, "export-slow", 7)
 	mux := http.NewServeMux()
 	NewAPI(APIOptions{Store: e.s}).Register(mux)
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Config.WriteTimeout = time.Nanosecond
 	srv.Start()
 	t.Cleanup(srv.Close)
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/export/labels", nil)
-	req.Header.Set("Authorization", "Bearer "+e.tokens["moderator"])
-	resp, err := http.DefaultClient.Do(req)
+	resp, body, err := getExport(srv, e.tokens["moderator"], "")
 	if err != nil {
 		t.Fatalf("the export under a spent write timeout: %v", err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), `"outcome":"reached_safe"`) {
-		t.Fatalf("the export: %d %q, %v", resp.StatusCode, b, err)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"outcome":"reached_safe"`) {
+		t.Fatalf("the export: %d %q", resp.StatusCode, body)
 	}
 }

@@ -47,6 +47,18 @@ func seed(t testing.TB, s *Store, author string, level int) string {
 	return id
 }
 
+// seedResolved seeds a case at level and has a volunteer resolve it as
+// reached and safe.
+func seedResolved(t testing.TB, s *Store, author string, level int) string {
+	t.Helper()
+	id := seed(t, s, author, level)
+	l := claim(t, s, "volunteer", RoleVolunteer, id)
+	if err := s.Resolve(context.Background(), "volunteer", id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func ctxT() context.Context { return context.Background() }
 
 func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }

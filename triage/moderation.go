@@ -336,9 +336,10 @@ func wilson(k, n int) (low, high float64) {
 	return max(0, center-half), min(1, center+half)
 }
 
-// ParseSince reads the start of an export: a date (2026-11-01, its
-// midnight in loc) or an RFC 3339 time.
-func ParseSince(v string, loc *time.Location) (time.Time, error) {
+// ParseDateTime reads a bound given by hand (an export's start, an audit
+// archive's end): a date (2026-11-01, its midnight in loc) or an RFC 3339
+// time.
+func ParseDateTime(v string, loc *time.Location) (time.Time, error) {
 	if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
 		return t, nil
 	}

@@ -278,6 +278,8 @@ func (s *Store) RecordBatch(ctx context.Context, posts []Scored, out []Recorded)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	routing := s.Routing()
+	// The emergency hold, boxed once a batch rather than once a post.
+	emergencyHold := any(routing.HoldAt(routing.EmergencyLevel).Milliseconds())
 	pipe := s.rdb.Pipeline()
 	scripts := make([]*redis.Cmd, len(posts)) // nil: not flagged
 	var args [][]any
@@ -289,7 +291,7 @@ func (s *Store) RecordBatch(ctx context.Context, posts []Scored, out []Recorded)
 			flagged, queue = true, true
 		}
 		if flagged {
-			a, err := s.ingestArgs(sp, routing, queue)
+			a, err := s.ingestArgs(sp, routing, queue, emergencyHold)
 			if err != nil {
 				return out, err
 			}
@@ -345,8 +347,9 @@ func noScript(cmds []*redis.Cmd) bool {
 	return false
 }
 
-// ingestArgs are the ingest script's arguments for one flagged post.
-func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool) ([]any, error) {
+// ingestArgs are the ingest script's arguments for one flagged post;
+// emergencyHold is the routing's emergency hold in ms.
+func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool, emergencyHold any) ([]any, error) {
 	p, res := sp.Post, sp.Result
 	entry, err := json.Marshal(postEntry{ID: p.ID, Text: p.Text, CreatedAt: p.CreatedAt, Source: p.Source,
 		URL: p.URL, ThreadID: p.ThreadID, Level: res.Level, PHigh: res.PHigh, Evidence: res.Evidence,
@@ -364,7 +367,7 @@ func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool) ([]any, error
 	}
 	return []any{tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID, CaseID(p.AuthorID, p.ID), level,
 		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli(),
-		routing.EmergencyLevel, routing.HoldAt(routing.EmergencyLevel).Milliseconds()}, nil
+		routing.EmergencyLevel, emergencyHold}, nil
 }
 
 func scriptResult(out []string) error {

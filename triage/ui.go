@@ -53,6 +53,9 @@ type UI struct {
 	routes             []route
 }
 
+// clock writes a time as the pages do, in their zone.
+func (u *UI) clock(t time.Time) string { return t.In(u.loc).Format("01-02 15:04") }
+
 // cspPolicy allows nothing inline and nothing from elsewhere.
 const cspPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; manifest-src 'self'; " +
 	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -84,12 +87,12 @@ func NewUI(o UIOptions) (*UI, error) {
 			}
 			return t.UnixMilli()
 		},
-		"clock": func(t time.Time) string { return t.In(u.loc).Format("01-02 15:04") },
+		"clock": u.clock,
 		"clockp": func(t *time.Time) string {
 			if t == nil {
 				return ""
 			}
-			return t.In(u.loc).Format("01-02 15:04")
+			return u.clock(*t)
 		},
 		"since":    func(l Lang, t time.Time) string { return sinceText(l, u.store.clock().Sub(t)) },
 		"band":     levelBand,

@@ -69,7 +69,13 @@ func TestMessagesComplete(t *testing.T) {
 // newUIServer serves s's UI (pages, no API) until the test ends.
 func newUIServer(t *testing.T, s *Store) (*UI, *httptest.Server) {
 	t.Helper()
-	ui, err := NewUI(UIOptions{Store: s})
+	return newUIServerWith(t, UIOptions{Store: s})
+}
+
+// newUIServerWith is newUIServer with options (a zone, the export's text).
+func newUIServerWith(t *testing.T, o UIOptions) (*UI, *httptest.Server) {
+	t.Helper()
+	ui, err := NewUI(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -909,15 +915,8 @@ func TestModeratorFormSetsTheEmergencyHold(t *testing.T) {
 func TestModeratorPageOffersTheExport(t *testing.T) {
 	e := newAPIEnv(t)
 	for _, allowed := range []bool{false, true} {
-		ui, err := NewUI(UIOptions{Store: e.s, ExportText: allowed})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux := http.NewServeMux()
-		ui.Register(mux)
-		srv := httptest.NewServer(mux)
+		_, srv := newUIServerWith(t, UIOptions{Store: e.s, ExportText: allowed})
 		_, page := uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil)
-		srv.Close()
 		_, form, _ := strings.Cut(page, `<form method="get" action="/api/v1/export/labels"`)
 		form, _, _ = strings.Cut(form, "</form>")
 		if form == "" || !strings.Contains(form, `name="since"`) || strings.Contains(form, `name="text"`) != allowed ||
@@ -937,11 +936,7 @@ func TestModeratorPageShowsPrecisionInterval(t *testing.T) {
 	if _, section, _ := strings.Cut(page, `id="precision"`); strings.Count(strings.Split(section, "</section>")[0], T(LangZH, "nothing")) != 2 {
 		t.Fatal("with nothing resolved, the precision tables do not say so")
 	}
-	id := seed(t, e.s, "precise-one", 9)
-	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
-	if err := e.s.Resolve(ctxT(), "volunteer", id, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
-		t.Fatal(err)
-	}
+	seedResolved(t, e.s, "precise-one", 9)
 	_, page = uiDo(t, srv, e.tokens["moderator"], "GET", "/moderator", nil)
 	_, section, _ := strings.Cut(page, `id="precision"`)
 	section, _, _ = strings.Cut(section, "</section>")
@@ -961,14 +956,7 @@ func TestModeratorPageShowsPrecisionInterval(t *testing.T) {
 func TestPagesShowTimesInTheirZone(t *testing.T) {
 	e := newAPIEnv(t)
 	zone := time.FixedZone("UTC+8", 8*3600)
-	ui, err := NewUI(UIOptions{Store: e.s, Location: zone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	ui.Register(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	_, srv := newUIServerWith(t, UIOptions{Store: e.s, Location: zone})
 	id := seed(t, e.s, "zoned", 8)
 	l := claim(t, e.s, "volunteer", RoleVolunteer, id)
 	if err := e.s.AddNote(ctxT(), "volunteer", RoleVolunteer, id, l.Token, "已私信"); err != nil {

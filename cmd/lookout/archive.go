@@ -33,7 +33,7 @@ func cmdAuditArchive(ctx context.Context, args []string, env envFunc, stdout, st
 	if before == "" || out == "" {
 		return errors.New("--before and --out are required")
 	}
-	cutoff, err := triage.ParseSince(before, time.UTC)
+	cutoff, err := triage.ParseDateTime(before, time.UTC)
 	if err != nil {
 		return fmt.Errorf("--before: %w", err)
 	}

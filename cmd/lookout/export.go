@@ -31,7 +31,7 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 	}
 	o := triage.ExportOptions{Actor: actor, NoText: !text}
 	if since != "" {
-		t, err := triage.ParseSince(since, time.UTC)
+		t, err := triage.ParseDateTime(since, time.UTC)
 		if err != nil {
 			return fmt.Errorf("--since: %w", err)
 		}
