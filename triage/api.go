@@ -810,7 +810,7 @@ func (a *API) deleteShadow(w http.ResponseWriter, r *http.Request, u User) {
 }
 
 func (a *API) precision(w http.ResponseWriter, r *http.Request, u User) {
-	days := 28
+	days := PrecisionDays
 	if v := r.URL.Query().Get("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 366 {

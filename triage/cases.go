@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -410,51 +409,6 @@ func streamIDBefore(id string) (string, bool) {
 		return fmt.Sprintf("%d-%d", ms-1, uint64(math.MaxUint64)), true
 	}
 	return "0-0", true
-}
-
-// ArchiveAudit moves the global audit log's events from before `before`
-// out of Redis: it writes them to w as JSON Lines, oldest first, calls
-// done (which must make them durable: flush, fsync, close) and only then
-// removes them from the stream, and audits the move as audit_archived by
-// actor. Each case's own log, which its page lists, stays. The events
-// before a past time are a fixed set (new events always come later), so
-// what is removed is what was written. Returns how many were moved.
-func (s *Store) ArchiveAudit(ctx context.Context, actor string, before time.Time, w io.Writer, done func() error) (int, error) {
-	// Every id below before's millisecond: an id without its sequence
-	// ends that millisecond when it ends a range, and begins it as MINID.
-	end := strconv.FormatInt(before.UnixMilli()-1, 10)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	n := 0
-	for start := "-"; ; {
-		msgs, err := s.rdb.XRangeN(ctx, keyAudit, start, end, 1000).Result()
-		if err != nil {
-			return 0, fmt.Errorf("archive: %w", err)
-		}
-		for _, m := range msgs {
-			if err := enc.Encode(auditFromStream(m)); err != nil {
-				return 0, fmt.Errorf("archive: write: %w", err)
-			}
-		}
-		n += len(msgs)
-		if len(msgs) < 1000 {
-			break
-		}
-		start = "(" + msgs[len(msgs)-1].ID
-	}
-	if err := done(); err != nil {
-		return 0, fmt.Errorf("archive: nothing removed: %w", err)
-	}
-	if n > 0 {
-		if err := s.rdb.XTrimMinID(ctx, keyAudit, strconv.FormatInt(before.UnixMilli(), 10)).Err(); err != nil {
-			return 0, fmt.Errorf("archive: written but not removed (run it again): %w", err)
-		}
-	}
-	detail := "events=" + strconv.Itoa(n) + " before=" + strconv.FormatInt(before.UnixMilli(), 10)
-	if err := s.auditEvent(ctx, "", actor, "audit_archived", detail); err != nil {
-		return n, err
-	}
-	return n, nil
 }
 
 func auditFromStream(m redis.XMessage) AuditEvent {

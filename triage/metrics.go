@@ -151,7 +151,7 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.onDuty, prometheus.GaugeValue, float64(n[r]), string(r))
 		}
 	}
-	if p, err := c.store.Precision(ctx, c.store.clock().AddDate(0, 0, -28), time.UTC); err == nil { // by level only
+	if p, err := c.store.Precision(ctx, c.store.clock().AddDate(0, 0, -PrecisionDays), time.UTC); err == nil { // by level only
 		for l, r := range p.ByLevel {
 			if r.Resolved == 0 {
 				continue

@@ -258,6 +258,10 @@ type PrecisionWeek struct {
 	PrecisionRow
 }
 
+// PrecisionDays is how far back the precision figures look by default
+// (the moderators' page, the metrics, the API without ?days).
+const PrecisionDays = 28
+
 // Precision computes precision per level and per week from the
 // resolutions recorded since `since`; weeks begin on Mondays in loc, the
 // zone the moderators' pages are in.

@@ -43,6 +43,8 @@ var (
 	luaRepair string
 	//go:embed lua/forget.lua
 	luaForget string
+	//go:embed lua/archive.lua
+	luaArchive string
 )
 
 // Errors of case operations. The HTTP layer maps them to status codes.
@@ -151,6 +153,7 @@ type Store struct {
 	audit      *redis.Script
 	repair     *redis.Script
 	forget     *redis.Script
+	archive    *redis.Script
 	timeout    time.Duration
 	metrics    *storeMetrics
 	// now is the app clock. Leases and every state change use Redis
@@ -176,7 +179,7 @@ func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
 		rdb: rdb, timeout: 5 * time.Second, now: time.Now, metrics: newStoreMetrics(),
 		ingest: script(luaIngest), claim: script(luaClaim),
 		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
-		repair: script(luaRepair), forget: script(luaForget),
+		repair: script(luaRepair), forget: script(luaForget), archive: script(luaArchive),
 	}
 	st.setRouting(routing)
 	return st, nil

@@ -407,8 +407,10 @@ func msgFor(err error) (key, field string) {
 		return "msg_stale", ""
 	case errors.Is(err, ErrNeverHeld):
 		return "msg_never_held", ""
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoUser):
+	case errors.Is(err, ErrNotFound):
 		return "msg_not_found", ""
+	case errors.Is(err, ErrNoUser):
+		return "msg_no_user", ""
 	case errors.Is(err, ErrNoSession):
 		return "msg_session_ended", ""
 	case errors.Is(err, ErrUserExists):

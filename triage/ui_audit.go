@@ -8,7 +8,7 @@ import (
 // auditActions are the actions the audit log records, for the audit
 // page's filter.
 var auditActions = []string{
-	"assigned", "audit_archived", "audit_read", "author_erased", "awaiting_reply", "claimed", "created", "denied",
+	"archived", "assigned", "audit_read", "author_erased", "awaiting_reply", "claimed", "created", "denied",
 	"escalated", "exported", "follow_up_due", "hold_shortened", "lease_expired", "listed", "login",
 	"login_failed", "login_throttled", "logout", "note_added", "overdue", "password_changed", "password_reset",
 	"post_added", "reassigned", "rejected", "released", "repaired", "resolved", "settings_changed",

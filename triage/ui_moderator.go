@@ -68,7 +68,7 @@ func (u *UI) moderatorData(r *http.Request) (moderatorData, error) {
 	if d.Shadow, err = u.store.Shadow(r.Context()); err != nil {
 		return d, err
 	}
-	if d.Precision, err = u.store.Precision(r.Context(), u.store.clock().AddDate(0, 0, -28), u.loc); err != nil {
+	if d.Precision, err = u.store.Precision(r.Context(), u.store.clock().AddDate(0, 0, -PrecisionDays), u.loc); err != nil {
 		return d, err
 	}
 	return d, nil

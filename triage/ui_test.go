@@ -467,7 +467,7 @@ func TestAccountPages(t *testing.T) {
 	if resp, _ := do(admin, "POST", "/admin/users/admin/disable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_last_admin" {
 		t.Fatalf("disabling the last admin: %s", resp.Header.Get("Location"))
 	}
-	if resp, _ := do(admin, "POST", "/admin/users/nobody/enable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_not_found" {
+	if resp, _ := do(admin, "POST", "/admin/users/nobody/enable", nil); resp.Header.Get("Location") != "/admin/users?msg=msg_no_user" {
 		t.Fatalf("an unknown account: %s", resp.Header.Get("Location"))
 	}
 }

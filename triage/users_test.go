@@ -1,19 +1,12 @@
 package triage
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // TestAccountLifecycle: a user changes their own password (the current
@@ -451,69 +444,5 @@ func TestLastAdminUnderRace(t *testing.T) {
 			}
 			s.rdb.HSet(ctx, keyUser(n), "role", string(RoleAdmin))
 		}
-	}
-}
-
-// TestArchiveAudit: the global audit log's events before a time move to
-// the archive, oldest first, and leave Redis only once the archive is
-// durable; an event of that very millisecond and later ones stay, as do
-// each case's own log and its page's activity; the move is audited; if
-// the archive cannot be made durable, nothing is removed.
-func TestArchiveAudit(t *testing.T) {
-	s, rs := newTestStore(t)
-	ctx := ctxT()
-	rs.Client.Del(ctx, keyAudit) // the old events go first: a stream's ids only grow
-	before := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	for i, at := range []time.Time{before.AddDate(0, -2, 0), before.Add(-time.Millisecond), before} {
-		if err := rs.Client.XAdd(ctx, &redis.XAddArgs{Stream: keyAudit, ID: fmt.Sprintf("%d-0", at.UnixMilli()),
-			Values: []any{"ts", at.UnixMilli(), "case", "", "actor", fmt.Sprintf("old-%d", i), "action", "login", "detail", ""}}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	id := seed(t, s, "archive-author", 8) // a case, with its own log, now
-	length := func() int64 { return rs.Client.XLen(ctx, keyAudit).Val() }
-	all := length()
-
-	var buf bytes.Buffer
-	if n, err := s.ArchiveAudit(ctx, "cli:ops", before, &buf, func() error { return errors.New("disk full") }); err == nil || n != 0 || length() != all {
-		t.Fatalf("an archive that could not be made durable: %d moved, %v; %d events left of %d", n, err, length(), all)
-	}
-	buf.Reset()
-	durable := false
-	n, err := s.ArchiveAudit(ctx, "cli:ops", before, &buf, func() error { durable = true; return nil })
-	if err != nil || n != 2 || !durable {
-		t.Fatalf("archive: %d moved (durable %v), %v; want the 2 events before %v", n, durable, err, before)
-	}
-	var actors []string
-	for dec := json.NewDecoder(&buf); ; {
-		var e AuditEvent
-		if err := dec.Decode(&e); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		actors = append(actors, e.Actor)
-	}
-	if !slices.Equal(actors, []string{"old-0", "old-1"}) {
-		t.Fatalf("archived %v, want the two old events, oldest first", actors)
-	}
-	if got := length(); got != all-2+1 { // less the two, plus the archive's own event
-		t.Fatalf("%d events left, want %d", got, all-1)
-	}
-	first, err := rs.Client.XRangeN(ctx, keyAudit, "-", "+", 1).Result()
-	if err != nil || len(first) != 1 || first[0].Values["actor"] != "old-2" {
-		t.Fatalf("the oldest event left: %v, %v; want the one of before's own millisecond", first, err)
-	}
-	if events, err := s.Audit(ctx, id, 0); err != nil || len(events) == 0 || events[0].Action != "created" {
-		t.Fatalf("the case's own log: %+v, %v", events, err)
-	}
-	if n := auditCount(t, s, "", 10, func(e AuditEvent) bool {
-		return e.Action == "audit_archived" && e.Actor == "cli:ops" && strings.HasPrefix(e.Detail, "events=2 ")
-	}); n != 1 {
-		t.Fatal("the archive is not audited")
-	}
-	// Again: nothing more before that time.
-	if n, err := s.ArchiveAudit(ctx, "cli:ops", before, io.Discard, func() error { return nil }); err != nil || n != 0 {
-		t.Fatalf("a second archive: %d moved, %v", n, err)
 	}
 }

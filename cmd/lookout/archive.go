@@ -12,16 +12,17 @@ import (
 	"lookout/triage"
 )
 
-// cmdAuditArchive moves the global audit log's events from before a date
+// cmdArchive moves what the service no longer needs from before a date
 // out of Redis into a new JSON Lines file (made durable before anything
-// is removed), so that a service run for years does not keep every read
-// in memory. Each case's own log stays with the case.
-func cmdAuditArchive(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
+// is removed): the audit log's events, the resolutions, and the records
+// of the cases closed then whose text retention has removed. A service
+// run for years then does not keep every read and every case in memory.
+func cmdArchive(ctx context.Context, args []string, env envFunc, stdout, stderr io.Writer) error {
 	var redisURL, by, before, out string
-	fs := newFlagSet("audit-archive", stderr)
+	fs := newFlagSet("archive", stderr)
 	fs.StringVar(&redisURL, "redis-url", "redis://localhost:6379/0", "Redis URL")
 	fs.StringVar(&by, "by", "", "who archives (required): the audit log records the move as theirs (cli:NAME)")
-	fs.StringVar(&before, "before", "", "archive the events before this date (2025-12-01, UTC) or RFC 3339 time; at least a day ago (required)")
+	fs.StringVar(&before, "before", "", fmt.Sprintf("archive what happened before this date (2025-12-01, UTC) or RFC 3339 time; at least %d days ago (required)", triage.PrecisionDays))
 	fs.StringVar(&out, "out", "", "the new file to write (required; an existing file is never overwritten)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
@@ -37,8 +38,8 @@ func cmdAuditArchive(ctx context.Context, args []string, env envFunc, stdout, st
 	if err != nil {
 		return fmt.Errorf("--before: %w", err)
 	}
-	if time.Since(cutoff) < 24*time.Hour {
-		return fmt.Errorf("--before %s is less than a day ago; recent events stay searchable in lookout", before)
+	if time.Since(cutoff) < triage.PrecisionDays*24*time.Hour {
+		return fmt.Errorf("--before %s is less than %d days ago: the precision figures read the resolutions of that long", before, triage.PrecisionDays)
 	}
 	store, closeStore, err := openStore(redisURL)
 	if err != nil {
@@ -61,7 +62,7 @@ func cmdAuditArchive(ctx context.Context, args []string, env envFunc, stdout, st
 		durable = true
 		return f.Close()
 	}
-	n, err := store.ArchiveAudit(ctx, actor, cutoff, w, done)
+	a, err := store.Archive(ctx, actor, cutoff, w, done)
 	if err != nil {
 		if !durable { // nothing was removed: leave no partial file behind
 			f.Close()
@@ -69,6 +70,7 @@ func cmdAuditArchive(ctx context.Context, args []string, env envFunc, stdout, st
 		}
 		return err
 	}
-	fmt.Fprintf(stderr, "lookout audit-archive: %d events before %s moved to %s\n", n, cutoff.Format(time.RFC3339), out)
+	fmt.Fprintf(stderr, "lookout archive: moved to %s from before %s: %d audit events, %d resolutions, %d cases (%d closed then stay: text not yet expired, a follow-up due, or changed meanwhile)\n",
+		out, cutoff.Format(time.RFC3339), a.Events, a.Outcomes, a.Cases, a.Kept)
 	return nil
 }

@@ -16,7 +16,7 @@ Usage:
   lookout train  [flags]   train the risk model from JSON Lines
   lookout bench  [flags]   time the scorer on one core against the peer pipeline
   lookout export-labels [flags]  write outcome-labeled JSON Lines for retraining
-  lookout audit-archive [flags]  move old audit events out of Redis into a file
+  lookout archive [flags]  move old audit events, resolutions and closed cases out of Redis into a file
   lookout user   add|disable|list [flags]   manage accounts
 
 Run "lookout COMMAND -h" for a command's flags. Every flag has an
@@ -46,8 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = cmdBench(ctx, args[1:], env, stdout, stderr)
 	case "export-labels":
 		err = cmdExportLabels(ctx, args[1:], env, stdout, stderr)
-	case "audit-archive":
-		err = cmdAuditArchive(ctx, args[1:], env, stdout, stderr)
+	case "archive":
+		err = cmdArchive(ctx, args[1:], env, stdout, stderr)
 	case "user":
 		err = cmdUser(ctx, args[1:], env, stdout, stderr)
 	case "help", "-h", "--help":

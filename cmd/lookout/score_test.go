@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -273,11 +274,11 @@ func TestUserAndExportCommands(t *testing.T) {
 	}
 }
 
-// TestAuditArchiveCommand: `lookout audit-archive` moves the audit log's
-// events before a date into a new file (mode 0600) and out of Redis;
-// it refuses a date less than a day ago, an existing file and a missing
-// --by, and leaves no file behind when it refuses.
-func TestAuditArchiveCommand(t *testing.T) {
+// TestArchiveCommand: `lookout archive` moves the audit log's events and
+// the cases closed before a date into a new file (mode 0600) and out of
+// Redis; it refuses a date less than a day ago, an existing file and a
+// missing --by, and leaves no file behind when it refuses.
+func TestArchiveCommand(t *testing.T) {
 	rs := redistest.Start(t)
 	ctx := context.Background()
 	cli := func(args ...string) (string, int) {
@@ -291,6 +292,11 @@ func TestAuditArchiveCommand(t *testing.T) {
 		Values: []any{"ts", old.UnixMilli(), "case", "", "actor", "wang.li", "action", "login", "detail", ""}}).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// A case resolved then, its text long expired.
+	ms := strconv.FormatInt(old.UnixMilli(), 10)
+	rs.Client.HSet(ctx, "lookout:{t}:case:cold", "id", "cold", "state", "resolved", "level", 8, "outcome", "reached_safe",
+		"created_ms", ms, "updated_ms", ms, "resolved_ms", ms, "author_key", "0123abcd")
+	rs.Client.RPush(ctx, "lookout:{t}:case:cold:audit", `{"ts":`+ms+`,"case":"cold","actor":"system","action":"created","detail":"level=8"}`)
 	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
 	if err != nil {
 		t.Fatal(err)
@@ -304,25 +310,30 @@ func TestAuditArchiveCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--before", "2025-06-01", "--out", out}, "lookout audit-archive: --by NAME is required"},
-		{[]string{"--by", "ops", "--before", time.Now().UTC().Format(time.DateOnly), "--out", out}, "less than a day ago"},
+		{[]string{"--before", "2025-06-01", "--out", out}, "lookout archive: --by NAME is required"},
+		{[]string{"--by", "ops", "--before", time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly), "--out", out}, "less than 28 days ago"},
 		{[]string{"--by", "ops", "--before", "June", "--out", out}, `--before: "June" is neither a date`},
 	} {
-		if errOut, code := cli(append([]string{"audit-archive"}, c.args...)...); code == 0 || !strings.Contains(errOut, c.want) {
-			t.Fatalf("audit-archive %v: exit %d, %q; want %q", c.args, code, errOut, c.want)
+		if errOut, code := cli(append([]string{"archive"}, c.args...)...); code == 0 || !strings.Contains(errOut, c.want) {
+			t.Fatalf("archive %v: exit %d, %q; want %q", c.args, code, errOut, c.want)
 		}
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
 			t.Fatalf("a refused archive left %s behind (%v)", out, err)
 		}
 	}
-	errOut, code := cli("audit-archive", "--by", "ops", "--before", "2025-06-01", "--out", out)
-	if code != 0 || !strings.Contains(errOut, "1 events before 2025-06-01T00:00:00Z moved") {
-		t.Fatalf("audit-archive: exit %d, %q", code, errOut)
+	errOut, code := cli("archive", "--by", "ops", "--before", "2025-06-01", "--out", out)
+	if code != 0 || !strings.Contains(errOut, "from before 2025-06-01T00:00:00Z: 1 audit events, 0 resolutions, 1 cases (0 closed then stay") {
+		t.Fatalf("archive: exit %d, %q", code, errOut)
 	}
 	b, err := os.ReadFile(out)
 	fi, serr := os.Stat(out)
-	if err != nil || serr != nil || !strings.Contains(string(b), `"actor":"wang.li"`) || strings.Count(string(b), "\n") != 1 || fi.Mode().Perm() != 0o600 {
+	if err != nil || serr != nil || !strings.Contains(string(b), `{"kind":"audit","id":"`+ms+`-0","ts":`+ms+`,"case":"","actor":"wang.li"`) ||
+		!strings.Contains(string(b), `{"kind":"case","id":"cold","state":"resolved","level":8`) || strings.Contains(string(b), "0123abcd") ||
+		strings.Count(string(b), "\n") != 2 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the archive: %q (%v, %v, %v)", b, err, serr, fi.Mode())
+	}
+	if n := rs.Client.Exists(ctx, "lookout:{t}:case:cold", "lookout:{t}:case:cold:audit").Val(); n != 0 {
+		t.Fatalf("%d keys of the archived case are still in Redis", n)
 	}
 	events, _, err := store.SearchAudit(ctx, "test", triage.AuditQuery{Limit: 100})
 	if err != nil {
@@ -335,10 +346,10 @@ func TestAuditArchiveCommand(t *testing.T) {
 			t.Fatal("the archived event is still in Redis")
 		}
 	}
-	if !slices.Contains(actions, "cli:ops:audit_archived") || !slices.Contains(actions, "test:user_added") {
+	if !slices.Contains(actions, "cli:ops:archived") || !slices.Contains(actions, "test:user_added") {
 		t.Fatalf("the log after the archive: %v", actions)
 	}
-	if errOut, code = cli("audit-archive", "--by", "ops", "--before", "2025-06-01", "--out", out); code == 0 || !strings.Contains(errOut, "exists") {
+	if errOut, code = cli("archive", "--by", "ops", "--before", "2025-06-01", "--out", out); code == 0 || !strings.Contains(errOut, "exists") {
 		t.Fatalf("an existing file: exit %d, %q", code, errOut)
 	}
 }
