@@ -1,10 +1,12 @@
 package triage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +20,9 @@ type Archived struct {
 	Outcomes int // resolutions (the precision figures and the labeled export read them)
 	Cases    int // closed cases' records, each with its own audit list
 	// Kept counts the cases closed before the cut-off that stay: their
-	// text has not yet expired, a follow-up is due, or they changed while
-	// being archived (written to this file, and again by a later run).
+	// text has not yet expired, a follow-up is due, an earlier case of
+	// their author stays, or they changed while being archived (written
+	// to this file, and again by a later run).
 	Kept int
 }
 
@@ -27,10 +30,10 @@ type Archived struct {
 // before `before`: it writes to w, as JSON Lines ("kind": "audit",
 // "outcome" or "case"), the global audit log's events, the resolutions,
 // and the records of the cases closed (resolved or erased) before it
-// whose text retention has already removed and for which no follow-up
-// is due; it calls done, which must make them durable (flush, fsync,
-// close), and only then removes them, and audits the move as archived by
-// actor. A case's record is removed only if it is still as written; with
+// whose text retention has already removed, for which no follow-up is
+// due and whose author's earlier case, if any, goes too; it calls done,
+// which must make them durable (flush, fsync, close), and only then
+// removes them, and audits the move as archived by actor. A case's record is removed only if it is still as written; with
 // it go its own audit list and its author's link to it, so nothing left
 // in Redis ties the case to a person. The events and resolutions before
 // a past time are a fixed set (new ones always come later), so what is
@@ -160,13 +163,16 @@ type caseRecord struct {
 type archivedCase struct {
 	id, updated string
 	auditLen    int
+	created     int64
 }
 
 // closedBefore finds the cases closed (resolved, or erased on a deletion
 // request) before `before` that may leave Redis: no text left, no
-// follow-up due. It counts those closed then that must stay.
+// follow-up due, and the author's earlier case (which the case names as
+// previous) gone or leaving too. It counts those closed then that stay.
 func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []string, kept int, err error) {
 	cut := before.UnixMilli()
+	prevOf := map[string]string{} // the cases that may leave -> the case each names as previous
 	var page []string
 	check := func() error {
 		type probe struct {
@@ -178,7 +184,7 @@ func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []strin
 		pipe := s.rdb.Pipeline()
 		for i, id := range page {
 			probes[i] = probe{
-				f:        pipe.HMGet(ctx, keyCase(id), "state", "resolved_ms", "updated_ms"),
+				f:        pipe.HMGet(ctx, keyCase(id), "state", "resolved_ms", "updated_ms", "prev"),
 				content:  pipe.Exists(ctx, keyCasePosts(id), keyCaseNotes(id), keyCasePII(id)),
 				followUp: pipe.ZScore(ctx, keyFollowups, id),
 			}
@@ -191,7 +197,7 @@ func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []strin
 				return err // a real failure, not "no follow-up"
 			}
 			f := p.f.Val()
-			if len(f) != 3 {
+			if len(f) != 4 {
 				continue
 			}
 			state, _ := f[0].(string)
@@ -208,7 +214,8 @@ func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []strin
 				kept++
 				continue
 			}
-			ids = append(ids, page[i])
+			prev, _ := f[3].(string)
+			prevOf[page[i]] = prev
 		}
 		page = page[:0]
 		return nil
@@ -230,6 +237,44 @@ func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []strin
 	}
 	if err := check(); err != nil {
 		return nil, 0, fmt.Errorf("archive: %w", err)
+	}
+	// A case whose earlier case stays in Redis stays too: an erasure
+	// follows an author's cases from the newest, and must reach each.
+	stays := map[string]bool{}
+	pipe := s.rdb.Pipeline()
+	exists := map[string]*redis.IntCmd{}
+	for _, prev := range prevOf {
+		if _, leaving := prevOf[prev]; prev != "" && !leaving && exists[prev] == nil {
+			exists[prev] = pipe.Exists(ctx, keyCase(prev))
+		}
+	}
+	if len(exists) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, 0, fmt.Errorf("archive: %w", err)
+		}
+	}
+	for prev, e := range exists {
+		stays[prev] = e.Val() == 1
+	}
+	staying := func(id string) bool {
+		for range len(prevOf) {
+			prev := prevOf[id]
+			if prev == "" {
+				return false
+			}
+			if _, leaving := prevOf[prev]; !leaving {
+				return stays[prev]
+			}
+			id = prev
+		}
+		return true // the links go round: leave them as they are
+	}
+	for id := range prevOf {
+		if staying(id) {
+			kept++
+		} else {
+			ids = append(ids, id)
+		}
 	}
 	return ids, kept, nil
 }
@@ -271,8 +316,12 @@ func (s *Store) writeCases(ctx context.Context, ids []string, enc *json.Encoder)
 			if err := enc.Encode(rec); err != nil {
 				return nil, fmt.Errorf("archive: write: %w", err)
 			}
-			out = append(out, archivedCase{id: id, updated: m["updated_ms"], auditLen: len(raw)})
+			created, _ := strconv.ParseInt(m["created_ms"], 10, 64)
+			out = append(out, archivedCase{id: id, updated: m["updated_ms"], auditLen: len(raw), created: created})
 		}
 	}
+	// Oldest first: an author's earlier case leaves before the later one
+	// that names it (lua/archive.lua).
+	slices.SortFunc(out, func(a, b archivedCase) int { return cmp.Compare(a.created, b.created) })
 	return out, nil
 }

@@ -73,15 +73,20 @@ func TestArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	open := seed(t, s, "archive-open", 7)
+	// An author's two cases: the later names the earlier as previous.
+	chain1 := seedResolved(t, s, "archive-chain", 8)
+	chain2 := seedResolved(t, s, "archive-chain", 9)
 	deadline := time.Now().Add(10 * time.Second)
-	for rs.Client.Exists(ctx, keyCasePosts(resolved), keyCasePosts(readLater), keyCasePosts(withText), keyCasePosts(followUp)).Val() > 0 {
+	for rs.Client.Exists(ctx, keyCasePosts(resolved), keyCasePosts(readLater), keyCasePosts(withText), keyCasePosts(followUp),
+		keyCasePosts(chain1), keyCasePosts(chain2)).Val() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the resolved cases' text did not expire")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// One case keeps text: its retention has not run out.
+	// Two cases keep text: their retention has not run out.
 	rs.Client.RPush(ctx, keyCasePosts(withText), `{"id":"x"}`)
+	rs.Client.RPush(ctx, keyCasePosts(chain1), `{"id":"y"}`)
 	// A later case of the same author names the resolved one as previous.
 	later := seed(t, s, "archive-resolved", 7)
 	if c, err := s.Get(ctx, "supervisor", later, false); err != nil || c.Previous != resolved {
@@ -94,7 +99,7 @@ func TestArchive(t *testing.T) {
 		return [2]int64{rs.Client.XLen(ctx, keyAudit).Val(), rs.Client.XLen(ctx, keyOutcomes).Val()}
 	}
 	before := streams()
-	records := []string{resolved, erased, readLater, withText, followUp, open, later}
+	records := []string{resolved, erased, readLater, withText, followUp, open, chain1, chain2, later}
 	present := func() (in []string) {
 		for _, id := range records {
 			if rs.Client.Exists(ctx, keyCase(id)).Val() == 1 {
@@ -122,12 +127,14 @@ func TestArchive(t *testing.T) {
 	if err != nil || !durable {
 		t.Fatalf("archive: %+v (durable %v), %v", a, durable, err)
 	}
-	// Resolutions: five cases; closed and gone: resolved and erased;
-	// kept: text left, a follow-up due, read meanwhile.
-	if a.Outcomes != 5 || a.Cases != 2 || a.Kept != 3 || a.Events != int(before[0]) {
-		t.Fatalf("archived %+v; want every %d audit event, 5 resolutions, 2 cases, 3 kept", a, before[0])
+	// Resolutions: seven cases; closed and gone: resolved and erased;
+	// kept: text left (twice), a follow-up due, read meanwhile, and the
+	// case whose author's earlier case keeps its text (an erasure must
+	// still reach that one through it).
+	if a.Outcomes != 7 || a.Cases != 2 || a.Kept != 5 || a.Events != int(before[0]) {
+		t.Fatalf("archived %+v; want every %d audit event, 7 resolutions, 2 cases, 5 kept", a, before[0])
 	}
-	if got := present(); !slices.Equal(got, []string{readLater, withText, followUp, open, later}) {
+	if got := present(); !slices.Equal(got, []string{readLater, withText, followUp, open, chain1, chain2, later}) {
 		t.Fatalf("cases left %v", got)
 	}
 	if rs.Client.Exists(ctx, keyCaseAudit(resolved), keyCaseAudit(erased)).Val() != 0 {
@@ -170,21 +177,40 @@ func TestArchive(t *testing.T) {
 		}
 	}
 	if n := auditCount(t, s, "", 10, func(e AuditEvent) bool {
-		return e.Action == "archived" && e.Actor == "cli:ops" && strings.Contains(e.Detail, " cases=2 kept=3 ")
+		return e.Action == "archived" && e.Actor == "cli:ops" && strings.Contains(e.Detail, " cases=2 kept=5 ")
 	}); n != 1 {
 		t.Fatal("the archive is not audited")
 	}
 	if c, err := s.Get(ctx, "supervisor", later, false); err != nil || c.Level != 7 {
 		t.Fatalf("the author's open case after the archive: %+v, %v", c, err)
 	}
-
-	// Again: the case read meanwhile goes now; the rest stay.
-	buf.Reset()
-	if a, err = s.Archive(ctx, "cli:ops", cut, &buf, func() error { return nil }); err != nil || a.Cases != 1 || a.Kept != 2 || a.Outcomes != 0 || a.Events != 0 {
-		t.Fatalf("a second archive: %+v, %v; want the case read meanwhile", a, err)
+	// The open case still names the archived one as previous; an
+	// erasure of the author erases the one case left, and counts one.
+	if n, err := s.ForgetAuthor(ctx, "admin", "archive-resolved"); err != nil || n != 1 {
+		t.Fatalf("an erasure after the archive: %d cases, %v; want 1", n, err)
 	}
-	if lines = readArchive(t, buf.Bytes()); len(lines) != 1 || lines[0].ID != readLater {
-		t.Fatalf("a second archive wrote %+v", lines)
+
+	// Again, once the earlier case's text has expired: the case read
+	// meanwhile goes now, and the author's two cases (removed oldest
+	// first, or the later would stay behind the earlier).
+	rs.Client.Del(ctx, keyCasePosts(chain1))
+	buf.Reset()
+	if a, err = s.Archive(ctx, "cli:ops", cut, &buf, func() error { return nil }); err != nil || a.Cases != 3 || a.Kept != 2 || a.Outcomes != 0 || a.Events != 0 {
+		t.Fatalf("a second archive: %+v, %v; want the case read meanwhile and the author's two", a, err)
+	}
+	lines = readArchive(t, buf.Bytes())
+	var ids []string
+	for _, l := range lines {
+		ids = append(ids, l.ID)
+	}
+	slices.Sort(ids)
+	want = []string{readLater, chain1, chain2}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("a second archive wrote %v; want %v", ids, want)
+	}
+	if got := present(); !slices.Equal(got, []string{withText, followUp, open, later}) {
+		t.Fatalf("cases left after the second archive %v", got)
 	}
 	if _, err := s.Get(ctx, "supervisor", readLater, false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("an archived case's page: %v, want not found", err)

@@ -43,12 +43,12 @@ func TestRecordBatch(t *testing.T) {
 	var ids []string
 	var levels []int
 	if err := s.EachScore(ctx, time.Time{}, func(r ScoreRecord) {
-		ids = append(ids, r.PostID)
+		ids = append(ids, r.PostKey)
 		levels = append(levels, r.Level)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ids, []string{"b1", "b2", odd, "b4", "b2"}) || !slices.Equal(levels, []int{1, 7, 0, 9, 7}) {
+	if !slices.Equal(ids, []string{PostKey("b1"), PostKey("b2"), PostKey(odd), PostKey("b4"), PostKey("b2")}) || !slices.Equal(levels, []int{1, 7, 0, 9, 7}) {
 		t.Fatalf("score record %q %v", ids, levels)
 	}
 

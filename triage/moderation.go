@@ -179,16 +179,16 @@ func (s *Store) Preview(ctx context.Context, proposed Routing, since time.Time) 
 func (s *Store) eachScoreOnce(ctx context.Context, since time.Time, fn func(ScoreRecord)) error {
 	seen := newRecentIDs(previewDedupeWindow)
 	return s.EachScore(ctx, since, func(r ScoreRecord) {
-		if seen.add(r.PostID) {
+		if seen.add(r.PostKey) {
 			fn(r)
 		}
 	})
 }
 
-// previewDedupeWindow is how many of the latest post ids Preview
+// previewDedupeWindow is how many of the latest post keys Preview
 // remembers to count a post recorded twice once: a post is recorded again
 // within seconds of the first time, and the window bounds the memory of
-// a long preview (about 11 MB with 20-byte ids, measured).
+// a long preview (about 11 MB with 20-byte ids, measured; keys are 16).
 const previewDedupeWindow = 100_000
 
 // recentIDs remembers the last n ids added.

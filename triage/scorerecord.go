@@ -2,6 +2,8 @@ package triage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,17 +12,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The rolling score record keeps, for recent posts, the post id and the
-// score (never text): moderators preview settings on it, and it is where
-// an unflagged post's outcome is durable. One stream entry holds one
+// The rolling score record keeps, for recent posts, a key of the post id
+// (PostKey) and the score (never text, nor the id itself, which leads to
+// the author): moderators preview settings on it, and it is where an
+// unflagged post's outcome is durable. One stream entry holds one
 // recorded batch, one line per post:
 //
-//	<level> <p_high> <routed 0|1|2> <post id, Go-quoted>
+//	<level> <p_high> <routed 0|1|2> <post key, Go-quoted>
 //
 // where routed is 0 for a post not flagged, 1 for one flagged and not
 // queued (watched), 2 for one queued, by the settings in force when it
 // was recorded. (Lines written before the record told queued from
-// watched hold 1 for both.)
+// watched hold 1 for both; lines written before it kept keys hold the
+// post id.)
 //
 // so a batch costs Redis one command, not one per post.
 
@@ -31,12 +35,24 @@ const maxScoreEntries = 50_000
 
 // ScoreRecord is one post's line in the score record.
 type ScoreRecord struct {
-	PostID  string
+	PostKey string // PostKey of the post's id
 	Level   int
 	PHigh   float64
 	Flagged bool
 	Queued  bool      // in the volunteer queue (Flagged too)
 	At      time.Time // when it was recorded
+}
+
+// PostKey is the pseudonymous key of a post id in the score record: the
+// first 8 bytes of a SHA-256, in hex. It tells a post recorded twice
+// without keeping its id, so that nothing in the record leads to the
+// author once their cases are erased.
+func PostKey(postID string) string { return string(appendPostKey(nil, postID)) }
+
+func appendPostKey(b []byte, postID string) []byte {
+	var buf [128]byte // ids are short: hashed without an allocation
+	h := sha256.Sum256(append(append(buf[:0], "lookout-post\x00"...), postID...))
+	return hex.AppendEncode(b, h[:8])
 }
 
 func appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged, queued bool) []byte {
@@ -51,8 +67,9 @@ func appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged,
 	default:
 		b = append(b, " 0 "...)
 	}
-	b = strconv.AppendQuote(b, postID)
-	return append(b, '\n')
+	b = append(b, '"')
+	b = appendPostKey(b, postID)
+	return append(b, '"', '\n')
 }
 
 // parseScoreLines reads one entry's lines.
@@ -64,11 +81,11 @@ func parseScoreLines(v string, at time.Time, fn func(ScoreRecord)) error {
 		fl, id, ok3 := strings.Cut(rest, " ")
 		level, err1 := strconv.Atoi(lv)
 		pHigh, err2 := strconv.ParseFloat(ph, 64)
-		postID, err3 := strconv.Unquote(id)
+		key, err3 := strconv.Unquote(id)
 		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || err3 != nil || level < 0 || level > 10 || len(fl) != 1 || fl[0] < '0' || fl[0] > '2' {
 			return fmt.Errorf("score record: malformed line at %s", at.Format(time.RFC3339))
 		}
-		fn(ScoreRecord{PostID: postID, Level: level, PHigh: pHigh, Flagged: fl != "0", Queued: fl == "2", At: at})
+		fn(ScoreRecord{PostKey: key, Level: level, PHigh: pHigh, Flagged: fl != "0", Queued: fl == "2", At: at})
 	}
 	return nil
 }

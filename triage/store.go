@@ -9,6 +9,7 @@ package triage
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -784,6 +785,9 @@ func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, 
 		for id != "" && !seen[id] {
 			seen[id] = true
 			prev, err := s.forget.Run(ctx, s.rdb, []string{keyQueue}, tag, id, actor).Text()
+			if err == redis.Nil { // archived: it and the cases before it left Redis
+				break
+			}
 			if err != nil {
 				return n, fmt.Errorf("forget author: %w", err)
 			}
@@ -791,8 +795,45 @@ func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, 
 			id = prev
 		}
 	}
+	if err := s.forgetPosts(ctx, seen); err != nil {
+		return n, err
+	}
 	if err := s.auditEvent(ctx, "", actor, "author_erased", "cases="+strconv.Itoa(n)); err != nil {
 		return n, err
 	}
 	return n, nil
+}
+
+// forgetPosts replaces the post ids of the erased cases in the post index
+// by a hash of each (SHA-1, as ingest's script computes it): the ids,
+// which lead to the author, go, and a post delivered again still opens
+// nothing.
+func (s *Store) forgetPosts(ctx context.Context, erased map[string]bool) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, keyPostCase, cursor, "", 1000).Result()
+		if err != nil {
+			return fmt.Errorf("forget author: posts: %w", err)
+		}
+		pipe := s.rdb.TxPipeline()
+		moved := false
+		for i := 0; i+1 < len(kv); i += 2 {
+			post, cid := kv[i], kv[i+1]
+			if !erased[cid] {
+				continue
+			}
+			h := sha1.Sum([]byte(post))
+			pipe.HSet(ctx, keyErased, hex.EncodeToString(h[:]), cid)
+			pipe.HDel(ctx, keyPostCase, post)
+			moved = true
+		}
+		if moved {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return fmt.Errorf("forget author: posts: %w", err)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
 }

@@ -528,6 +528,12 @@ func TestForgetAuthor(t *testing.T) {
 		t.Fatal(err)
 	}
 	open := seed(t, s, author, 9)
+	// A post whose id names the author (the dump below finds it if it
+	// stays), joined to the open case.
+	post := Post{ID: "post-FORGETME-1", AuthorID: author, Text: "还是想死", CreatedAt: time.Now()}
+	if out, _, err := s.Record(ctx, post, classifier.Result{Level: 7, PHigh: 0.8}, false); err != nil || out != OutcomeJoined {
+		t.Fatalf("the author's next post: %v, %v", out, err)
+	}
 	other := seed(t, s, "someone-else", 8)
 	// Retention: the resolved case's text expires, the open ones never.
 	for _, id := range []string{open, other} {
@@ -573,6 +579,18 @@ func TestForgetAuthor(t *testing.T) {
 	ev, _ := s.Audit(ctx, open, 0)
 	if last := ev[len(ev)-1]; last.Action != "author_erased" || last.Actor != "admin" {
 		t.Fatalf("erasure not audited: %+v", last)
+	}
+	// The post delivered again (a consumer group reset) opens nothing;
+	// a new post of the author opens a new case.
+	if out, _, err := s.Record(ctx, post, classifier.Result{Level: 7, PHigh: 0.8}, false); err != nil || out != OutcomeDuplicate {
+		t.Fatalf("an erased post delivered again: %v, %v; want a duplicate", out, err)
+	}
+	if id, _ := s.rdb.HGet(ctx, keyOpen, AuthorKey(author)).Result(); id != "" {
+		t.Fatalf("an erased post delivered again opened case %s", id)
+	}
+	post.ID = "post-after-the-erasure"
+	if out, _, err := s.Record(ctx, post, classifier.Result{Level: 7, PHigh: 0.8}, false); err != nil || out != OutcomeCreated {
+		t.Fatalf("a new post of the author: %v, %v; want a new case", out, err)
 	}
 }
 

@@ -144,7 +144,7 @@ func scaleLedger(ctx context.Context, rdb *redis.Client, n int) (lost, doubled i
 		return 0, 0, 0, err
 	}
 	err = store.EachScore(ctx, time.Time{}, func(r triage.ScoreRecord) {
-		scored[r.PostID] = true
+		scored[r.PostKey] = true
 		if first.IsZero() {
 			first = r.At
 		}
@@ -176,7 +176,7 @@ func scaleLedger(ctx context.Context, rdb *redis.Client, n int) (lost, doubled i
 	for i := 0; i < n; i++ {
 		id := "s" + strconv.Itoa(i)
 		switch {
-		case !scored[id]:
+		case !scored[triage.PostKey(id)]:
 			lost++
 		case postCase[id] != "" && timeline[id] == 0:
 			lost++

@@ -248,7 +248,7 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.EachScore(ctx, time.Time{}, func(r triage.ScoreRecord) { scored[r.PostID] = true }); err != nil {
+	if err := store.EachScore(ctx, time.Time{}, func(r triage.ScoreRecord) { scored[r.PostKey] = true }); err != nil {
 		t.Fatal(err)
 	}
 	var lost, dup, wrong int
@@ -264,7 +264,7 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 			lost++
 		case !flagged && (timeline[id] > 0 || postCase[id] != ""):
 			wrong++
-		case !flagged && !scored[id]:
+		case !flagged && !scored[triage.PostKey(id)]:
 			lost++
 		}
 		if lost > before && len(lostIDs) < 10 {

@@ -15,6 +15,10 @@ local seen = redis.call('HGET', P .. 'postcase', post_id)
 if seen then
   return {seen, 'duplicate', redis.call('HGET', P .. 'case:' .. seen, 'state') or ''}
 end
+-- A post of a case erased on a deletion request, delivered again, opens
+-- nothing: the erasure keeps only a hash of its id.
+seen = redis.call('HGET', P .. 'erasedposts', redis.sha1hex(post_id))
+if seen then return {seen, 'duplicate', 'deleted'} end
 local now = now_ms()
 local cid = redis.call('HGET', P .. 'open', akey)
 local action
