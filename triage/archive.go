@@ -33,11 +33,12 @@ type Archived struct {
 // whose text retention has already removed, for which no follow-up is
 // due and whose author's earlier case, if any, goes too; it calls done,
 // which must make them durable (flush, fsync, close), and only then
-// removes them, and audits the move as archived by actor. A case's record is removed only if it is still as written; with
-// it go its own audit list and its author's link to it, so nothing left
-// in Redis ties the case to a person. The events and resolutions before
-// a past time are a fixed set (new ones always come later), so what is
-// removed from the streams is what was written.
+// removes them, and audits the move as archived by actor. A case's
+// record is removed only if it is still as written; with it go its own
+// audit list and its author's link to it, so nothing left in Redis ties
+// the case to a person. The events and resolutions before a past time
+// are a fixed set (new ones always come later), so what is removed from
+// the streams is what was written.
 func (s *Store) Archive(ctx context.Context, actor string, before time.Time, w io.Writer, done func() error) (Archived, error) {
 	var a Archived
 	enc := json.NewEncoder(w)

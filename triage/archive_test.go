@@ -22,6 +22,7 @@ type archiveLine struct {
 	Case    string       `json:"case"`
 	State   string       `json:"state"`
 	Outcome string       `json:"outcome"`
+	Level   int          `json:"level"`
 	Audit   []AuditEvent `json:"audit"`
 }
 
@@ -147,18 +148,23 @@ func TestArchive(t *testing.T) {
 		t.Fatalf("%d resolutions left", n)
 	}
 	lines := readArchive(t, buf.Bytes())
-	var kinds, actors, cases []string
+	var kinds, actors, cases, outcomes []string
 	for _, l := range lines {
 		kinds = append(kinds, l.Kind)
 		switch l.Kind {
 		case "audit":
 			actors = append(actors, l.Actor)
+		case "outcome":
+			outcomes = append(outcomes, fmt.Sprintf("%s:%d:%s", l.Case, l.Level, l.Outcome))
 		case "case":
 			cases = append(cases, l.ID+":"+l.State)
 			if len(l.Audit) < 3 || l.Audit[0].Action != "created" {
 				t.Fatalf("case %s archived with its audit %+v", l.ID, l.Audit)
 			}
 		}
+	}
+	if !slices.Contains(outcomes, resolved+":8:reached_safe") || !slices.Contains(outcomes, chain2+":9:reached_safe") {
+		t.Fatalf("archived resolutions %v", outcomes)
 	}
 	if actors[0] != "old-0" || actors[1] != "old-1" || len(actors) != a.Events {
 		t.Fatalf("audit events %v, want the old ones first", actors[:2])
