@@ -20,7 +20,7 @@ const (
 	keyOpen      = tag + "open"         // hash: author key -> open case id
 	keyLast      = tag + "last"         // hash: author key -> last resolved case id
 	keyPostCase  = tag + "postcase"     // hash: post id -> case id (idempotent ingest)
-	keyErased    = tag + "erasedposts"  // hash: SHA-1 of a post id of an erased case -> case id
+	keyPostHash  = tag + "posthash"     // hash: SHA-1 of a post id of a resolved or erased case -> case id
 	keyFence     = tag + "fence"        // counter: lease tokens
 	keyAudit     = tag + "audit"        // stream: every action, ids only
 	keyUsers     = tag + "users"        // set: user names

@@ -805,9 +805,9 @@ func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, 
 }
 
 // forgetPosts replaces the post ids of the erased cases in the post index
-// by a hash of each (SHA-1, as ingest's script computes it): the ids,
-// which lead to the author, go, and a post delivered again still opens
-// nothing.
+// by a hash of each (SHA-1, as ingest's script computes it), as resolving
+// a case does: the ids, which lead to the author, go, and a post
+// delivered again still opens nothing.
 func (s *Store) forgetPosts(ctx context.Context, erased map[string]bool) error {
 	var cursor uint64
 	for {
@@ -823,7 +823,7 @@ func (s *Store) forgetPosts(ctx context.Context, erased map[string]bool) error {
 				continue
 			}
 			h := sha1.Sum([]byte(post))
-			pipe.HSet(ctx, keyErased, hex.EncodeToString(h[:]), cid)
+			pipe.HSet(ctx, keyPostHash, hex.EncodeToString(h[:]), cid)
 			pipe.HDel(ctx, keyPostCase, post)
 			moved = true
 		}

@@ -73,6 +73,7 @@ func TestResolveLinksHistoryAndExpiresText(t *testing.T) {
 	s, rs := newTestStore(t, func(r *Routing) { r.Retention = 2 * time.Second })
 	ctx := ctxT()
 	c1 := seed(t, s, "erin", 8)
+	c1Post := fmt.Sprintf("p%d", postSeq) // the id seed gave c1's post
 	l, err := s.Claim(ctx, "vol", RoleVolunteer, "")
 	if err != nil || l.CaseID != c1 {
 		t.Fatalf("claim: %+v %v", l, err)
@@ -82,6 +83,16 @@ func TestResolveLinksHistoryAndExpiresText(t *testing.T) {
 	}
 	if err := s.Resolve(ctx, "vol", c1, l.Token, Resolution{Outcome: "reached_safe"}); err != nil {
 		t.Fatal(err)
+	}
+	// The post index keeps a hash of the resolved case's post ids, not the
+	// ids (which lead to the author); the post delivered again is still
+	// a duplicate.
+	if id := rs.Client.HGet(ctx, keyPostCase, c1Post).Val(); id != "" {
+		t.Fatalf("the post index still holds the resolved case's post id (case %s)", id)
+	}
+	redelivered := Post{ID: c1Post, AuthorID: "erin", Text: "我想死", CreatedAt: time.Now()}
+	if out, id, err := s.Record(ctx, redelivered, classifier.Result{Level: 8, PHigh: 0.8}, false); err != nil || out != OutcomeDuplicate || id != c1 {
+		t.Fatalf("the resolved case's post delivered again: %v %s %v; want a duplicate of %s", out, id, err, c1)
 	}
 	c2 := seed(t, s, "erin", 9)
 	if c2 == c1 {

@@ -15,9 +15,10 @@ local seen = redis.call('HGET', P .. 'postcase', post_id)
 if seen then
   return {seen, 'duplicate', redis.call('HGET', P .. 'case:' .. seen, 'state') or ''}
 end
--- A post of a case erased on a deletion request, delivered again, opens
--- nothing: the erasure keeps only a hash of its id.
-seen = redis.call('HGET', P .. 'erasedposts', redis.sha1hex(post_id))
+-- A post of a case resolved or erased, delivered again, opens nothing:
+-- the post index keeps only a hash of its id then (the id leads to the
+-- author; SHA-1 is the hash Redis scripts have).
+seen = redis.call('HGET', P .. 'posthash', redis.sha1hex(post_id))
 if seen then return {seen, 'duplicate', 'deleted'} end
 local now = now_ms()
 local cid = redis.call('HGET', P .. 'open', akey)
