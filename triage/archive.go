@@ -35,8 +35,8 @@ type Archived struct {
 // which must make them durable (flush, fsync, close), and only then
 // removes them, and audits the move as archived by actor. A case's
 // record is removed only if it is still as written; with it go its own
-// audit list and its author's link to it, so nothing left in Redis ties
-// the case to a person. The events and resolutions before a past time
+// audit list, its author's link to it and any post id naming it (for a
+// hash), so nothing left in Redis ties the case to a person. The events and resolutions before a past time
 // are a fixed set (new ones always come later), so what is removed from
 // the streams is what was written.
 func (s *Store) Archive(ctx context.Context, actor string, before time.Time, w io.Writer, done func() error) (Archived, error) {
@@ -85,17 +85,26 @@ func (s *Store) Archive(ctx context.Context, actor string, before time.Time, w i
 		}
 	}
 	const batch = 100 // cases a script call: short enough not to stall Redis
+	removed := map[string]bool{}
 	for i := 0; i < len(written); i += batch {
 		args := []any{tag}
 		for _, c := range written[i:min(i+batch, len(written))] {
 			args = append(args, c.id, c.updated, c.auditLen)
 		}
-		n, err := s.archive.Run(ctx, s.rdb, []string{keyQueue}, args...).Int()
+		ids, err := s.archive.Run(ctx, s.rdb, []string{keyQueue}, args...).StringSlice()
 		if err != nil {
 			return Archived{}, fmt.Errorf("archive: written but not all removed (run it again): %w", err)
 		}
-		a.Cases += n
+		for _, id := range ids {
+			removed[id] = true
+		}
 	}
+	// Post ids that still name an archived case (indexed before a
+	// resolution hashed them) give way to hashes too.
+	if err := s.hashPostIDs(ctx, removed); err != nil {
+		return Archived{}, fmt.Errorf("archive: cases removed, post ids left (run it again): %w", err)
+	}
+	a.Cases = len(removed)
 	a.Kept += len(written) - a.Cases
 	detail := fmt.Sprintf("events=%d outcomes=%d cases=%d kept=%d before=%d", a.Events, a.Outcomes, a.Cases, a.Kept, before.UnixMilli())
 	return a, s.auditEvent(ctx, "", actor, "archived", detail)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"lookout/classifier"
 )
 
 // archiveLine is one line of an archive file, whatever its kind.
@@ -93,6 +95,9 @@ func TestArchive(t *testing.T) {
 	if c, err := s.Get(ctx, "supervisor", later, false); err != nil || c.Previous != resolved {
 		t.Fatalf("the author's next case names %q as previous, %v; want %s", c.Previous, err, resolved)
 	}
+	// A post id indexed before resolutions hashed them, naming a case the
+	// archive removes.
+	rs.Client.HSet(ctx, keyPostCase, "old-release-post", resolved)
 	time.Sleep(2 * time.Millisecond)
 	cut := time.Now()
 	time.Sleep(2 * time.Millisecond)
@@ -143,6 +148,13 @@ func TestArchive(t *testing.T) {
 	}
 	if rs.Client.HGet(ctx, keyLast, AuthorKey("archive-resolved")).Val() == resolved {
 		t.Fatal("the author is still linked to the archived case")
+	}
+	if rs.Client.HExists(ctx, keyPostCase, "old-release-post").Val() {
+		t.Fatal("a post id still names the archived case")
+	}
+	if out, id, err := s.Record(ctx, Post{ID: "old-release-post", AuthorID: "archive-resolved", Text: "t", CreatedAt: time.Now()},
+		classifier.Result{Level: 8, PHigh: 0.8}, false); err != nil || out != OutcomeDuplicate || id != resolved {
+		t.Fatalf("the archived case's post delivered again: %v %s %v; want a duplicate", out, id, err)
 	}
 	if n := rs.Client.XLen(ctx, keyOutcomes).Val(); n != 0 {
 		t.Fatalf("%d resolutions left", n)

@@ -795,8 +795,8 @@ func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, 
 			id = prev
 		}
 	}
-	if err := s.forgetPosts(ctx, seen); err != nil {
-		return n, err
+	if err := s.hashPostIDs(ctx, seen); err != nil {
+		return n, fmt.Errorf("forget author: %w", err)
 	}
 	if err := s.auditEvent(ctx, "", actor, "author_erased", "cases="+strconv.Itoa(n)); err != nil {
 		return n, err
@@ -804,22 +804,26 @@ func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, 
 	return n, nil
 }
 
-// forgetPosts replaces the post ids of the erased cases in the post index
-// by a hash of each (SHA-1, as ingest's script computes it), as resolving
-// a case does: the ids, which lead to the author, go, and a post
-// delivered again still opens nothing.
-func (s *Store) forgetPosts(ctx context.Context, erased map[string]bool) error {
+// hashPostIDs replaces the post ids that name the given cases in the post
+// index by a hash of each (SHA-1, as ingest's script computes it), as
+// resolving a case does: the ids, which lead to the author, go, and a
+// post delivered again still opens nothing. For cases erased or
+// archived.
+func (s *Store) hashPostIDs(ctx context.Context, cases map[string]bool) error {
+	if len(cases) == 0 {
+		return nil
+	}
 	var cursor uint64
 	for {
 		kv, next, err := s.rdb.HScan(ctx, keyPostCase, cursor, "", 1000).Result()
 		if err != nil {
-			return fmt.Errorf("forget author: posts: %w", err)
+			return fmt.Errorf("posts: %w", err)
 		}
 		pipe := s.rdb.TxPipeline()
 		moved := false
 		for i := 0; i+1 < len(kv); i += 2 {
 			post, cid := kv[i], kv[i+1]
-			if !erased[cid] {
+			if !cases[cid] {
 				continue
 			}
 			h := sha1.Sum([]byte(post))
@@ -829,7 +833,7 @@ func (s *Store) forgetPosts(ctx context.Context, erased map[string]bool) error {
 		}
 		if moved {
 			if _, err := pipe.Exec(ctx); err != nil {
-				return fmt.Errorf("forget author: posts: %w", err)
+				return fmt.Errorf("posts: %w", err)
 			}
 		}
 		if cursor = next; cursor == 0 {

@@ -8,8 +8,8 @@
 -- link to it (the key a next case would name as previous).
 -- KEYS[1] queue
 -- ARGV: prefix, then a (case_id, updated_ms, audit_length) triple a case
--- Returns how many were removed.
-local removed = 0
+-- Returns the ids of the cases removed.
+local removed = {}
 for i = 2, #ARGV, 3 do
   local cid, updated, length = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local c = P .. 'case:' .. cid
@@ -23,7 +23,7 @@ for i = 2, #ARGV, 3 do
       redis.call('HDEL', P .. 'last', f[3])
     end
     redis.call('DEL', c, c .. ':audit')
-    removed = removed + 1
+    removed[#removed + 1] = cid
   end
 end
 return removed
