@@ -16,7 +16,9 @@ import (
 // TestDemoCommand runs `lookout demo` as a newcomer does, from the
 // repository root with its defaults: the banner names the UI and the
 // accounts, posts flow from the embedded broker through the trained model
-// into cases a volunteer can list, and SIGTERM stops it.
+// into cases a volunteer can list, take and resolve (the scripts run on
+// the demo's embedded Redis, whose Lua is not Redis's), and SIGTERM
+// stops it.
 func TestDemoCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the demo binary")
@@ -92,6 +94,30 @@ func TestDemoCommand(t *testing.T) {
 		if c.Level < 6 || c.ID == "" {
 			t.Fatalf("listed case %+v with level_min=6", c)
 		}
+	}
+	post := func(path, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(context.Background(), "POST", base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+login.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, body := post("/api/v1/cases/next", "")
+	var lease struct {
+		CaseID string `json:"case_id"`
+		Token  string `json:"token"`
+	}
+	if err := json.Unmarshal(body, &lease); code != http.StatusOK || err != nil || lease.Token == "" {
+		t.Fatalf("next case: %d %s", code, body)
+	}
+	if code, body = post("/api/v1/cases/"+lease.CaseID+"/resolve", `{"token":"`+lease.Token+`","outcome":"reached_safe"}`); code != http.StatusOK {
+		t.Fatalf("resolve the demo's case: %d %s", code, body)
 	}
 	stopWithin(t, cmd, 30*time.Second, stderr)
 }
