@@ -250,7 +250,6 @@ func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []strin
 	}
 	// A case whose earlier case stays in Redis stays too: an erasure
 	// follows an author's cases from the newest, and must reach each.
-	stays := map[string]bool{}
 	pipe := s.rdb.Pipeline()
 	exists := map[string]*redis.IntCmd{}
 	for _, prev := range prevOf {
@@ -263,9 +262,6 @@ func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []strin
 			return nil, 0, fmt.Errorf("archive: %w", err)
 		}
 	}
-	for prev, e := range exists {
-		stays[prev] = e.Val() == 1
-	}
 	staying := func(id string) bool {
 		for range len(prevOf) {
 			prev := prevOf[id]
@@ -273,7 +269,7 @@ func (s *Store) closedBefore(ctx context.Context, before time.Time) (ids []strin
 				return false
 			}
 			if _, leaving := prevOf[prev]; !leaving {
-				return stays[prev]
+				return exists[prev] != nil && exists[prev].Val() == 1
 			}
 			id = prev
 		}
