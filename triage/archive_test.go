@@ -146,7 +146,7 @@ func TestArchive(t *testing.T) {
 	if rs.Client.Exists(ctx, keyCaseAudit(resolved), keyCaseAudit(erased)).Val() != 0 {
 		t.Fatal("an archived case's audit list stayed")
 	}
-	if rs.Client.HGet(ctx, keyLast, AuthorKey("archive-resolved")).Val() == resolved {
+	if rs.Client.HGet(ctx, keyLast, testIDs.Author("archive-resolved")).Val() == resolved {
 		t.Fatal("the author is still linked to the archived case")
 	}
 	if rs.Client.HExists(ctx, keyPostCase, "old-release-post").Val() {
@@ -189,7 +189,7 @@ func TestArchive(t *testing.T) {
 	if !slices.Equal(cases, want) || len(kinds) != a.Events+a.Outcomes+3 {
 		t.Fatalf("archived cases %v, want %v; %d lines", cases, want, len(kinds))
 	}
-	for _, author := range []string{"archive-resolved", "archive-erased", AuthorKey("archive-resolved"), AuthorKey("archive-erased")} {
+	for _, author := range []string{"archive-resolved", "archive-erased", testIDs.Author("archive-resolved"), testIDs.Author("archive-erased")} {
 		if bytes.Contains(buf.Bytes(), []byte(author)) {
 			t.Fatalf("the archive names the author (%s)", author)
 		}

@@ -48,7 +48,7 @@ func TestRecordBatch(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ids, []string{PostKey("b1"), PostKey("b2"), PostKey(odd), PostKey("b4"), PostKey("b2")}) || !slices.Equal(levels, []int{1, 7, 0, 9, 7}) {
+	if !slices.Equal(ids, []string{testIDs.ScoreKey("b1"), testIDs.ScoreKey("b2"), testIDs.ScoreKey(odd), testIDs.ScoreKey("b4"), testIDs.ScoreKey("b2")}) || !slices.Equal(levels, []int{1, 7, 0, 9, 7}) {
 		t.Fatalf("score record %q %v", ids, levels)
 	}
 

@@ -44,9 +44,9 @@ func TestRedisKilledMidRun(t *testing.T) {
 	if failures == 0 {
 		t.Fatal("no write failed: the kill did not happen mid-run")
 	}
-	postCase, _ := s.rdb.HGetAll(ctx, keyPostCase).Result()
+	postCase, _ := s.rdb.HGetAll(ctx, keyPostHash).Result()
 	for _, id := range acked {
-		if postCase[id] == "" {
+		if postCase[s.ids.Post(id)] == "" {
 			t.Fatalf("acknowledged post %s lost", id)
 		}
 	}
@@ -64,7 +64,7 @@ func checkCasesWhole(t *testing.T, s *Store) {
 		members[st], _ = s.rdb.ZRange(ctx, k, 0, -1).Result()
 	}
 	ids := map[string]bool{}
-	for _, id := range s.rdb.HVals(ctx, keyPostCase).Val() {
+	for _, id := range s.rdb.HVals(ctx, keyPostHash).Val() {
 		ids[id] = true
 	}
 	timelineTotal := 0
@@ -85,7 +85,7 @@ func checkCasesWhole(t *testing.T, s *Store) {
 			}
 		}
 	}
-	if n := int(s.rdb.HLen(ctx, keyPostCase).Val()); n != timelineTotal {
+	if n := int(s.rdb.HLen(ctx, keyPostHash).Val()); n != timelineTotal {
 		t.Fatalf("%d posts indexed, %d in timelines", n, timelineTotal)
 	}
 }

@@ -20,13 +20,22 @@ func newTestStore(t testing.TB, tweak ...func(*Routing)) (*Store, *redistest.Ser
 	for _, f := range tweak {
 		f(&r)
 	}
-	s, err := NewStore(rs.Client, DefaultRouting())
+	s, err := NewStore(rs.Client, DefaultRouting(), testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.setRouting(r) // tests may use leases shorter than Validate allows
 	return s, rs
 }
+
+// testIDs are the pseudonyms of the tests' stores: keyed, as in production.
+var testIDs = func() Pseudonyms {
+	p, err := NewPseudonyms("lookout-tests-pseudonym-key-0123456789")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
 
 var postSeq int
 
@@ -134,4 +143,34 @@ func gauges(t testing.TB, s *Store) map[string]float64 {
 func runOutLease(rs *redistest.Server, id string) {
 	rs.Client.HSet(context.Background(), keyCase(id), "lease_ms", 1)
 	rs.Client.ZAdd(context.Background(), keyLeases, redisZ(1, id))
+}
+
+// dumpRedis reads every key in Redis: its name and contents as text.
+func dumpRedis(t testing.TB, rdb *redis.Client) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		var dump string
+		switch rdb.Type(ctx, k).Val() {
+		case "string":
+			dump = rdb.Get(ctx, k).Val()
+		case "hash":
+			dump = fmt.Sprint(rdb.HGetAll(ctx, k).Val())
+		case "list":
+			dump = fmt.Sprint(rdb.LRange(ctx, k, 0, -1).Val())
+		case "set":
+			dump = fmt.Sprint(rdb.SMembers(ctx, k).Val())
+		case "zset":
+			dump = fmt.Sprint(rdb.ZRange(ctx, k, 0, -1).Val())
+		case "stream":
+			dump = fmt.Sprint(rdb.XRange(ctx, k, "-", "+").Val())
+		}
+		out[k] = dump
+	}
+	return out
 }

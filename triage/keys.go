@@ -19,12 +19,13 @@ const (
 	keyFollowups = tag + "followups"    // zset: resolved case ids by follow-up time
 	keyOpen      = tag + "open"         // hash: author key -> open case id
 	keyLast      = tag + "last"         // hash: author key -> last resolved case id
-	keyPostCase  = tag + "postcase"     // hash: post id -> case id (idempotent ingest)
-	keyPostHash  = tag + "posthash"     // hash: SHA-1 of a post id of a resolved or erased case -> case id
+	keyPostHash  = tag + "posthash"     // hash: key of a post id (Pseudonyms.Post) -> case id (idempotent ingest)
+	keyPostCase  = tag + "postcase"     // hash: post id -> case id, written before ingest wrote keys; read, and emptied as cases close
+	keyPseudonym = tag + "pseudonym"    // string: check of the pseudonym key ids are written with ("" or absent: none)
 	keyFence     = tag + "fence"        // counter: lease tokens
 	keyAudit     = tag + "audit"        // stream: every action, ids only
 	keyUsers     = tag + "users"        // set: user names
-	keyScores    = "lookout:{s}:scores" // stream: recent scores (post id, level, p_high), capped
+	keyScores    = "lookout:{s}:scores" // stream: recent scores (post key, level, p_high), capped
 
 	keySettings        = tag + "settings"         // string: the current SettingsVersion as JSON
 	keySettingsHistory = tag + "settings:history" // list: every SettingsVersion, oldest first

@@ -386,8 +386,8 @@ func checkAgainstModel(t *testing.T, s *Store, m *refModel, where string) {
 		t.Fatalf("%s: %d open authors in Redis, %d in the model", where, len(open), len(m.open))
 	}
 	for author, id := range m.open {
-		if open[AuthorKey(author)] != id {
-			t.Fatalf("%s: open case of %s is %s, model %s", where, author, open[AuthorKey(author)], id)
+		if open[testIDs.Author(author)] != id {
+			t.Fatalf("%s: open case of %s is %s, model %s", where, author, open[testIDs.Author(author)], id)
 		}
 	}
 }

@@ -122,7 +122,7 @@ func TestSettingsValidationNamesTheField(t *testing.T) {
 // earlier settings exactly.
 func TestTwoInstancesPickUpAChange(t *testing.T) {
 	a, rs := newTestStore(t)
-	b, err := NewStore(rs.Client, DefaultRouting())
+	b, err := NewStore(rs.Client, DefaultRouting(), testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}

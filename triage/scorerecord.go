@@ -2,8 +2,6 @@ package triage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,7 +11,7 @@ import (
 )
 
 // The rolling score record keeps, for recent posts, a key of the post id
-// (PostKey) and the score (never text, nor the id itself, which leads to
+// (Pseudonyms.ScoreKey) and the score (never text, nor the id itself, which leads to
 // the author): moderators preview settings on it, and it is where an
 // unflagged post's outcome is durable. One stream entry holds one
 // recorded batch, one line per post:
@@ -35,7 +33,7 @@ const maxScoreEntries = 50_000
 
 // ScoreRecord is one post's line in the score record.
 type ScoreRecord struct {
-	PostKey string // PostKey of the post's id
+	PostKey string // Pseudonyms.ScoreKey of the post's id
 	Level   int
 	PHigh   float64
 	Flagged bool
@@ -43,19 +41,7 @@ type ScoreRecord struct {
 	At      time.Time // when it was recorded
 }
 
-// PostKey is the pseudonymous key of a post id in the score record: the
-// first 8 bytes of a SHA-256, in hex. It tells a post recorded twice
-// without keeping its id, so that nothing in the record leads to the
-// author once their cases are erased.
-func PostKey(postID string) string { return string(appendPostKey(nil, postID)) }
-
-func appendPostKey(b []byte, postID string) []byte {
-	var buf [128]byte // ids are short: hashed without an allocation
-	h := sha256.Sum256(append(append(buf[:0], "lookout-post\x00"...), postID...))
-	return hex.AppendEncode(b, h[:8])
-}
-
-func appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged, queued bool) []byte {
+func (s *Store) appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged, queued bool) []byte {
 	b = strconv.AppendInt(b, int64(level), 10)
 	b = append(b, ' ')
 	b = strconv.AppendFloat(b, pHigh, 'f', 4, 64)
@@ -68,7 +54,7 @@ func appendScoreLine(b []byte, postID string, level int, pHigh float64, flagged,
 		b = append(b, " 0 "...)
 	}
 	b = append(b, '"')
-	b = appendPostKey(b, postID)
+	b = s.ids.appendScoreKey(b, postID)
 	return append(b, '"', '\n')
 }
 

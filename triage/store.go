@@ -9,10 +9,7 @@ package triage
 
 import (
 	"context"
-	"crypto/sha1"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,6 +160,7 @@ type Store struct {
 	// by skew (Redis's clock less the app's, as the last sweep measured).
 	now  func() time.Time
 	skew atomic.Int64 // nanoseconds
+	ids  Pseudonyms
 }
 
 // clock is the time by Redis's clock, as the last sweep measured it
@@ -171,7 +169,7 @@ type Store struct {
 func (s *Store) clock() time.Time { return s.now().Add(time.Duration(s.skew.Load())) }
 
 // NewStore returns a Store on rdb.
-func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
+func NewStore(rdb redis.UniversalClient, routing Routing, ids Pseudonyms) (*Store, error) {
 	if err := routing.Validate(); err != nil {
 		return nil, err
 	}
@@ -181,6 +179,7 @@ func NewStore(rdb redis.UniversalClient, routing Routing) (*Store, error) {
 		ingest: script(luaIngest), claim: script(luaClaim),
 		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
 		repair: script(luaRepair), forget: script(luaForget), archive: script(luaArchive),
+		ids: ids,
 	}
 	st.setRouting(routing)
 	return st, nil
@@ -227,19 +226,6 @@ const (
 	OutcomeJoined     Outcome = "joined"
 	OutcomeDuplicate  Outcome = "duplicate"
 )
-
-// AuthorKey is the pseudonymous key of an author id used in Redis keys.
-func AuthorKey(authorID string) string {
-	h := sha256.Sum256([]byte("lookout-author\x00" + authorID))
-	return hex.EncodeToString(h[:16])
-}
-
-// CaseID derives a case id from the author and the post that opened it,
-// so a redelivered post yields the same id.
-func CaseID(authorID, postID string) string {
-	h := sha256.Sum256([]byte("lookout-case\x00" + authorID + "\x00" + postID))
-	return "c" + hex.EncodeToString(h[:10])
-}
 
 // Flagged reports whether a score opens or joins a case, and whether the
 // case belongs in the volunteer queue.
@@ -305,7 +291,7 @@ func (s *Store) RecordBatch(ctx context.Context, posts []Scored, out []Recorded)
 			args[i] = a
 			scripts[i] = s.ingest.EvalSha(ctx, pipe, []string{keyQueue}, a...)
 		}
-		lines = appendScoreLine(lines, sp.Post.ID, res.Level, res.PHigh, flagged, queue)
+		lines = s.appendScoreLine(lines, sp.Post.ID, res.Level, res.PHigh, flagged, queue)
 	}
 	if len(lines) > 0 {
 		addScores(ctx, pipe, lines)
@@ -369,9 +355,9 @@ func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool, emergencyHold
 	if sp.Unclassified {
 		uc = "1"
 	}
-	return []any{tag, p.ID, AuthorKey(p.AuthorID), p.AuthorID, CaseID(p.AuthorID, p.ID), level,
+	return []any{tag, p.ID, s.ids.Author(p.AuthorID), p.AuthorID, s.ids.Case(p.AuthorID, p.ID), level,
 		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli(),
-		routing.EmergencyLevel, emergencyHold}, nil
+		routing.EmergencyLevel, emergencyHold, s.ids.Post(p.ID), s.ids.legacyAuthor(p.AuthorID)}, nil
 }
 
 func scriptResult(out []string) error {
@@ -760,6 +746,46 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 	return fixed, nil
 }
 
+// CheckPseudonyms makes sure that ids in this Redis are pseudonymised
+// with this store's key (see Pseudonyms): two keys would split a person's
+// posts into two cases and hide earlier ones from a deletion request. The
+// first keyed store records its key's check; a Redis written without a key
+// before takes it, and the post ids it still holds (open cases' posts)
+// give way to their keys. A store without a key is refused on a keyed
+// Redis, and a store with another key on any keyed one.
+func (s *Store) CheckPseudonyms(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 4*s.timeout)
+	defer cancel()
+	want := s.ids.check()
+	for {
+		have, err := s.rdb.Get(ctx, keyPseudonym).Result()
+		if err != nil && err != redis.Nil {
+			return fmt.Errorf("pseudonym key: %w", err)
+		}
+		switch {
+		case have == want:
+			return nil
+		case want == "":
+			return errors.New("pseudonym-key: this Redis's ids are keyed: set the key its other instances use")
+		case have != "":
+			return errors.New("pseudonym-key: not the key this Redis's ids are keyed with: every instance needs the same key")
+		}
+		// Keys first, then the check: a crash between leaves the check
+		// unwritten, and the next start moves what is left.
+		if err := s.movePostIDs(ctx, func(string) bool { return true }); err != nil {
+			return fmt.Errorf("pseudonym key: %w", err)
+		}
+		ok, err := s.rdb.SetNX(ctx, keyPseudonym, want, 0).Result()
+		if err != nil {
+			return fmt.Errorf("pseudonym key: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		// Another instance wrote its check first: compare with it.
+	}
+}
+
 // ForgetAuthor erases every case of an author on a deletion request:
 // post text, notes and identity are deleted, and the cases leave every
 // queue and index, keeping only ids, levels and outcomes under no author.
@@ -767,16 +793,22 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 4*s.timeout)
 	defer cancel()
-	akey := AuthorKey(authorID)
 	seen := map[string]bool{}
 	var start []string
-	for _, k := range []string{keyOpen, keyLast} {
-		id, err := s.rdb.HGet(ctx, k, akey).Result()
-		if err != nil && err != redis.Nil {
-			return 0, fmt.Errorf("forget author: %w", err)
+	// Cases written before the deployment had a pseudonym key are indexed
+	// by the plain hash until the author posts again (see ingest).
+	for _, akey := range []string{s.ids.Author(authorID), s.ids.legacyAuthor(authorID)} {
+		if akey == "" {
+			continue
 		}
-		if id != "" {
-			start = append(start, id)
+		for _, k := range []string{keyOpen, keyLast} {
+			id, err := s.rdb.HGet(ctx, k, akey).Result()
+			if err != nil && err != redis.Nil {
+				return 0, fmt.Errorf("forget author: %w", err)
+			}
+			if id != "" {
+				start = append(start, id)
+			}
 		}
 	}
 	n := 0
@@ -804,15 +836,21 @@ func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, 
 	return n, nil
 }
 
-// hashPostIDs replaces the post ids that name the given cases in the post
-// index by a hash of each (SHA-1, as ingest's script computes it), as
-// resolving a case does: the ids, which lead to the author, go, and a
-// post delivered again still opens nothing. For cases erased or
-// archived.
+// hashPostIDs replaces the post ids that name the given cases in the old
+// post index (ids indexed before ingest wrote their keys) by their keys
+// (Pseudonyms.Post) in the new, as resolving a case does: the ids, which
+// lead to the author, go, and a post delivered again still opens nothing.
+// For cases erased or archived.
 func (s *Store) hashPostIDs(ctx context.Context, cases map[string]bool) error {
 	if len(cases) == 0 {
 		return nil
 	}
+	return s.movePostIDs(ctx, func(cid string) bool { return cases[cid] })
+}
+
+// movePostIDs moves the ids in the old post index whose case the filter
+// takes to their keys in the new.
+func (s *Store) movePostIDs(ctx context.Context, take func(caseID string) bool) error {
 	var cursor uint64
 	for {
 		kv, next, err := s.rdb.HScan(ctx, keyPostCase, cursor, "", 1000).Result()
@@ -823,11 +861,10 @@ func (s *Store) hashPostIDs(ctx context.Context, cases map[string]bool) error {
 		moved := false
 		for i := 0; i+1 < len(kv); i += 2 {
 			post, cid := kv[i], kv[i+1]
-			if !cases[cid] {
+			if !take(cid) {
 				continue
 			}
-			h := sha1.Sum([]byte(post))
-			pipe.HSet(ctx, keyPostHash, hex.EncodeToString(h[:]), cid)
+			pipe.HSet(ctx, keyPostHash, s.ids.Post(post), cid)
 			pipe.HDel(ctx, keyPostCase, post)
 			moved = true
 		}

@@ -556,22 +556,8 @@ func TestForgetAuthor(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("forget: %d cases, %v; want 2", n, err)
 	}
-	keys, _ := rs.Client.Keys(ctx, "*").Result()
-	for _, k := range keys {
-		var dump string
-		switch rs.Client.Type(ctx, k).Val() {
-		case "string":
-			dump = rs.Client.Get(ctx, k).Val()
-		case "hash":
-			dump = fmt.Sprint(rs.Client.HGetAll(ctx, k).Val())
-		case "list":
-			dump = fmt.Sprint(rs.Client.LRange(ctx, k, 0, -1).Val())
-		case "set":
-			dump = fmt.Sprint(rs.Client.SMembers(ctx, k).Val())
-		case "stream":
-			dump = fmt.Sprint(rs.Client.XRange(ctx, k, "-", "+").Val())
-		}
-		if strings.Contains(dump, "FORGETME") || strings.Contains(dump, AuthorKey(author)) {
+	for k, dump := range dumpRedis(t, rs.Client) {
+		if strings.Contains(dump, "FORGETME") || strings.Contains(dump, testIDs.Author(author)) {
 			t.Fatalf("%s still holds the author: %s", k, dump)
 		}
 	}
@@ -596,7 +582,7 @@ func TestForgetAuthor(t *testing.T) {
 	if out, _, err := s.Record(ctx, post, classifier.Result{Level: 7, PHigh: 0.8}, false); err != nil || out != OutcomeDuplicate {
 		t.Fatalf("an erased post delivered again: %v, %v; want a duplicate", out, err)
 	}
-	if id, _ := s.rdb.HGet(ctx, keyOpen, AuthorKey(author)).Result(); id != "" {
+	if id, _ := s.rdb.HGet(ctx, keyOpen, testIDs.Author(author)).Result(); id != "" {
 		t.Fatalf("an erased post delivered again opened case %s", id)
 	}
 	post.ID = "post-after-the-erasure"

@@ -176,7 +176,11 @@ func benchE2E(ctx context.Context, w io.Writer, cls *classifier.Classifier, data
 		}
 	}
 
-	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	ids, err := triage.NewPseudonyms(randomPseudonymKey())
+	if err != nil {
+		return err
+	}
+	store, err := triage.NewStore(rdb, triage.DefaultRouting(), ids)
 	if err != nil {
 		return err
 	}
@@ -360,6 +364,7 @@ func benchServe(ctx context.Context, brokers []string, redisURL string) (time.Du
 	t0 := time.Now()
 	cmd := exec.CommandContext(ctx, self, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", redisURL,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--group", "bench-serve", "--log-level", "error")
+	cmd.Env = append(os.Environ(), "LOOKOUT_PSEUDONYM_KEY="+randomPseudonymKey())
 	if err := cmd.Start(); err != nil {
 		return 0, "", err
 	}

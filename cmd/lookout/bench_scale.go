@@ -93,10 +93,11 @@ func benchScale(ctx context.Context, w io.Writer, dataDir string) error {
 		wr.Close()
 		t0 := time.Now()
 		var procs []*exec.Cmd
+		key := randomPseudonymKey()
 		for i := 0; i < instances; i++ {
 			cmd := exec.CommandContext(ctx, self, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", redisURL,
 				"--listen", "127.0.0.1:0", "--group", "scale", "--log-level", "error", "--session-timeout", "6s")
-			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(run.cores))
+			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(run.cores), "LOOKOUT_PSEUDONYM_KEY="+key)
 			if err := cmd.Start(); err != nil {
 				return err
 			}
@@ -111,7 +112,7 @@ func benchScale(ctx context.Context, w io.Writer, dataDir string) error {
 		var lost, doubled int
 		var window time.Duration
 		if werr == nil {
-			lost, doubled, window, err = scaleLedger(ctx, rdb, n)
+			lost, doubled, window, err = scaleLedger(ctx, rdb, key, n)
 		}
 		rdb.Close()
 		cluster.Close()
@@ -136,10 +137,14 @@ func benchScale(ctx context.Context, w io.Writer, dataDir string) error {
 // scaleLedger checks every post s0..s(n-1): each must be in the score
 // record, each flagged one (in the post index) in exactly one timeline
 // entry. It returns the posts in no place and those in two.
-func scaleLedger(ctx context.Context, rdb *redis.Client, n int) (lost, doubled int, window time.Duration, err error) {
+func scaleLedger(ctx context.Context, rdb *redis.Client, key string, n int) (lost, doubled int, window time.Duration, err error) {
 	scored := make(map[string]bool, n)
 	var first, last time.Time
-	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	ids, err := triage.NewPseudonyms(key)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	store, err := triage.NewStore(rdb, triage.DefaultRouting(), ids)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -153,7 +158,7 @@ func scaleLedger(ctx context.Context, rdb *redis.Client, n int) (lost, doubled i
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	postCase, err := rdb.HGetAll(ctx, "lookout:{t}:postcase").Result()
+	postCase, err := rdb.HGetAll(ctx, "lookout:{t}:posthash").Result()
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -176,9 +181,9 @@ func scaleLedger(ctx context.Context, rdb *redis.Client, n int) (lost, doubled i
 	for i := 0; i < n; i++ {
 		id := "s" + strconv.Itoa(i)
 		switch {
-		case !scored[triage.PostKey(id)]:
+		case !scored[ids.ScoreKey(id)]:
 			lost++
-		case postCase[id] != "" && timeline[id] == 0:
+		case postCase[ids.Post(id)] != "" && timeline[id] == 0:
 			lost++
 		case timeline[id] > 1:
 			doubled++

@@ -46,7 +46,7 @@ func TestBrowserUI(t *testing.T) {
 	brokers := kc.ListenAddrs()
 
 	const password = "browser-test-password"
-	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
+	store, err := triage.NewStore(rs.Client, triage.DefaultRouting(), testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestThreeConsumersChurn(t *testing.T) {
 	brokers := kc.ListenAddrs()
 	bin := lookoutBinary(t)
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(),
+		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(), "--pseudonym-key", testPseudonymKey,
 			"--listen", "127.0.0.1:0", "--model", "", "--group", "churn", "--session-timeout", "3s", "--log-level", "error")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -90,6 +91,7 @@ type serveConfig struct {
 	KafkaSASL       string
 	KafkaUser       string
 	KafkaPassword   string
+	PseudonymKey    string
 	InsecureDev     bool
 }
 
@@ -118,8 +120,15 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.KafkaSASL, "kafka-sasl", "none", "Kafka SASL mechanism: none, plain, scram-sha-256 or scram-sha-512")
 	fs.StringVar(&c.KafkaUser, "kafka-user", "", "Kafka SASL user")
 	fs.StringVar(&c.KafkaPassword, "kafka-password", "", "Kafka SASL password (prefer the environment variable)")
-	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "allow plain-HTTP cookies and unauthenticated Redis and Kafka off loopback")
+	fs.StringVar(&c.PseudonymKey, "pseudonym-key", "", pseudonymKeyUsage)
+	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "allow plain-HTTP cookies, unauthenticated Redis and Kafka, and no pseudonym key off loopback")
 }
+
+// randomPseudonymKey is a fresh key (256 bits) for a Redis that lives
+// as long as one run: the demo's and the benchmarks'.
+func randomPseudonymKey() string { return rand.Text() + rand.Text() }
+
+const pseudonymKeyUsage = "secret of at least 32 characters that keys the hashes standing for author and post ids in Redis (prefer the environment variable; the same on every instance, for good)"
 
 // validate names the first bad setting.
 func (c *serveConfig) validate() error {
@@ -169,6 +178,12 @@ func (c *serveConfig) validate() error {
 		if _, hasPass := u.User.Password(); !hasPass && !isLoopback(u.Hostname()) {
 			return errors.New("redis-url: a Redis off loopback needs a password (or --insecure-dev)")
 		}
+		if c.PseudonymKey == "" && !isLoopback(u.Hostname()) {
+			return errors.New("pseudonym-key: required with a Redis off loopback (or --insecure-dev): without it a copy of Redis gives away who had a case")
+		}
+	}
+	if _, err := triage.NewPseudonyms(c.PseudonymKey); err != nil {
+		return err
 	}
 	switch c.KafkaSASL {
 	case "none", "":

@@ -17,6 +17,7 @@ import (
 
 	"lookout/classifier"
 	"lookout/internal/redistest"
+	"lookout/triage"
 )
 
 func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -51,6 +52,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"env value validated", nil, map[string]string{"LOOKOUT_BROKERS": "kafka1"}, "brokers"},
 		{"time zone", []string{"--time-zone", "Mars/Olympus_Mons"}, nil, "time-zone"},
 		{"time zone from env", nil, map[string]string{"LOOKOUT_TIME_ZONE": "Beijing"}, "time-zone"},
+		{"short pseudonym key", []string{"--pseudonym-key", "secret-but-short"}, nil, "pseudonym-key: needs at least 32"},
+		{"short pseudonym key from env", nil, map[string]string{"LOOKOUT_PSEUDONYM_KEY": "secret-but-short"}, "pseudonym-key: needs at least 32"},
+		{"redis off loopback without pseudonym key", []string{"--redis-url", "redis://:pw@10.1.2.3:6379"}, nil, "pseudonym-key: required"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -65,6 +69,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 			}
 			if !strings.Contains(errb.String(), c.want) {
 				t.Fatalf("error does not name %q:\n%s", c.want, errb.String())
+			}
+			if strings.Contains(errb.String(), "secret-but-short") {
+				t.Fatalf("the error shows the key: %s", errb.String())
 			}
 		})
 	}
@@ -199,6 +206,27 @@ func TestRedisChecks(t *testing.T) {
 		err := checkRedis(ctx, rdb, discardLogger())
 		if err == nil || !strings.Contains(err.Error(), "not Redis") {
 			t.Fatalf("miniredis accepted: %v", err)
+		}
+	})
+	t.Run("serve refuses another pseudonym key", func(t *testing.T) {
+		rs := redistest.Start(t)
+		store, err := triage.NewStore(rs.Client, triage.DefaultRouting(), testIDs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.CheckPseudonyms(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ key, want string }{
+			{strings.Repeat("x", 40), "pseudonym-key: not the key this Redis's ids are keyed with"},
+			{"", "pseudonym-key: this Redis's ids are keyed"},
+		} {
+			var out, errb bytes.Buffer
+			code := run(ctx, []string{"serve", "--redis-url", rs.URL(), "--brokers", "127.0.0.1:1", "--model", "", "--pseudonym-key", c.key},
+				mapEnv(nil), strings.NewReader(""), &out, &errb)
+			if code == 0 || !strings.Contains(errb.String(), c.want) {
+				t.Fatalf("serve with key %q on a Redis keyed with another (exit %d): %s", c.key, code, errb.String())
+			}
 		}
 	})
 	t.Run("serve exits on evicting Redis", func(t *testing.T) {

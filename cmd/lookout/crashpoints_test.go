@@ -34,7 +34,7 @@ func TestCrashAtNamedPoints(t *testing.T) {
 	l := mixPosts(t, 31, 4000, 20, 0.15, "crashpt")
 	produce(t, brokers, l.messages)
 	run := func(crashAt string) *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(),
+		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(), "--pseudonym-key", testPseudonymKey,
 			"--listen", "127.0.0.1:0", "--model", "", "--group", "crashpt", "--session-timeout", "1s", "--log-level", "error")
 		cmd.Env = append(os.Environ(), crashEnv+"="+crashAt)
 		if err := cmd.Start(); err != nil {

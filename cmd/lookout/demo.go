@@ -107,6 +107,7 @@ func cmdDemo(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	cfg.register(flag.NewFlagSet("defaults", flag.ContinueOnError))
 	cfg.Brokers, cfg.Group, cfg.Listen, cfg.Model = brokers, "lookout-demo-"+strconv.Itoa(run), listen, model
 	cfg.RedisURL, cfg.Workers, cfg.LogLevel, cfg.ShutdownTimeout = "redis://"+mr.Addr(), 4, logLevel, 10*time.Second
+	cfg.PseudonymKey = randomPseudonymKey() // Redis lives as long as this run
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}

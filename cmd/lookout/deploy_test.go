@@ -104,9 +104,15 @@ func TestAlertRulesBehave(t *testing.T) {
 func TestComposeFileParses(t *testing.T) {
 	dc := needTool(t, "docker-compose", "docker-compose")
 	cmd := exec.Command(dc, "-f", filepath.Join(deployDir, "docker-compose.yml"), "config", "-q")
-	cmd.Env = append(os.Environ(), "LOOKOUT_REDIS_PASSWORD=test")
+	cmd.Env = append(os.Environ(), "LOOKOUT_REDIS_PASSWORD=test", "LOOKOUT_PSEUDONYM_KEY=test-key-of-at-least-thirty-two-chars")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	// Without a pseudonym key compose refuses to start, and says why.
+	cmd = exec.Command(dc, "-f", filepath.Join(deployDir, "docker-compose.yml"), "config", "-q")
+	cmd.Env = append(os.Environ(), "LOOKOUT_REDIS_PASSWORD=test", "LOOKOUT_PSEUDONYM_KEY=")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "LOOKOUT_PSEUDONYM_KEY") {
+		t.Fatalf("docker-compose config without a pseudonym key: %v\n%s", err, out)
 	}
 	var doc struct {
 		Services map[string]struct {
@@ -154,7 +160,8 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 	dep, _ := json.Marshal(kinds["Deployment"])
-	for _, want := range []string{`"path":"/healthz"`, `"path":"/readyz"`, `"requests"`, `"runAsNonRoot":true`, `"secretKeyRef"`, `"readinessProbe"`, `"livenessProbe"`} {
+	for _, want := range []string{`"path":"/healthz"`, `"path":"/readyz"`, `"requests"`, `"runAsNonRoot":true`, `"secretKeyRef"`, `"readinessProbe"`, `"livenessProbe"`,
+		`"name":"LOOKOUT_PSEUDONYM_KEY"`} {
 		if !strings.Contains(string(dep), want) {
 			t.Errorf("Deployment lacks %s", want)
 		}

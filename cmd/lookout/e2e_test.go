@@ -119,7 +119,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	start := func() (*exec.Cmd, *syncBuffer) {
 		stderr := &syncBuffer{}
-		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(),
+		cmd := exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(), "--pseudonym-key", testPseudonymKey,
 			"--listen", "127.0.0.1:0", "--model", "", "--group", "crash", "--session-timeout", "2s",
 			"--log-level", "debug")
 		cmd.Stderr = stderr

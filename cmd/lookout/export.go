@@ -37,7 +37,7 @@ func cmdExportLabels(ctx context.Context, args []string, env envFunc, stdout, st
 		}
 		o.Since = t
 	}
-	store, closeStore, err := openStore(redisURL)
+	store, closeStore, err := openStore(redisURL, triage.Pseudonyms{})
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func (p panicky) Score(text string) (classifier.Result, error) {
 // case for review.
 func TestClassifierFailures(t *testing.T) {
 	rs := redistest.Start(t)
-	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
+	store, err := triage.NewStore(rs.Client, triage.DefaultRouting(), testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestRedisFrozen(t *testing.T) {
 	rs.Continue()
 	waitFor("recovery", 15*time.Second, func() bool { return ready() == 200 })
 	waitCommitted(t, brokers, "frozen", 30*time.Second)
-	if n := rs.Client.HLen(context.Background(), "lookout:{t}:postcase").Val(); n != 1 {
+	if n := rs.Client.HLen(context.Background(), "lookout:{t}:posthash").Val(); n != 1 {
 		t.Fatalf("the post sent during the freeze: %d cases, want 1", n)
 	}
 	t.Logf("readiness failed %v after the freeze; recovered without restart", d.Round(100*time.Millisecond))

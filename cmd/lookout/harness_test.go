@@ -222,7 +222,7 @@ func header(m kafka.Message, key string) string {
 func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 	t.Helper()
 	ctx := context.Background()
-	postCase, err := rdb.HGetAll(ctx, "lookout:{t}:postcase").Result()
+	postCase, err := rdb.HGetAll(ctx, "lookout:{t}:posthash").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 		}
 	}
 	scored := map[string]bool{}
-	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	store, err := triage.NewStore(rdb, triage.DefaultRouting(), testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,11 +260,11 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 			lost++
 		case flagged && timeline[id] > 1:
 			dup++
-		case flagged && postCase[id] == "":
+		case flagged && postCase[testIDs.Post(id)] == "":
 			lost++
-		case !flagged && (timeline[id] > 0 || postCase[id] != ""):
+		case !flagged && (timeline[id] > 0 || postCase[testIDs.Post(id)] != ""):
 			wrong++
-		case !flagged && !scored[triage.PostKey(id)]:
+		case !flagged && !scored[testIDs.ScoreKey(id)]:
 			lost++
 		}
 		if lost > before && len(lostIDs) < 10 {
@@ -282,13 +282,25 @@ func checkLedger(t testing.TB, rdb *redis.Client, l *ledger) {
 	authors := map[string]bool{}
 	for id, f := range l.flagged {
 		if f {
-			authors[triage.AuthorKey(l.authorOf[id])] = true
+			authors[testIDs.Author(l.authorOf[id])] = true
 		}
 	}
 	if len(open) != len(authors) {
 		t.Fatalf("open cases: %d, want one per flagged author (%d)", len(open), len(authors))
 	}
 }
+
+// testPseudonymKey keys the ids of every service the tests start, and
+// testIDs derives them as those services do.
+const testPseudonymKey = "lookout-tests-pseudonym-key-0123456789"
+
+var testIDs = func() triage.Pseudonyms {
+	p, err := triage.NewPseudonyms(testPseudonymKey)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
 
 var (
 	buildOnce sync.Once
@@ -335,7 +347,8 @@ func runInProcess(t *testing.T, brokers []string, redisURL, group string) (strin
 func runInProcessWith(t *testing.T, log *slog.Logger, set func(*serveConfig)) (string, *triage.Store, func() error) {
 	t.Helper()
 	cfg := serveConfig{Topic: "posts", DeadLetterTopic: "posts.dlq", Listen: "127.0.0.1:0", MaxMessageBytes: 64 << 10,
-		Workers: 4, MaxBatch: 64, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none", TimeZone: "Asia/Shanghai"}
+		Workers: 4, MaxBatch: 64, LogLevel: "warn", ShutdownTimeout: 15 * time.Second, SessionTimeout: 6 * time.Second, KafkaSASL: "none", TimeZone: "Asia/Shanghai",
+		PseudonymKey: testPseudonymKey}
 	set(&cfg)
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)

@@ -176,7 +176,7 @@ func TestUserAndExportCommands(t *testing.T) {
 	if !ok || len(password) < 10 {
 		t.Fatalf("user add printed %q, want the generated password", out)
 	}
-	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
+	store, err := triage.NewStore(rs.Client, triage.DefaultRouting(), testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +297,14 @@ func TestArchiveCommand(t *testing.T) {
 	rs.Client.HSet(ctx, "lookout:{t}:case:cold", "id", "cold", "state", "resolved", "level", 8, "outcome", "reached_safe",
 		"created_ms", ms, "updated_ms", ms, "resolved_ms", ms, "author_key", "0123abcd")
 	rs.Client.RPush(ctx, "lookout:{t}:case:cold:audit", `{"ts":`+ms+`,"case":"cold","actor":"system","action":"created","detail":"level=8"}`)
-	store, err := triage.NewStore(rs.Client, triage.DefaultRouting())
+	store, err := triage.NewStore(rs.Client, triage.DefaultRouting(), testIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := store.AddUser(ctx, "test", "zhao", triage.RoleVolunteer, "password-zhao"); err != nil { // an event of today
+		t.Fatal(err)
+	}
+	if err := store.CheckPseudonyms(ctx); err != nil { // the service's key
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -313,6 +316,8 @@ func TestArchiveCommand(t *testing.T) {
 		{[]string{"--before", "2025-06-01", "--out", out}, "lookout archive: --by NAME is required"},
 		{[]string{"--by", "ops", "--before", time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly), "--out", out}, "less than 28 days ago"},
 		{[]string{"--by", "ops", "--before", "June", "--out", out}, `--before: "June" is neither a date`},
+		{[]string{"--by", "ops", "--before", "2025-06-01", "--out", out}, "pseudonym-key: this Redis's ids are keyed"},
+		{[]string{"--by", "ops", "--before", "2025-06-01", "--out", out, "--pseudonym-key", strings.Repeat("k", 32)}, "pseudonym-key: not the key"},
 	} {
 		if errOut, code := cli(append([]string{"archive"}, c.args...)...); code == 0 || !strings.Contains(errOut, c.want) {
 			t.Fatalf("archive %v: exit %d, %q; want %q", c.args, code, errOut, c.want)
@@ -321,7 +326,7 @@ func TestArchiveCommand(t *testing.T) {
 			t.Fatalf("a refused archive left %s behind (%v)", out, err)
 		}
 	}
-	errOut, code := cli("archive", "--by", "ops", "--before", "2025-06-01", "--out", out)
+	errOut, code := cli("archive", "--by", "ops", "--before", "2025-06-01", "--out", out, "--pseudonym-key", testPseudonymKey)
 	if code != 0 || !strings.Contains(errOut, "from before 2025-06-01T00:00:00Z: 1 audit events, 0 resolutions, 1 cases (0 closed then stay") {
 		t.Fatalf("archive: exit %d, %q", code, errOut)
 	}
@@ -349,7 +354,7 @@ func TestArchiveCommand(t *testing.T) {
 	if !slices.Contains(actions, "cli:ops:archived") || !slices.Contains(actions, "test:user_added") {
 		t.Fatalf("the log after the archive: %v", actions)
 	}
-	if errOut, code = cli("archive", "--by", "ops", "--before", "2025-06-01", "--out", out); code == 0 || !strings.Contains(errOut, "exists") {
+	if errOut, code = cli("archive", "--by", "ops", "--before", "2025-06-01", "--out", out, "--pseudonym-key", testPseudonymKey); code == 0 || !strings.Contains(errOut, "exists") {
 		t.Fatalf("an existing file: exit %d, %q", code, errOut)
 	}
 }

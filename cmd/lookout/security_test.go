@@ -153,7 +153,7 @@ func TestRedisOverTLSWithACL(t *testing.T) {
 	})
 	waitCommitted(t, brokers, "tls-redis", 30*time.Second)
 	stop()
-	if n := rdb.HLen(context.Background(), "lookout:{t}:postcase").Val(); n != 1 {
+	if n := rdb.HLen(context.Background(), "lookout:{t}:posthash").Val(); n != 1 {
 		t.Fatalf("%d cases in the TLS Redis, want 1", n)
 	}
 }
@@ -194,7 +194,7 @@ func TestKafkaOverTLSWithSCRAM(t *testing.T) {
 	})
 	_ = base
 	deadline := time.Now().Add(30 * time.Second)
-	for rs.Client.HLen(context.Background(), "lookout:{t}:postcase").Val() != 1 {
+	for rs.Client.HLen(context.Background(), "lookout:{t}:posthash").Val() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the post was not consumed over TLS+SCRAM")
 		}

@@ -150,13 +150,21 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	version, goVersion := buildVersion()
 	buildInfo.WithLabelValues(version, goVersion, cls.Version()).Set(1)
 
-	store, err := triage.NewStore(rdb, routing)
+	ids, err := triage.NewPseudonyms(cfg.PseudonymKey)
+	if err != nil {
+		return err
+	}
+	store, err := triage.NewStore(rdb, routing, ids)
 	if err != nil {
 		return fmt.Errorf("routing: %w", err)
 	}
+	seedCtx, cancelSeed := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelSeed()
+	if err := store.CheckPseudonyms(seedCtx); err != nil {
+		return err
+	}
 	// Settings live in Redis, versioned; a thresholds file only seeds them
 	// when Redis has none. Every instance applies changes within seconds.
-	seedCtx, cancelSeed := context.WithTimeout(ctx, 10*time.Second)
 	sv, err := store.SeedSettings(seedCtx, routing, source)
 	cancelSeed()
 	if err != nil {

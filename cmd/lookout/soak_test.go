@@ -54,7 +54,7 @@ func TestSoak(t *testing.T) {
 	startSvc := func() {
 		smu.Lock()
 		defer smu.Unlock()
-		svc = exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(),
+		svc = exec.Command(bin, "serve", "--brokers", strings.Join(brokers, ","), "--redis-url", rs.URL(), "--pseudonym-key", testPseudonymKey,
 			"--listen", "127.0.0.1:0", "--model", "", "--group", "soak", "--session-timeout", "3s", "--log-level", "error")
 		if err := svc.Start(); err != nil {
 			t.Fatal(err)

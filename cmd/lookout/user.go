@@ -39,7 +39,7 @@ func cmdUser(ctx context.Context, args []string, env envFunc, stdout, stderr io.
 	if verb != "list" && name == "" {
 		return errors.New("name: required")
 	}
-	store, closeStore, err := openStore(redisURL)
+	store, closeStore, err := openStore(redisURL, triage.Pseudonyms{})
 	if err != nil {
 		return err
 	}
@@ -107,13 +107,14 @@ func cliActor(by string) (string, error) {
 	return "cli:" + by, nil
 }
 
-// openStore connects the case store for the command-line tools.
-func openStore(redisURL string) (*triage.Store, func(), error) {
+// openStore connects the case store for the command-line tools; ids
+// matter only to those that derive keys of author or post ids.
+func openStore(redisURL string, ids triage.Pseudonyms) (*triage.Store, func(), error) {
 	rdb, err := newRedis(redisURL, "")
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis-url: %w", err)
 	}
-	store, err := triage.NewStore(rdb, triage.DefaultRouting())
+	store, err := triage.NewStore(rdb, triage.DefaultRouting(), ids)
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

@@ -3,25 +3,49 @@
 -- KEYS[1] queue
 -- ARGV: prefix, post_id, author_key, author_id, new_case_id, level,
 --       p_high, post_json, queue_level, unclassified(0|1), post_ms, emergency_level,
---       emergency_hold_ms
+--       emergency_hold_ms, post_key, legacy_author_key
+-- post_key is the post id's key in the post index; legacy_author_key the
+-- plain hash of the author id when author_key is keyed ('' otherwise).
 -- Returns {case_id, "created"|"joined"|"duplicate", state}.
 local post_id, akey, author = ARGV[2], ARGV[3], ARGV[4]
 local new_id, level, p_high = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local post_json, queue_level, unclassified = ARGV[8], tonumber(ARGV[9]), ARGV[10]
 local post_ms, emergency = tonumber(ARGV[11]), tonumber(ARGV[12])
 local emergency_hold = tonumber(ARGV[13])
+local post_key, legacy = ARGV[14], ARGV[15]
 
-local seen = redis.call('HGET', P .. 'postcase', post_id)
+-- The post index keeps a key of each post id (the id leads to the
+-- author). Before keys it held the ids of open cases' posts, and SHA-1
+-- hashes of the others: a post delivered again is found in either.
+local seen = redis.call('HGET', P .. 'posthash', post_key)
+  or redis.call('HGET', P .. 'postcase', post_id)
 if seen then
-  return {seen, 'duplicate', redis.call('HGET', P .. 'case:' .. seen, 'state') or ''}
+  return {seen, 'duplicate', redis.call('HGET', P .. 'case:' .. seen, 'state') or 'deleted'}
 end
--- A post of a case resolved or erased, delivered again, opens nothing:
--- the post index keeps only a hash of its id then (the id leads to the
--- author; SHA-1 is the hash Redis scripts have).
-seen = redis.call('HGET', P .. 'posthash', redis.sha1hex(post_id))
-if seen then return {seen, 'duplicate', 'deleted'} end
+if legacy ~= '' then
+  seen = redis.call('HGET', P .. 'posthash', redis.sha1hex(post_id))
+  if seen then return {seen, 'duplicate', redis.call('HGET', P .. 'case:' .. seen, 'state') or 'deleted'} end
+end
+
+-- The author's case in index h ('open' or 'last'). Cases written before
+-- the deployment had a pseudonym key are indexed by the plain hash: found
+-- so, the entry and the case move to the keyed one.
+local function author_case(h)
+  local id = redis.call('HGET', P .. h, akey)
+  if id or legacy == '' then return id end
+  id = redis.call('HGET', P .. h, legacy)
+  if id then
+    redis.call('HDEL', P .. h, legacy)
+    redis.call('HSET', P .. h, akey, id)
+    if redis.call('HGET', P .. 'case:' .. id, 'author_key') == legacy then
+      redis.call('HSET', P .. 'case:' .. id, 'author_key', akey)
+    end
+  end
+  return id
+end
+
 local now = now_ms()
-local cid = redis.call('HGET', P .. 'open', akey)
+local cid = author_case('open')
 local action
 if cid then
   local c = P .. 'case:' .. cid
@@ -65,7 +89,7 @@ if cid then
       audit(now, cid, 'system', 'hold_shortened', 'until=' .. until_ms)
     end
   end
-  redis.call('HSET', P .. 'postcase', post_id, cid)
+  redis.call('HSET', P .. 'posthash', post_key, cid)
   audit(now, cid, 'system', 'post_added', 'level=' .. level)
   return {cid, action, state}
 end
@@ -74,7 +98,7 @@ cid = new_id
 local c = P .. 'case:' .. cid
 local state = 'watch'
 if level >= queue_level then state = 'pending' end
-local prev = redis.call('HGET', P .. 'last', akey) or ''
+local prev = author_case('last') or ''
 redis.call('HSET', c, 'id', cid, 'state', state, 'level', level, 'p_high', p_high,
   'author_key', akey, 'created_ms', now, 'updated_ms', now, 'level_ms', now,
   'pending_ms', now, 'first_post_ms', post_ms, 'posts', 1, 'prev', prev,
@@ -82,7 +106,7 @@ redis.call('HSET', c, 'id', cid, 'state', state, 'level', level, 'p_high', p_hig
 redis.call('HSET', c .. ':pii', 'author', author)
 redis.call('RPUSH', c .. ':posts', post_json)
 redis.call('HSET', P .. 'open', akey, cid)
-redis.call('HSET', P .. 'postcase', post_id, cid)
+redis.call('HSET', P .. 'posthash', post_key, cid)
 if state == 'pending' then
   redis.call('ZADD', P .. 'queue', priority(level, now, false, emergency), cid)
 else

@@ -136,12 +136,13 @@ elseif action == 'resolve' then
   for _, suffix in ipairs({':posts', ':notes', ':pii'}) do
     if redis.call('EXISTS', c .. suffix) == 1 then redis.call('PEXPIRE', c .. suffix, retention) end
   end
-  -- Its posts' ids leave the post index for a hash of each (ingest reads
-  -- both): an id leads to the author, and must not outlive the text.
+  -- Ids of its posts indexed as ids (before ingest wrote keys) leave the
+  -- post index for a hash of each (ingest reads both): an id leads to the
+  -- author, and must not outlive the text.
   for _, raw in ipairs(redis.call('LRANGE', c .. ':posts', 0, -1)) do
     local ok, e = pcall(cjson.decode, raw)
-    if ok and type(e) == 'table' and type(e.id) == 'string' then
-      if redis.call('HGET', P .. 'postcase', e.id) == cid then redis.call('HDEL', P .. 'postcase', e.id) end
+    if ok and type(e) == 'table' and type(e.id) == 'string' and redis.call('HGET', P .. 'postcase', e.id) == cid then
+      redis.call('HDEL', P .. 'postcase', e.id)
       redis.call('HSET', P .. 'posthash', redis.sha1hex(e.id), cid)
     end
   end
