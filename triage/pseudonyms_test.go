@@ -115,10 +115,12 @@ func TestKeyedRedisHoldsNoIDs(t *testing.T) {
 }
 
 // TestCheckPseudonyms: one key per Redis. A keyed Redis refuses a store
-// with another key or none; a Redis written without a key takes one, and
-// its cases stay one per person: the author's next post joins their open
-// case, a later case links the resolved one, a redelivered post is a
-// duplicate, and a deletion request finds cases indexed either way.
+// with another key or none; a Redis written without a key takes one: the
+// cases whose author it still knows move to the keyed author key at once,
+// the others as their author posts again; a person keeps one case (their
+// next post joins their open case, a later case links the resolved one),
+// a redelivered post is a duplicate, and a deletion request finds cases
+// indexed either way.
 func TestCheckPseudonyms(t *testing.T) {
 	old, rs := newTestStore(t)
 	old.ids = Pseudonyms{} // a deployment from before keys
@@ -145,6 +147,10 @@ func TestCheckPseudonyms(t *testing.T) {
 		t.Fatal(err)
 	}
 	erased := record(old, "p-erase", "author-erase", 9).CaseID
+	waiting := record(old, "p-wait", "author-waiting", 8).CaseID
+	// The resolved case's identity has expired, and the erased author's
+	// (an identity lost otherwise): their authors move only when found.
+	rs.Client.Del(ctx, keyCasePII(gone), keyCasePII(erased))
 	// An open case's post indexed by its id, as releases before keys did.
 	rs.Client.HDel(ctx, keyPostHash, old.ids.Post("p-open"))
 	rs.Client.HSet(ctx, keyPostCase, "p-open", open)
@@ -158,6 +164,14 @@ func TestCheckPseudonyms(t *testing.T) {
 	}
 	if rs.Client.HLen(ctx, keyPostCase).Val() != 0 || rs.Client.HGet(ctx, keyPostHash, testIDs.Post("p-open")).Val() != open {
 		t.Fatal("the open case's post id was not replaced by its key")
+	}
+	var plain Pseudonyms
+	if rs.Client.HGet(ctx, keyOpen, testIDs.Author("author-waiting")).Val() != waiting || rs.Client.HExists(ctx, keyOpen, plain.Author("author-waiting")).Val() ||
+		rs.Client.HGet(ctx, keyCase(waiting), "author_key").Val() != testIDs.Author("author-waiting") {
+		t.Fatal("a case whose author Redis knows did not move to the keyed author key")
+	}
+	if rs.Client.HGet(ctx, keyLast, plain.Author("author-gone")).Val() != gone {
+		t.Fatal("a case whose identity expired moved before its author posted")
 	}
 	if err := old.CheckPseudonyms(ctx); err == nil || !strings.Contains(err.Error(), "set the key") {
 		t.Fatalf("a store without a key on a keyed Redis: %v", err)
@@ -187,8 +201,13 @@ func TestCheckPseudonyms(t *testing.T) {
 	if c, _ := keyed.peek(ctx, next.CaseID); c.Previous != gone {
 		t.Fatalf("the new case links %q, want the resolved %s", c.Previous, gone)
 	}
-	var plain Pseudonyms
-	for _, a := range []string{"author-open", "author-gone"} {
+	// A case an instance without the key wrote meanwhile (all should have
+	// stopped): the author's next post still joins it.
+	late := record(old, "p-late", "author-late", 8).CaseID
+	if r := record(keyed, "p-late-2", "author-late", 8); r.Outcome != OutcomeJoined || r.CaseID != late {
+		t.Fatalf("the next post of an author indexed by the plain hash: %+v, want it joined to %s", r, late)
+	}
+	for _, a := range []string{"author-open", "author-gone", "author-late"} {
 		for _, k := range []string{keyOpen, keyLast} {
 			if rs.Client.HExists(ctx, k, plain.Author(a)).Val() {
 				t.Fatalf("%s still indexes %s by the plain hash", k, a)

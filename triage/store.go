@@ -43,6 +43,8 @@ var (
 	luaForget string
 	//go:embed lua/archive.lua
 	luaArchive string
+	//go:embed lua/rekey.lua
+	luaRekey string
 )
 
 // Errors of case operations. The HTTP layer maps them to status codes.
@@ -152,6 +154,7 @@ type Store struct {
 	repair     *redis.Script
 	forget     *redis.Script
 	archive    *redis.Script
+	rekey      *redis.Script
 	timeout    time.Duration
 	metrics    *storeMetrics
 	// now is the app clock. Leases and every state change use Redis
@@ -178,7 +181,7 @@ func NewStore(rdb redis.UniversalClient, routing Routing, ids Pseudonyms) (*Stor
 		rdb: rdb, timeout: 5 * time.Second, now: time.Now, metrics: newStoreMetrics(),
 		ingest: script(luaIngest), claim: script(luaClaim),
 		transition: script(luaTransition), sweep: script(luaSweep), audit: script(luaAudit),
-		repair: script(luaRepair), forget: script(luaForget), archive: script(luaArchive),
+		repair: script(luaRepair), forget: script(luaForget), archive: script(luaArchive), rekey: script(luaRekey),
 		ids: ids,
 	}
 	st.setRouting(routing)
@@ -750,9 +753,11 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 // with this store's key (see Pseudonyms): two keys would split a person's
 // posts into two cases and hide earlier ones from a deletion request. The
 // first keyed store records its key's check; a Redis written without a key
-// before takes it, and the post ids it still holds (open cases' posts)
-// give way to their keys. A store without a key is refused on a keyed
-// Redis, and a store with another key on any keyed one.
+// before takes it: the post ids it still holds (open cases' posts) give
+// way to their keys, and every case whose author is known (its identity
+// not yet expired) moves to the keyed author key. A store without a key
+// is refused on a keyed Redis, and a store with another key on any keyed
+// one.
 func (s *Store) CheckPseudonyms(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 4*s.timeout)
 	defer cancel()
@@ -775,6 +780,9 @@ func (s *Store) CheckPseudonyms(ctx context.Context) error {
 		if err := s.movePostIDs(ctx, func(string) bool { return true }); err != nil {
 			return fmt.Errorf("pseudonym key: %w", err)
 		}
+		if err := s.rekeyAuthors(ctx); err != nil {
+			return fmt.Errorf("pseudonym key: %w", err)
+		}
 		ok, err := s.rdb.SetNX(ctx, keyPseudonym, want, 0).Result()
 		if err != nil {
 			return fmt.Errorf("pseudonym key: %w", err)
@@ -786,6 +794,31 @@ func (s *Store) CheckPseudonyms(ctx context.Context) error {
 	}
 }
 
+// rekeyAuthors moves every case whose identity Redis still holds from the
+// plain hash of its author to the keyed one. Cases whose identity has
+// expired move as their author next posts (ingest).
+func (s *Store) rekeyAuthors(ctx context.Context) error {
+	var plain Pseudonyms
+	iter := s.rdb.Scan(ctx, 0, tag+"case:*:pii", 1000).Iterator()
+	for iter.Next(ctx) {
+		id := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), tag+"case:"), ":pii")
+		author, err := s.rdb.HGet(ctx, iter.Val(), "author").Result()
+		if err == redis.Nil {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("authors: %w", err)
+		}
+		if err := s.rekey.Run(ctx, s.rdb, []string{keyOpen}, tag, id, plain.Author(author), s.ids.Author(author)).Err(); err != nil {
+			return fmt.Errorf("authors: %w", err)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("authors: %w", err)
+	}
+	return nil
+}
+
 // ForgetAuthor erases every case of an author on a deletion request:
 // post text, notes and identity are deleted, and the cases leave every
 // queue and index, keeping only ids, levels and outcomes under no author.
@@ -795,8 +828,9 @@ func (s *Store) ForgetAuthor(ctx context.Context, actor, authorID string) (int, 
 	defer cancel()
 	seen := map[string]bool{}
 	var start []string
-	// Cases written before the deployment had a pseudonym key are indexed
-	// by the plain hash until the author posts again (see ingest).
+	// Cases written before the deployment had a pseudonym key whose
+	// identity had expired when it came are indexed by the plain hash
+	// until the author posts again (see ingest).
 	for _, akey := range []string{s.ids.Author(authorID), s.ids.legacyAuthor(authorID)} {
 		if akey == "" {
 			continue

@@ -27,9 +27,11 @@ if legacy ~= '' then
   if seen then return {seen, 'duplicate', redis.call('HGET', P .. 'case:' .. seen, 'state') or 'deleted'} end
 end
 
--- The author's case in index h ('open' or 'last'). Cases written before
--- the deployment had a pseudonym key are indexed by the plain hash: found
--- so, the entry and the case move to the keyed one.
+-- The author's case in index h ('open' or 'last'). A case written before
+-- the deployment had a pseudonym key, whose identity had expired when the
+-- key came (or one an instance without the key wrote since), is indexed
+-- by the plain hash: found so, the entry and the case move to the keyed
+-- one.
 local function author_case(h)
   local id = redis.call('HGET', P .. h, akey)
   if id or legacy == '' then return id end
