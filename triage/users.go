@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -100,13 +101,16 @@ func (s *Store) AddUser(ctx context.Context, actor, name string, role Role, pass
 	return s.watch(ctx, "add user", add, keyUser(name))
 }
 
+// passwordCost is bcrypt's cost for every password hash.
+const passwordCost = bcrypt.DefaultCost
+
 // hashPassword checks a new password's length and hashes it; field
 // names the request field a bad one came in.
 func hashPassword(field, password string) ([]byte, error) {
 	if len(password) < 10 || len(password) > 72 {
 		return nil, &ValidationError{Field: field, Msg: "10-72 bytes"}
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
@@ -431,7 +435,7 @@ func (s *Store) checkPassword(ctx context.Context, name, password, client string
 	// Compare against a dummy hash for unknown users, so timing does not
 	// say which names exist.
 	if hash == nil {
-		hash = dummyHash
+		hash = dummyHash()
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil || u.Disabled {
 		for _, k := range keys {
@@ -464,7 +468,17 @@ func (s *Store) openSession(ctx context.Context, u User) (string, error) {
 	return token, nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("lookout-dummy-password"), bcrypt.MinCost)
+// dummyHash is what an unknown name's password is compared with: a hash
+// of the cost real ones have, so that the comparison takes as long (at
+// bcrypt's lowest cost it took a 64th of the time, telling which names
+// exist). Made once, at the first failed login of an unknown name.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte("lookout-dummy-password"), passwordCost)
+	if err != nil {
+		panic(err) // only for a password over 72 bytes or a cost out of range
+	}
+	return h
+})
 
 // Session returns the user of a session token, refreshing its expiry.
 // A disabled user has no session, nor has one whose sessions were ended

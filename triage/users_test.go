@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestAccountLifecycle: a user changes their own password (the current
@@ -443,6 +445,30 @@ func TestLastAdminUnderRace(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.rdb.HSet(ctx, keyUser(n), "role", string(RoleAdmin))
+		}
+	}
+}
+
+// TestUnknownNameCostsAsMuch: a login under a name that does not exist
+// fails as a wrong password does, after comparing with a hash of the
+// same bcrypt cost as real ones, so that how long it takes does not tell
+// which names exist.
+func TestUnknownNameCostsAsMuch(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := ctxT()
+	addUser(t, s, "vol", RoleVolunteer)
+	hash, err := s.rdb.HGet(ctx, keyUser("vol"), "hash").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err1 := bcrypt.Cost(hash)
+	dummy, err2 := bcrypt.Cost(dummyHash())
+	if err1 != nil || err2 != nil || real != dummy {
+		t.Fatalf("a real hash costs %d (%v), the unknown names' %d (%v)", real, err1, dummy, err2)
+	}
+	for _, name := range []string{"vol", "nobody"} {
+		if _, _, err := s.Login(ctx, name, "wrong-password", "10.0.0.2"); !errors.Is(err, ErrBadLogin) {
+			t.Fatalf("login as %s with a wrong password: %v", name, err)
 		}
 	}
 }
