@@ -26,6 +26,7 @@ const MinPseudonymKey = 32
 type Pseudonyms struct {
 	keyed        bool
 	inner, outer [sha256.BlockSize]byte // the key xor HMAC's ipad and opad
+	keyCheck     string                 // see check
 }
 
 // NewPseudonyms makes the pseudonyms of a secret key; an empty key gives
@@ -51,6 +52,8 @@ func NewPseudonyms(key string) (Pseudonyms, error) {
 		}
 		p.inner[i], p.outer[i] = b^0x36, b^0x5c
 	}
+	h := p.sum("lookout-pseudonym-check")
+	p.keyCheck = "hmac-sha256:" + hex.EncodeToString(h[:8])
 	return p, nil
 }
 
@@ -130,11 +133,5 @@ func (p *Pseudonyms) appendScoreKey(b []byte, postID string) []byte {
 }
 
 // check is what Redis keeps of the key: an HMAC of a fixed text, which
-// tells two keys apart and gives away nothing of either.
-func (p *Pseudonyms) check() string {
-	if !p.keyed {
-		return ""
-	}
-	h := p.sum("lookout-pseudonym-check")
-	return "hmac-sha256:" + hex.EncodeToString(h[:8])
-}
+// tells two keys apart and gives away nothing of either; "" without a key.
+func (p *Pseudonyms) check() string { return p.keyCheck }

@@ -148,9 +148,11 @@ func TestCheckPseudonyms(t *testing.T) {
 	}
 	erased := record(old, "p-erase", "author-erase", 9).CaseID
 	waiting := record(old, "p-wait", "author-waiting", 8).CaseID
-	// The resolved case's identity has expired, and the erased author's
-	// (an identity lost otherwise): their authors move only when found.
-	rs.Client.Del(ctx, keyCasePII(gone), keyCasePII(erased))
+	late := record(old, "p-late", "author-late", 8).CaseID
+	// The resolved case's identity has expired; the others' are as if
+	// an instance without the key wrote them after the move (erased, and
+	// late): their authors move only when found.
+	rs.Client.Del(ctx, keyCasePII(gone), keyCasePII(erased), keyCasePII(late))
 	// An open case's post indexed by its id, as releases before keys did.
 	rs.Client.HDel(ctx, keyPostHash, old.ids.Post("p-open"))
 	rs.Client.HSet(ctx, keyPostCase, "p-open", open)
@@ -184,6 +186,21 @@ func TestCheckPseudonyms(t *testing.T) {
 	if err := keyed.CheckPseudonyms(ctx); err != nil {
 		t.Fatalf("the same key again: %v", err)
 	}
+	// Instances already running without the key, or with another, stall:
+	// each flagged post they record is refused (and retried), and writes
+	// nothing.
+	for _, st := range []*Store{old, otherStore} {
+		_, err := st.RecordBatch(ctx, []Scored{{Post: Post{ID: "p-stale", AuthorID: "author-stale", Text: "我想死", CreatedAt: time.Now()},
+			Result: classifier.Result{Level: 8, PHigh: 0.8}}}, nil)
+		if err == nil || !strings.Contains(err.Error(), "another pseudonym key") {
+			t.Fatalf("a running instance with another key recorded a flagged post: %v", err)
+		}
+	}
+	for _, k := range []string{plain.Author("author-stale"), other.Author("author-stale")} {
+		if rs.Client.HExists(ctx, keyOpen, k).Val() {
+			t.Fatal("a refused post opened a case")
+		}
+	}
 
 	if r := record(keyed, "p-open", "author-open", 8); r.Outcome != OutcomeDuplicate || r.CaseID != open {
 		t.Fatalf("the open case's post delivered again: %+v", r)
@@ -201,9 +218,6 @@ func TestCheckPseudonyms(t *testing.T) {
 	if c, _ := keyed.peek(ctx, next.CaseID); c.Previous != gone {
 		t.Fatalf("the new case links %q, want the resolved %s", c.Previous, gone)
 	}
-	// A case an instance without the key wrote meanwhile (all should have
-	// stopped): the author's next post still joins it.
-	late := record(old, "p-late", "author-late", 8).CaseID
 	if r := record(keyed, "p-late-2", "author-late", 8); r.Outcome != OutcomeJoined || r.CaseID != late {
 		t.Fatalf("the next post of an author indexed by the plain hash: %+v, want it joined to %s", r, late)
 	}

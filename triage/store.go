@@ -360,7 +360,7 @@ func (s *Store) ingestArgs(sp Scored, routing Routing, queue bool, emergencyHold
 	}
 	return []any{tag, p.ID, s.ids.Author(p.AuthorID), p.AuthorID, s.ids.Case(p.AuthorID, p.ID), level,
 		strconv.FormatFloat(res.PHigh, 'f', 4, 64), entry, routing.QueueLevel, uc, p.CreatedAt.UnixMilli(),
-		routing.EmergencyLevel, emergencyHold, s.ids.Post(p.ID), s.ids.legacyAuthor(p.AuthorID)}, nil
+		routing.EmergencyLevel, emergencyHold, s.ids.Post(p.ID), s.ids.legacyAuthor(p.AuthorID), s.ids.check()}, nil
 }
 
 func scriptResult(out []string) error {

@@ -3,9 +3,10 @@
 -- KEYS[1] queue
 -- ARGV: prefix, post_id, author_key, author_id, new_case_id, level,
 --       p_high, post_json, queue_level, unclassified(0|1), post_ms, emergency_level,
---       emergency_hold_ms, post_key, legacy_author_key
+--       emergency_hold_ms, post_key, legacy_author_key, key_check
 -- post_key is the post id's key in the post index; legacy_author_key the
--- plain hash of the author id when author_key is keyed ('' otherwise).
+-- plain hash of the author id when author_key is keyed ('' otherwise);
+-- key_check the check of the caller's pseudonym key ('' without one).
 -- Returns {case_id, "created"|"joined"|"duplicate", state}.
 local post_id, akey, author = ARGV[2], ARGV[3], ARGV[4]
 local new_id, level, p_high = ARGV[5], tonumber(ARGV[6]), ARGV[7]
@@ -13,6 +14,14 @@ local post_json, queue_level, unclassified = ARGV[8], tonumber(ARGV[9]), ARGV[10
 local post_ms, emergency = tonumber(ARGV[11]), tonumber(ARGV[12])
 local emergency_hold = tonumber(ARGV[13])
 local post_key, legacy = ARGV[14], ARGV[15]
+
+-- Ids written under another pseudonym key, or none, would split a
+-- person's posts into two cases: refused (the caller retries, and stalls
+-- until it is restarted with the key this Redis took).
+local check = redis.call('GET', P .. 'pseudonym')
+if check and check ~= '' and check ~= ARGV[16] then
+  return redis.error_reply('PSEUDONYM this Redis took another pseudonym key than this instance has: restart it with the key of the others')
+end
 
 -- The post index keeps a key of each post id (the id leads to the
 -- author). Before keys it held the ids of open cases' posts, and SHA-1
