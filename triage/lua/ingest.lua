@@ -38,9 +38,9 @@ end
 
 -- The author's case in index h ('open' or 'last'). A case written before
 -- the deployment had a pseudonym key, whose identity had expired when the
--- key came (or one an instance without the key wrote since), is indexed
--- by the plain hash: found so, the entry and the case move to the keyed
--- one.
+-- key came (or one an instance without the key wrote while it came), is
+-- indexed by the plain hash: found so, the entry and the case move to the
+-- keyed one.
 local function author_case(h)
   local id = redis.call('HGET', P .. h, akey)
   if id or legacy == '' then return id end
