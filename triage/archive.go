@@ -35,10 +35,10 @@ type Archived struct {
 // which must make them durable (flush, fsync, close), and only then
 // removes them, and audits the move as archived by actor. A case's
 // record is removed only if it is still as written; with it go its own
-// audit list, its author's link to it and any post id naming it (for a
-// hash), so nothing left in Redis ties the case to a person. The events and resolutions before a past time
-// are a fixed set (new ones always come later), so what is removed from
-// the streams is what was written.
+// audit list, its author's link to it and any post id naming it (for its
+// key), so nothing left in Redis ties the case to a person. The events
+// and resolutions before a past time are a fixed set (new ones always
+// come later), so what is removed from the streams is what was written.
 func (s *Store) Archive(ctx context.Context, actor string, before time.Time, w io.Writer, done func() error) (Archived, error) {
 	var a Archived
 	enc := json.NewEncoder(w)

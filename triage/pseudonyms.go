@@ -4,11 +4,11 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
+	"fmt"
 )
 
-// MinPseudonymKey is the shortest pseudonym key accepted, in bytes.
-const MinPseudonymKey = 32
+// minPseudonymKey is the shortest pseudonym key accepted, in bytes.
+const minPseudonymKey = 32
 
 // Pseudonyms derives the keys that stand for author and post ids in Redis
 // and in the score record, and the case ids.
@@ -36,8 +36,8 @@ func NewPseudonyms(key string) (Pseudonyms, error) {
 	if key == "" {
 		return p, nil
 	}
-	if len(key) < MinPseudonymKey {
-		return p, errors.New("pseudonym-key: needs at least 32 characters (e.g. openssl rand -hex 32)")
+	if len(key) < minPseudonymKey {
+		return p, fmt.Errorf("pseudonym-key: needs at least %d characters (e.g. openssl rand -hex 32)", minPseudonymKey)
 	}
 	k := []byte(key)
 	if len(k) > sha256.BlockSize {

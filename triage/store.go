@@ -795,28 +795,45 @@ func (s *Store) CheckPseudonyms(ctx context.Context) error {
 }
 
 // rekeyAuthors moves every case whose identity Redis still holds from the
-// plain hash of its author to the keyed one. Cases whose identity has
-// expired move as their author next posts (ingest).
+// plain hash of its author to the keyed one, a page of the key space at a
+// time: one round trip reads the page's identities, one moves its cases.
+// Cases whose identity has expired move as their author next posts
+// (ingest).
 func (s *Store) rekeyAuthors(ctx context.Context) error {
+	if err := s.rekey.Load(ctx, s.rdb).Err(); err != nil {
+		return fmt.Errorf("authors: %w", err)
+	}
 	var plain Pseudonyms
-	iter := s.rdb.Scan(ctx, 0, tag+"case:*:pii", 1000).Iterator()
-	for iter.Next(ctx) {
-		id := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), tag+"case:"), ":pii")
-		author, err := s.rdb.HGet(ctx, iter.Val(), "author").Result()
-		if err == redis.Nil {
-			continue
-		}
+	var cursor uint64
+	for {
+		keys, next, err := s.rdb.Scan(ctx, cursor, tag+"case:*:pii", 1000).Result()
 		if err != nil {
 			return fmt.Errorf("authors: %w", err)
 		}
-		if err := s.rekey.Run(ctx, s.rdb, []string{keyOpen}, tag, id, plain.Author(author), s.ids.Author(author)).Err(); err != nil {
+		authors := make([]*redis.StringCmd, len(keys))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				authors[i] = p.HGet(ctx, k, "author")
+			}
+			return nil
+		}); err != nil && err != redis.Nil {
 			return fmt.Errorf("authors: %w", err)
 		}
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				if a := authors[i].Val(); a != "" {
+					id := strings.TrimSuffix(strings.TrimPrefix(k, tag+"case:"), ":pii")
+					s.rekey.EvalSha(ctx, p, []string{keyOpen}, tag, id, plain.Author(a), s.ids.Author(a))
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("authors: %w", err)
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
 	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("authors: %w", err)
-	}
-	return nil
 }
 
 // ForgetAuthor erases every case of an author on a deletion request:

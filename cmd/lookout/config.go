@@ -120,15 +120,13 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.KafkaSASL, "kafka-sasl", "none", "Kafka SASL mechanism: none, plain, scram-sha-256 or scram-sha-512")
 	fs.StringVar(&c.KafkaUser, "kafka-user", "", "Kafka SASL user")
 	fs.StringVar(&c.KafkaPassword, "kafka-password", "", "Kafka SASL password (prefer the environment variable)")
-	fs.StringVar(&c.PseudonymKey, "pseudonym-key", "", pseudonymKeyUsage)
+	fs.StringVar(&c.PseudonymKey, "pseudonym-key", "", "secret of at least 32 characters that keys the hashes standing for author and post ids in Redis (prefer the environment variable; the same on every instance, for good)")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "allow plain-HTTP cookies, unauthenticated Redis and Kafka, and no pseudonym key off loopback")
 }
 
 // randomPseudonymKey is a fresh key (256 bits) for a Redis that lives
 // as long as one run: the demo's and the benchmarks'.
 func randomPseudonymKey() string { return rand.Text() + rand.Text() }
-
-const pseudonymKeyUsage = "secret of at least 32 characters that keys the hashes standing for author and post ids in Redis (prefer the environment variable; the same on every instance, for good)"
 
 // validate names the first bad setting.
 func (c *serveConfig) validate() error {

@@ -158,13 +158,12 @@ func runService(ctx context.Context, cfg serveConfig, rdb redis.UniversalClient,
 	if err != nil {
 		return fmt.Errorf("routing: %w", err)
 	}
-	seedCtx, cancelSeed := context.WithTimeout(ctx, 10*time.Second)
-	defer cancelSeed()
-	if err := store.CheckPseudonyms(seedCtx); err != nil {
+	if err := store.CheckPseudonyms(ctx); err != nil {
 		return err
 	}
 	// Settings live in Redis, versioned; a thresholds file only seeds them
 	// when Redis has none. Every instance applies changes within seconds.
+	seedCtx, cancelSeed := context.WithTimeout(ctx, 10*time.Second)
 	sv, err := store.SeedSettings(seedCtx, routing, source)
 	cancelSeed()
 	if err != nil {
